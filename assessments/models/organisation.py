@@ -1,0 +1,200 @@
+"""What the organisation knows: settings, sites, grid zones, hardware, teams, projects, people."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Organisation(models.Model):
+    """The single organisation this installation serves (row pk=1)."""
+
+    name = models.CharField(max_length=200, default="My organisation")
+    currency = models.CharField(max_length=3, default="EUR")
+    internal_carbon_price_per_t = models.FloatField(null=True, blank=True)
+    engineer_hourly_rate = models.FloatField(
+        default=80.0, help_text="Cost of one engineering hour, for optimisation investments."
+    )
+    report_recipients = models.TextField(
+        blank=True, help_text="E-mail addresses for the monthly report, one per line."
+    )
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def get(cls) -> "Organisation":
+        organisation, _ = cls.objects.get_or_create(pk=1)
+        return organisation
+
+
+class GridZone(models.Model):
+    """Annual grid carbon intensity of a country (ISO 3166 alpha-3) or a cloud region."""
+
+    class Kind(models.TextChoices):
+        COUNTRY = "country", "Country"
+        CLOUD = "cloud", "Cloud region"
+
+    code = models.CharField(max_length=64, unique=True, help_text='"FRA" or "gcp:us-central1".')
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.COUNTRY)
+    gco2e_per_kwh = models.FloatField()
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=300)
+
+    def __str__(self):
+        return f"{self.code} ({self.gco2e_per_kwh:g} gCO2e/kWh)"
+
+
+class GridIntensityHour(models.Model):
+    """One hour of an imported hourly series; holds for the hour starting at `hour` (UTC)."""
+
+    class Basis(models.TextChoices):
+        LIFECYCLE = "lca", "Life cycle"
+        DIRECT = "direct", "Direct (Scope 2)"
+
+    zone = models.ForeignKey(GridZone, on_delete=models.CASCADE, related_name="hours")
+    hour = models.DateTimeField()
+    gco2e_per_kwh = models.FloatField()
+    basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.LIFECYCLE)
+    source = models.CharField(max_length=300)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "hour"], name="gridhour_unique_zone_hour")
+        ]
+
+
+class Site(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    grid_zone = models.CharField(max_length=64, help_text='ISO alpha-3 or "provider:region".')
+    pue = models.FloatField(null=True, blank=True, help_text="Blank: the industry default.")
+    pue_source = models.CharField(max_length=300, blank=True)
+    energy_price_per_kwh = models.FloatField(null=True, blank=True)
+    price_source = models.CharField(max_length=300, blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+class HardwareModel(models.Model):
+    """Embodied (manufacturing) carbon of a GPU model or of a GPU host class without GPUs."""
+
+    class Kind(models.TextChoices):
+        GPU = "gpu", "GPU"
+        HOST = "host", "Host without GPUs"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    embodied_kgco2e = models.FloatField()
+    min_kgco2e = models.FloatField(null=True, blank=True)
+    max_kgco2e = models.FloatField(null=True, blank=True)
+    lifetime_years = models.FloatField()
+    source = models.CharField(max_length=300)
+    # Extra NVML device names that mean this model, one per line ("NVIDIA H100 80GB HBM3").
+    nvml_names = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="hardwaremodel_unique_kind_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Phase(models.TextChoices):
+    DATA_PREPARATION = "data_preparation", "Data preparation"
+    TRAINING = "training", "Training"
+    FINE_TUNING = "fine_tuning", "Fine-tuning"
+    EVALUATION = "evaluation", "Evaluation"
+    INFERENCE = "inference", "Inference"
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.TRAINING)
+    work_unit = models.CharField(
+        max_length=100, blank=True, help_text='Name of one unit of work, e.g. "inferences".'
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class Allocation(models.Model):
+    """A project's use of some or all devices of a host over [start, end), for untagged samples."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="allocations")
+    host = models.ForeignKey(
+        "collectors.Host", on_delete=models.CASCADE, related_name="allocations"
+    )
+    # Null: all of the host's devices. Else a list of device indexes.
+    device_indexes = models.JSONField(null=True, blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True, help_text="Exclusive; blank = open-ended.")
+
+    class Meta:
+        indexes = [models.Index(fields=["host", "start"])]
+
+    def __str__(self):
+        devices = "all" if self.device_indexes is None else self.device_indexes
+        return f"{self.project} on {self.host} [{devices}] from {self.start:%Y-%m-%d}"
+
+
+class WorkRecord(models.Model):
+    """Units of useful work a project did over a period (inferences, tokens, samples)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="work_records")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    units = models.FloatField()
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "period_start"])]
+
+
+class UserProfile(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        ENGINEER = "engineer", "Engineer"
+        ADMIN = "admin", "Admin"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    teams = models.ManyToManyField(Team, blank=True, related_name="members")
+
+    def __str__(self):
+        return f"{self.user} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """A personal token for the read API, stored only as a keyed digest."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    token_prefix = models.CharField(max_length=16, unique=True)
+    token_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
