@@ -1,1 +1,11 @@
-urlpatterns = []
+"""Routes of the monthly PDF reports."""
+
+from django.urls import path
+
+from assessments import views_reports
+
+urlpatterns = [
+    path("reports/", views_reports.reports_page, name="reports"),
+    path("reports/generate/", views_reports.report_generate_now, name="report_generate"),
+    path("reports/<int:pk>/download/", views_reports.report_download, name="report_download"),
+]

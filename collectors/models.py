@@ -155,6 +155,9 @@ class DirtyHour(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField()
     marked_at = models.DateTimeField(default=timezone.now)
+    # Set by an explicit recompute with current factors (rollup --refresh-factors, a grid
+    # import); ingest leaves it alone, so new samples recompute with the hour's stored factors.
+    refresh_factors = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

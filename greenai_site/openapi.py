@@ -22,7 +22,7 @@ class Operation:
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
-    auth: str = "user"  # "user" (session or personal token) or "collector"
+    auth: str = "user"  # "user" (session or personal token), "collector" or "none" (public)
     statuses: dict[int, str] = field(default_factory=dict)  # extra status -> description
 
 
@@ -91,9 +91,10 @@ def build_schema() -> dict:
                 "tags": [op.tag],
                 "parameters": parameters,
                 "responses": responses,
-                "security": [{"collectorToken": []}]
-                if op.auth == "collector"
-                else [{"sessionCookie": []}, {"personalToken": []}],
+                "security": {
+                    "collector": [{"collectorToken": []}],
+                    "none": [],  # public, e.g. the schema itself
+                }.get(op.auth, [{"sessionCookie": []}, {"personalToken": []}]),
             }
             if op.request is not None:
                 operation["requestBody"] = {

@@ -204,6 +204,9 @@ DEFAULT_PUE = envfloat("DEFAULT_PUE", 1.56)
 DEFAULT_GRID_INTENSITY_G_PER_KWH = envfloat("DEFAULT_GRID_INTENSITY_G_PER_KWH", 475.0)
 REPORT_RECIPIENTS = envlist("REPORT_RECIPIENTS", [])
 REPORTS_DIR = "reports"
+# Chromium that kaleido drives to draw the report's charts as SVG (Debian's package by default).
+CHROMIUM_PATH = envstr("CHROMIUM_PATH", "/usr/bin/chromium")
+REPORT_CHART_TIMEOUT_SECONDS = envint("REPORT_CHART_TIMEOUT_SECONDS", 60, minimum=1)
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

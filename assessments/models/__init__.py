@@ -1,3 +1,4 @@
+from assessments.models.daily import DailyDeviceFact, DailyProjectFact
 from assessments.models.decisions import Optimisation, Recommendation, Technique
 from assessments.models.facts import HourlyDeviceFact, HourlyProjectFact
 from assessments.models.organisation import (
@@ -19,6 +20,8 @@ from assessments.models.reports import Report
 __all__ = [
     "Allocation",
     "ApiToken",
+    "DailyDeviceFact",
+    "DailyProjectFact",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",

@@ -1,0 +1,322 @@
+"""Every plotly figure of the product, built from selector output (plain lists of dicts).
+
+The dashboards serve these as JSON to plotly.js; the monthly PDF report renders the very same
+figures with kaleido. So nothing here touches a request, the ORM or the cache.
+"""
+
+import json
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+# Colours stay the same for the same meaning across every chart.
+COLOURS = {
+    "energy_it": "#2b8a3e",
+    "energy_facility": "#74b816",
+    "operational": "#e8590c",
+    "embodied": "#845ef7",
+    "cost": "#1971c2",
+    "coverage": "#0c8599",
+    "idle": "#adb5bd",
+    "lifetime": "#c92a2a",
+}
+PALETTE = ["#2b8a3e", "#1971c2", "#e8590c", "#845ef7", "#0c8599", "#e67700", "#c2255c", "#5c940d"]
+NO_DATA = "No data in this period"
+
+
+def _layout(fig: go.Figure, *, title: str, y_title: str = "", x_title: str = "") -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.2},
+        template="plotly_white",
+        font={"family": "DejaVu Sans, Arial, sans-serif", "size": 12},
+        height=360,
+        yaxis_title=y_title,
+        xaxis_title=x_title,
+        hovermode="x unified",
+    )
+    if not fig.data or all(_empty(trace) for trace in fig.data):
+        fig.add_annotation(text=NO_DATA, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def _empty(trace) -> bool:
+    values = trace.y if trace.y is not None else trace.values
+    return values is None or len(values) == 0
+
+
+def _periods(series: Sequence[dict]) -> list[str]:
+    return [str(row["period"]) for row in series]
+
+
+def energy_trend_figure(series: Sequence[dict]) -> go.Figure:
+    """IT and facility energy per period (kWh)."""
+    x = _periods(series)
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=x,
+                y=[row["energy_it_kwh"] for row in series],
+                name="IT energy",
+                marker_color=COLOURS["energy_it"],
+                hovertemplate="%{y:,.1f} kWh",
+            ),
+            go.Scatter(
+                x=x,
+                y=[row["energy_facility_kwh"] for row in series],
+                name="Facility energy (IT × PUE)",
+                mode="lines+markers",
+                line={"color": COLOURS["energy_facility"]},
+                hovertemplate="%{y:,.1f} kWh",
+            ),
+        ]
+    )
+    return _layout(fig, title="Energy", y_title="kWh")
+
+
+def carbon_trend_figure(series: Sequence[dict]) -> go.Figure:
+    """Operational and embodied carbon per period, stacked (kgCO2e)."""
+    x = _periods(series)
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=x,
+                y=[row["operational_kgco2e"] for row in series],
+                name="Operational",
+                marker_color=COLOURS["operational"],
+                hovertemplate="%{y:,.2f} kgCO2e",
+            ),
+            go.Bar(
+                x=x,
+                y=[row["embodied_kgco2e"] for row in series],
+                name="Embodied (amortised)",
+                marker_color=COLOURS["embodied"],
+                hovertemplate="%{y:,.2f} kgCO2e",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="stack")
+    return _layout(fig, title="Carbon", y_title="kgCO2e")
+
+
+def cost_trend_figure(series: Sequence[dict], *, currency: str) -> go.Figure:
+    """Energy cost per period (facility energy × site price)."""
+    fig = go.Figure(
+        go.Bar(
+            x=_periods(series),
+            y=[row["cost"] for row in series],
+            name="Energy cost",
+            marker_color=COLOURS["cost"],
+            hovertemplate=f"%{{y:,.2f}} {currency}",
+        )
+    )
+    return _layout(fig, title="Energy cost", y_title=currency)
+
+
+def breakdown_figure(
+    rows: Sequence[dict], *, title: str, value_key: str = "total_kgco2e", unit: str = "kgCO2e"
+) -> go.Figure:
+    """Horizontal bars of one figure per label (team, phase, site, project, device)."""
+    ordered = sorted(rows, key=lambda row: row[value_key])
+    fig = go.Figure(
+        go.Bar(
+            x=[row[value_key] for row in ordered],
+            y=[row["label"] for row in ordered],
+            orientation="h",
+            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(ordered))],
+            hovertemplate=f"%{{y}}: %{{x:,.2f}} {unit}<extra></extra>",
+        )
+    )
+    fig = _layout(fig, title=title, x_title=unit)
+    fig.update_layout(hovermode="closest", height=max(260, 60 + 32 * len(ordered)))
+    return fig
+
+
+def carbon_split_figure(rows: Sequence[dict], *, title: str) -> go.Figure:
+    """Operational against embodied carbon per label, stacked horizontally (kgCO2e)."""
+    ordered = sorted(rows, key=lambda row: row["total_kgco2e"])
+    labels = [row["label"] for row in ordered]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=[row["operational_kgco2e"] for row in ordered],
+                y=labels,
+                orientation="h",
+                name="Operational",
+                marker_color=COLOURS["operational"],
+                hovertemplate="%{x:,.2f} kgCO2e",
+            ),
+            go.Bar(
+                x=[row["embodied_kgco2e"] for row in ordered],
+                y=labels,
+                orientation="h",
+                name="Embodied (amortised)",
+                marker_color=COLOURS["embodied"],
+                hovertemplate="%{x:,.2f} kgCO2e",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="stack")
+    fig = _layout(fig, title=title, x_title="kgCO2e")
+    fig.update_layout(hovermode="y unified", height=max(260, 80 + 32 * len(ordered)))
+    return fig
+
+
+def coverage_figure(series: Sequence[dict]) -> go.Figure:
+    """Share of device time measured per day (%)."""
+    fig = go.Figure(
+        go.Scatter(
+            x=_periods(series),
+            y=[None if row["coverage"] is None else row["coverage"] * 100 for row in series],
+            mode="lines+markers",
+            name="Coverage",
+            line={"color": COLOURS["coverage"]},
+            hovertemplate="%{y:.1f} %",
+        )
+    )
+    fig = _layout(fig, title="Data coverage", y_title="% of device time measured")
+    fig.update_yaxes(range=[0, 105])
+    return fig
+
+
+def per_unit_figure(series: Sequence[dict], *, work_unit: str) -> go.Figure:
+    """Energy (Wh) and carbon (gCO2e) per unit of work per day, on two axes."""
+    unit = work_unit or "unit"
+    rows = [row for row in series if row["kwh_per_unit"] is not None]
+    x = _periods(rows)
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=x,
+                y=[row["kwh_per_unit"] * 1000 for row in rows],
+                name=f"Energy per {unit} (Wh)",
+                mode="lines+markers",
+                line={"color": COLOURS["energy_it"]},
+                hovertemplate="%{y:,.4g} Wh",
+            ),
+            go.Scatter(
+                x=x,
+                y=[row["kgco2e_per_unit"] * 1000 for row in rows],
+                name=f"Carbon per {unit} (gCO2e)",
+                mode="lines+markers",
+                yaxis="y2",
+                line={"color": COLOURS["operational"], "dash": "dot"},
+                hovertemplate="%{y:,.4g} gCO2e",
+            ),
+        ]
+    )
+    fig = _layout(fig, title=f"Energy and carbon per {unit}", y_title=f"Wh per {unit}")
+    fig.update_layout(
+        yaxis2={"title": f"gCO2e per {unit}", "overlaying": "y", "side": "right"},
+        margin={"r": 70},
+    )
+    return fig
+
+
+def utilisation_figure(devices: Sequence[dict]) -> go.Figure:
+    """Mean utilisation per device (%), with the share of its hours spent idle."""
+    rows = [row for row in devices if row["hours"]]
+    labels = [row["label"] for row in rows]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[row["util_mean_pct"] for row in rows],
+                name="Mean utilisation",
+                marker_color=COLOURS["energy_it"],
+                hovertemplate="%{y:.1f} %",
+            ),
+            go.Bar(
+                x=labels,
+                y=[row["idle_hours"] / row["hours"] * 100 for row in rows],
+                name="Idle hours (< 5 % utilisation)",
+                marker_color=COLOURS["idle"],
+                hovertemplate="%{y:.1f} % of hours",
+            ),
+        ]
+    )
+    fig = _layout(fig, title="GPU utilisation and idle time", y_title="%")
+    fig.update_yaxes(range=[0, 105])
+    return fig
+
+
+def idle_energy_figure(hosts: Sequence[dict]) -> go.Figure:
+    """Energy drawn while idle against the rest, per host (kWh)."""
+    labels = [row["label"] for row in hosts]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[row["energy_it_kwh"] - row["idle_energy_it_kwh"] for row in hosts],
+                name="Working",
+                marker_color=COLOURS["energy_it"],
+                hovertemplate="%{y:,.1f} kWh",
+            ),
+            go.Bar(
+                x=labels,
+                y=[row["idle_energy_it_kwh"] for row in hosts],
+                name="Idle (< 5 % utilisation)",
+                marker_color=COLOURS["idle"],
+                hovertemplate="%{y:,.1f} kWh",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="stack")
+    return _layout(fig, title="IT energy: working and idle", y_title="kWh")
+
+
+def embodied_vs_operational_figure(hosts: Sequence[dict]) -> go.Figure:
+    """Embodied carbon amortised over the period against operational carbon, per host."""
+    labels = [row["label"] for row in hosts]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[row["operational_kgco2e"] for row in hosts],
+                name="Operational",
+                marker_color=COLOURS["operational"],
+                hovertemplate="%{y:,.2f} kgCO2e",
+            ),
+            go.Bar(
+                x=labels,
+                y=[row["embodied_kgco2e"] for row in hosts],
+                name="Embodied (amortised)",
+                marker_color=COLOURS["embodied"],
+                hovertemplate="%{y:,.2f} kgCO2e",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="group")
+    return _layout(fig, title="Embodied against operational carbon", y_title="kgCO2e")
+
+
+def age_vs_lifetime_figure(hosts: Sequence[dict]) -> go.Figure:
+    """Age of each host against its expected lifetime (years)."""
+    rows = [row for row in hosts if row["age_years"] is not None or row["lifetime_years"]]
+    labels = [row["label"] for row in rows]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[row["age_years"] for row in rows],
+                name="Age",
+                marker_color=COLOURS["cost"],
+                hovertemplate="%{y:.1f} years",
+            ),
+            go.Scatter(
+                x=labels,
+                y=[row["lifetime_years"] for row in rows],
+                name="Expected lifetime",
+                mode="markers",
+                marker={"symbol": "line-ew-open", "size": 28, "color": COLOURS["lifetime"]},
+                hovertemplate="%{y:.1f} years",
+            ),
+        ]
+    )
+    return _layout(fig, title="Age against expected lifetime", y_title="years")
+
+
+def figure_json(fig: go.Figure) -> dict:
+    """The figure as plain JSON for plotly.js (numbers as lists, no binary encoding)."""
+    return json.loads(fig.to_json(engine="json"))

@@ -1,0 +1,115 @@
+"""Rebuild the daily aggregates (DailyProjectFact, DailyDeviceFact) from the hourly facts.
+
+The rollup calls daily_facts_refresh() for the hours it recomputed; dashboards then read days,
+not hours. Rebuilding a day is idempotent: its rows are deleted and recomputed in one transaction.
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Count, F, FloatField, IntegerField, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
+
+from assessments.models import (
+    DailyDeviceFact,
+    DailyProjectFact,
+    HourlyDeviceFact,
+    HourlyProjectFact,
+)
+
+# An hour whose mean GPU utilisation is below this counts as idle (as in the recommendations).
+IDLE_UTIL_PCT = 5.0
+_LOCK_KEY = 7_401_221  # PostgreSQL advisory lock: two refreshes never interleave a day.
+
+_SUMMED = (
+    "energy_it_kwh",
+    "energy_facility_kwh",
+    "operational_kgco2e",
+    "embodied_kgco2e",
+    "cost",
+    "gpu_hours",
+)
+
+
+def days_touching(start: datetime, end: datetime) -> list[date]:
+    """UTC days that overlap [start, end)."""
+    first = start.astimezone(UTC).date()
+    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(first, time(), tzinfo=UTC),
+        datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC),
+    )
+
+
+def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
+    """Recompute every UTC day overlapping [start, end); returns the number of days rebuilt."""
+    if end <= start:
+        return 0
+    days = days_touching(start, end)
+    day_start, day_end = _day_bounds(days[0], days[-1])
+    with transaction.atomic():
+        if settings.DATABASE_IS_POSTGRES:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        DailyProjectFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
+        DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
+        DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
+        DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
+    return len(days)
+
+
+def _project_days(day_start, day_end):
+    rows = (
+        HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
+        .annotate(day=TruncDate("hour", tzinfo=UTC))
+        .values("day", "project_id", "team_id", "site_id", "phase")
+        .annotate(**{f"sum_{name}": Sum(name) for name in _SUMMED})
+        .order_by()
+    )
+    for row in rows.iterator(chunk_size=5000):
+        yield DailyProjectFact(
+            day=row["day"],
+            project_id=row["project_id"],
+            team_id=row["team_id"],
+            site_id=row["site_id"],
+            phase=row["phase"] or "",
+            **{name: row[f"sum_{name}"] or 0 for name in _SUMMED},
+        )
+
+
+def _device_days(day_start, day_end):
+    idle = Q(util_mean_pct__lt=IDLE_UTIL_PCT)
+    rows = (
+        HourlyDeviceFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
+        .annotate(day=TruncDate("hour", tzinfo=UTC))
+        .values("day", "device_id")
+        .annotate(
+            n_hours=Count("id"),
+            sum_measured_seconds=Sum("measured_seconds"),
+            n_util_hours=Count("util_mean_pct"),
+            sum_util=Coalesce(Sum("util_mean_pct"), Value(0.0)),
+            n_idle_hours=Sum(Case(When(idle, then=1), default=0, output_field=IntegerField())),
+            sum_idle_energy=Sum(
+                Case(When(idle, then=F("energy_it_kwh")), default=0.0, output_field=FloatField())
+            ),
+            **{f"sum_{name}": Sum(name) for name in _SUMMED},
+        )
+        .order_by()
+    )
+    for row in rows.iterator(chunk_size=5000):
+        yield DailyDeviceFact(
+            day=row["day"],
+            device_id=row["device_id"],
+            hours=row["n_hours"],
+            measured_seconds=row["sum_measured_seconds"] or 0,
+            util_hours=row["n_util_hours"],
+            util_pct_sum=row["sum_util"] or 0,
+            idle_hours=row["n_idle_hours"] or 0,
+            idle_energy_it_kwh=row["sum_idle_energy"] or 0,
+            **{name: row[f"sum_{name}"] or 0 for name in _SUMMED},
+        )

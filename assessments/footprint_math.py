@@ -1,0 +1,352 @@
+"""The footprint arithmetic of DESIGN 4, on plain numbers (no Django, no database).
+
+The rollup reads raw samples and factors from the database, and everything that turns them into
+numbers lives here so it can be checked by hand:
+
+1. splitting a sample's interval [ts - duration_s, ts) over hours (and over the parts of an hour
+   between allocation boundaries), pro rata by time;
+2. attributing the energy and time of each part to projects: process tags first (a share of the
+   energy and of the time), the untagged rest to the allocations covering that time (split equally
+   when several overlap), the remainder to "unallocated" (never dropped);
+3. turning energy (kWh) and device-hours into facility energy, operational and embodied carbon
+   and cost with the hour's factors;
+4. SCI, work units pro rata over a period, in-service hours and coverage.
+
+Times are epoch seconds (floats) in the splitting functions, datetimes elsewhere.
+"""
+
+import math
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SECONDS_PER_HOUR = 3600.0
+JOULES_PER_KWH = 3.6e6
+HOURS_PER_YEAR = 8760.0
+
+TAG = "tag"
+ALLOCATION = "allocation"
+UNALLOCATED = "unallocated"
+
+
+# --- 1. Splitting intervals -----------------------------------------------------------------
+
+
+def hour_floor(epoch_s: float) -> float:
+    return math.floor(epoch_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+
+
+def hours_touched(ts_end: float, duration_s: float) -> list[float]:
+    """Start of every hour that [ts_end - duration_s, ts_end) overlaps (a point: its own hour)."""
+    if duration_s <= 0:
+        # A point sample belongs to the hour that ends at or after it: (start, start + 1h].
+        return [hour_floor(math.nextafter(ts_end, -math.inf))]
+    first = hour_floor(ts_end - duration_s)
+    last = hour_floor(math.nextafter(ts_end, -math.inf))
+    count = int(round((last - first) / SECONDS_PER_HOUR)) + 1
+    return [first + n * SECONDS_PER_HOUR for n in range(count)]
+
+
+def segments_of_hour(hour: float, cut_points: Iterable[float]) -> list[tuple[float, float]]:
+    """[hour, hour + 1h) cut at the points strictly inside it (allocation starts and ends)."""
+    end = hour + SECONDS_PER_HOUR
+    inner = sorted({point for point in cut_points if hour < point < end})
+    bounds = [hour, *inner, end]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def split_sample(
+    ts_end: float, duration_s: float, energy_j: float, segments: Sequence[tuple[float, float]]
+) -> list[tuple[int, float, float]]:
+    """(segment index, seconds covered, joules) for each segment the sample overlaps.
+
+    Energy splits pro rata by time. A sample without duration (not accepted by ingest, but never
+    silently lost) puts all its energy, and no time, in the segment (start, end] holding ts.
+    """
+    parts = []
+    if duration_s <= 0:
+        for index, (seg_start, seg_end) in enumerate(segments):
+            if seg_start < ts_end <= seg_end:
+                parts.append((index, 0.0, energy_j))
+        return parts
+    start = ts_end - duration_s
+    for index, (seg_start, seg_end) in enumerate(segments):
+        seconds = min(ts_end, seg_end) - max(start, seg_start)
+        if seconds > 0:
+            parts.append((index, seconds, energy_j * seconds / duration_s))
+    return parts
+
+
+@dataclass
+class UsageSums:
+    """Energy and time of one device in one segment with one tag set, summed over samples."""
+
+    energy_j: float = 0.0
+    seconds: float = 0.0
+    util_pct_seconds: float = 0.0  # sum of util_pct x seconds, for the time-weighted mean
+    util_seconds: float = 0.0  # seconds that had a utilisation reading
+
+    def add(self, energy_j: float, seconds: float, util_pct: float | None) -> None:
+        self.energy_j += energy_j
+        self.seconds += seconds
+        if util_pct is not None:
+            self.util_pct_seconds += util_pct * seconds
+            self.util_seconds += seconds
+
+
+# --- 2. Attribution -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagShare:
+    project: str
+    phase: str
+    share: float
+
+
+def parse_tags(tags) -> tuple[tuple[TagShare, ...], list[str]]:
+    """Tags as stored on a raw sample -> shares that sum to at most 1, and notes on what was odd.
+
+    A tag without a share takes an equal part of what the explicit shares leave; shares summing
+    over 1 are scaled down to 1 (ingest refuses that, but old data must not double count).
+    """
+    notes: list[str] = []
+    if not tags:
+        return (), notes
+    explicit = [t for t in tags if isinstance(t, dict) and t.get("share") is not None]
+    implicit = [t for t in tags if isinstance(t, dict) and t.get("share") is None]
+    explicit_sum = math.fsum(float(t["share"]) for t in explicit)
+    rest = max(0.0, 1.0 - explicit_sum)
+    shares = [(t, float(t["share"])) for t in explicit]
+    shares += [(t, rest / len(implicit)) for t in implicit]
+    total = math.fsum(share for _, share in shares)
+    scale = 1.0
+    if total > 1.0 + 1e-9:
+        scale = 1.0 / total
+        notes.append(f"tag shares summed to {total:g}; scaled down to 1")
+    parsed = tuple(
+        TagShare(str(t.get("project") or ""), str(t.get("phase") or ""), share * scale)
+        for t, share in shares
+        if share > 0
+    )
+    return parsed, notes
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What attribution needs about one (segment, tag set) of a device-hour."""
+
+    tags: tuple[TagShare, ...]
+    allocated_projects: tuple[str, ...]  # projects whose allocations cover the whole segment
+    energy_j: float
+    seconds: float
+
+
+@dataclass
+class ProjectPart:
+    """A project's share of a device-hour (project None = unallocated)."""
+
+    project: str | None
+    attribution: str
+    phase: str  # the tag's phase; "" = the project's own phase
+    energy_j: float = 0.0
+    seconds: float = 0.0
+    phase_energy: dict = field(default_factory=dict, repr=False)
+
+
+def attribute(
+    usages: Iterable[Usage], known_projects: Collection[str]
+) -> tuple[list[ProjectPart], list[str]]:
+    """Split each usage among tagged projects, allocations and unallocated (DESIGN 4).
+
+    The parts of one device-hour sum to its energy and time exactly (up to float rounding): the
+    unallocated part is computed as what is left, never dropped. A tag naming an unknown project
+    goes to unallocated, with a note. Several allocations over the same time share it equally.
+    """
+    parts: dict[tuple[str | None, str], ProjectPart] = {}
+    notes: set[str] = set()
+
+    def charge(project, attribution, phase, energy_j, seconds):
+        key = (project, attribution)
+        part = parts.get(key)
+        if part is None:
+            part = parts[key] = ProjectPart(project, attribution, "")
+        part.energy_j += energy_j
+        part.seconds += seconds
+        part.phase_energy[phase] = part.phase_energy.get(phase, 0.0) + energy_j
+
+    for usage in usages:
+        tagged_share = 0.0
+        for tag in usage.tags:
+            if tag.project in known_projects:
+                charge(
+                    tag.project,
+                    TAG,
+                    tag.phase,
+                    usage.energy_j * tag.share,
+                    usage.seconds * tag.share,
+                )
+                tagged_share += tag.share
+            else:
+                notes.add(f"unknown project tag {tag.project!r} counted as unallocated")
+        rest = max(0.0, 1.0 - tagged_share)
+        if rest <= 0:
+            continue
+        allocated = sorted(set(usage.allocated_projects))
+        if allocated:
+            if len(allocated) > 1:
+                notes.add(f"overlapping allocations ({', '.join(allocated)}) split equally")
+            each = rest / len(allocated)
+            for project in allocated:
+                charge(project, ALLOCATION, "", usage.energy_j * each, usage.seconds * each)
+        else:
+            charge(None, UNALLOCATED, "", usage.energy_j * rest, usage.seconds * rest)
+
+    result = []
+    for part in parts.values():
+        # One row per project and attribution: the phase the most energy was tagged with.
+        part.phase = max(part.phase_energy.items(), key=lambda item: item[1])[0]
+        result.append(part)
+    result.sort(key=lambda p: (p.project is None, p.project or "", p.attribution))
+    return result, sorted(notes)
+
+
+# --- 3. Facts arithmetic ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HourFactors:
+    """The factors one device-hour is computed with (stored with the fact)."""
+
+    pue: float
+    grid_gco2e_per_kwh: float
+    price_per_kwh: float
+    embodied_kgco2e_per_hour: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    energy_it_kwh: float = 0.0
+    energy_facility_kwh: float = 0.0
+    operational_kgco2e: float = 0.0
+    embodied_kgco2e: float = 0.0
+    cost: float = 0.0
+    gpu_hours: float = 0.0
+
+    @property
+    def total_kgco2e(self) -> float:
+        return self.operational_kgco2e + self.embodied_kgco2e
+
+
+def joules_to_kwh(energy_j: float) -> float:
+    return energy_j / JOULES_PER_KWH
+
+
+def figures_for(energy_it_kwh: float, device_hours: float, factors: HourFactors) -> Figures:
+    """E_fac = E_it x PUE; O = E_fac x I / 1000; cost = E_fac x price; M = kg/h x hours used."""
+    facility = energy_it_kwh * factors.pue
+    return Figures(
+        energy_it_kwh=energy_it_kwh,
+        energy_facility_kwh=facility,
+        operational_kgco2e=facility * factors.grid_gco2e_per_kwh / 1000.0,
+        embodied_kgco2e=embodied_for_hours(factors.embodied_kgco2e_per_hour, device_hours),
+        cost=facility * factors.price_per_kwh,
+        gpu_hours=device_hours,
+    )
+
+
+def sum_figures(items: Iterable[Figures]) -> Figures:
+    items = list(items)
+    return Figures(
+        **{
+            name: math.fsum(getattr(item, name) for item in items)
+            for name in Figures.__dataclass_fields__
+        }
+    )
+
+
+def hours_used_scale(total_seconds: float) -> float:
+    """Factor that caps a device-hour's measured time at one hour.
+
+    Intervals of one device should not overlap, but clocks drift: time beyond the hour would
+    charge embodied carbon twice, so every part's time is scaled down together (energy is kept).
+    """
+    if total_seconds <= SECONDS_PER_HOUR:
+        return 1.0
+    return SECONDS_PER_HOUR / total_seconds
+
+
+def device_hour_figures(
+    parts: Sequence[tuple[float, float]], factors: HourFactors
+) -> tuple[Figures, list[Figures]]:
+    """(energy_it_kwh, device_hours) per part -> the device's figures and each part's.
+
+    The device figures are the sum of the parts, so project facts add up to the device fact.
+    """
+    total_hours = math.fsum(hours for _, hours in parts)
+    scale = hours_used_scale(total_hours * SECONDS_PER_HOUR)
+    part_figures = [figures_for(kwh, hours * scale, factors) for kwh, hours in parts]
+    return sum_figures(part_figures), part_figures
+
+
+def coverage(measured_seconds: float, expected_seconds: float) -> float | None:
+    """Share of the expected time that was measured, capped at 1; None when nothing expected."""
+    if expected_seconds <= 0:
+        return None
+    return min(1.0, measured_seconds / expected_seconds)
+
+
+def mean_util_pct(util_pct_seconds: float, util_seconds: float) -> float | None:
+    return util_pct_seconds / util_seconds if util_seconds > 0 else None
+
+
+# --- 4. Embodied, SCI, work units ----------------------------------------------------------
+
+
+def embodied_for_hours(kgco2e_per_hour: float, hours: float) -> float:
+    """SCI's M = TE x TiR / EL x RS, with the per-hour rate TE x RS / EL already folded in."""
+    return kgco2e_per_hour * hours
+
+
+def amortised_kg_per_hour(total_embodied_kg: float, lifetime_years: float) -> float:
+    """TE / (lifetime in hours); the whole machine (resource share 1)."""
+    return total_embodied_kg / (lifetime_years * HOURS_PER_YEAR)
+
+
+def sci(operational_kgco2e: float, embodied_kgco2e: float, work_units: float) -> float | None:
+    """SCI = (O + M) / R in kgCO2e per unit; None when no work was recorded."""
+    if work_units <= 0:
+        return None
+    return (operational_kgco2e + embodied_kgco2e) / work_units
+
+
+def overlap_seconds(start: datetime, end: datetime, other_start: datetime, other_end: datetime):
+    return max(0.0, (min(end, other_end) - max(start, other_start)).total_seconds())
+
+
+def prorated_units(
+    units: float,
+    record_start: datetime,
+    record_end: datetime,
+    period_start: datetime,
+    period_end: datetime,
+) -> float:
+    """Units of a work record falling in [period_start, period_end), pro rata by time.
+
+    A record of one instant (start == end) counts wholly when the instant is in the period.
+    """
+    if record_end <= record_start:
+        return units if period_start <= record_start < period_end else 0.0
+    length = (record_end - record_start).total_seconds()
+    return units * overlap_seconds(record_start, record_end, period_start, period_end) / length
+
+
+def in_service_hours(
+    service_start: datetime,
+    service_end: datetime,
+    period_start: datetime,
+    period_end: datetime,
+) -> float:
+    return overlap_seconds(service_start, service_end, period_start, period_end) / SECONDS_PER_HOUR
+
+

@@ -1,0 +1,206 @@
+"""Forms of the dashboard filters and of the engineers' pages."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from assessments.models import Phase, Project, Team
+from collectors.models import Host
+
+DEFAULT_RANGE_DAYS = 90
+MAX_RANGE_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Date range (UTC days, end exclusive) and optional team, as kept in the URL."""
+
+    start: date
+    end: date
+    team: Team | None = None
+
+    def query(self) -> dict[str, str]:
+        params = {"start": self.start.isoformat(), "end": self.end.isoformat()}
+        if self.team is not None:
+            params["team"] = self.team.slug
+        return params
+
+    def cache_key(self) -> str:
+        return f"{self.start:%Y%m%d}-{self.end:%Y%m%d}-{self.team.slug if self.team else ''}"
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+
+def default_filters(today: date | None = None) -> Filters:
+    today = today or timezone.now().date()
+    end = today + timedelta(days=1)
+    return Filters(start=end - timedelta(days=DEFAULT_RANGE_DAYS), end=end)
+
+
+class FilterForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(
+        required=False,
+        label="End (exclusive)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        to_field_name="slug",
+        empty_label="All teams",
+    )
+
+    def clean(self):
+        data = super().clean()
+        defaults = default_filters()
+        start, end = data.get("start"), data.get("end")
+        if start is None and end is None:
+            start, end = defaults.start, defaults.end
+        elif start is None:
+            start = end - timedelta(days=DEFAULT_RANGE_DAYS)
+        elif end is None:
+            end = start + timedelta(days=DEFAULT_RANGE_DAYS)
+        if end <= start:
+            raise forms.ValidationError("The end date must be after the start date.")
+        if (end - start).days > MAX_RANGE_DAYS:
+            raise forms.ValidationError(f"Choose a range of at most {MAX_RANGE_DAYS} days.")
+        data["start"], data["end"] = start, end
+        return data
+
+    def filters(self) -> Filters:
+        data = self.cleaned_data
+        return Filters(start=data["start"], end=data["end"], team=data.get("team"))
+
+
+def filters_from(params) -> tuple[Filters, list[str]]:
+    """The filters of a query string, and readable errors; bad input falls back to defaults."""
+    form = FilterForm(params)
+    if form.is_valid():
+        return form.filters(), []
+    errors = [
+        f"{'Filter' if field == '__all__' else form.fields[field].label or field}: {message}"
+        for field, messages in form.errors.items()
+        for message in messages
+    ]
+    return default_filters(), errors
+
+
+def _offer_teams(field, teams) -> None:
+    """Offer the user's own teams, but accept any team: the view then answers 403, not a form
+    error, when someone posts another team's id."""
+    field.queryset = Team.objects.order_by("name")
+    field.widget.choices = [("", "---------")] + [(t.pk, t.name) for t in teams.order_by("name")]
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "slug", "team", "phase", "work_unit"]
+        help_texts = {"slug": "Lower-case letters, digits and hyphens; used in URLs and tags."}
+
+    def __init__(self, *args, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        _offer_teams(self.fields["team"], teams)
+        self.fields["phase"].choices = Phase.choices
+
+
+def _utc_midnight(value: date) -> datetime:
+    return datetime.combine(value, time(), tzinfo=UTC)
+
+
+class AllocationForm(forms.Form):
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("hostname"))
+    devices = forms.CharField(
+        initial="all",
+        help_text='"all" or device indexes separated by commas, e.g. "0, 1".',
+    )
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Start (UTC)")
+    end = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label="End (UTC, exclusive)",
+        help_text="Blank: open-ended.",
+    )
+
+    def clean_devices(self) -> list[int] | None:
+        text = self.cleaned_data["devices"].strip().lower()
+        if text == "all":
+            return None
+        try:
+            indexes = sorted({int(part) for part in text.replace(" ", "").split(",") if part})
+        except ValueError:
+            raise forms.ValidationError(
+                f'"{text}" is neither "all" nor a list of device indexes like "0, 1".'
+            ) from None
+        if not indexes or any(index < 0 for index in indexes):
+            raise forms.ValidationError("Device indexes are whole numbers from 0.")
+        return indexes
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end <= start:
+            self.add_error("end", "The end must be after the start.")
+        host, indexes = data.get("host"), data.get("devices")
+        if host is not None and indexes:
+            known = set(host.devices.values_list("index", flat=True))
+            missing = [index for index in indexes if index not in known]
+            if known and missing:
+                self.add_error(
+                    "devices",
+                    f"{host.hostname} has no device with index {', '.join(map(str, missing))}.",
+                )
+        return data
+
+    def allocation_values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "host": data["host"],
+            "device_indexes": data["devices"],
+            "start": _utc_midnight(data["start"]),
+            "end": _utc_midnight(data["end"]) if data.get("end") else None,
+        }
+
+
+class WorkRecordForm(forms.Form):
+    period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), label="Period end (exclusive)"
+    )
+    units = forms.FloatField(min_value=0, help_text="Units of work done in the period.")
+    note = forms.CharField(required=False, max_length=300)
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("period_start"), data.get("period_end")
+        if start and end and end <= start:
+            self.add_error("period_end", "The end must be after the start.")
+        return data
+
+    def record_values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "period_start": _utc_midnight(data["period_start"]),
+            "period_end": _utc_midnight(data["period_end"]),
+            "units": data["units"],
+            "note": data.get("note", ""),
+        }
+
+
+class CollectorForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="e.g. the cluster or rack it watches.")
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
+
+    def __init__(self, *args, teams, team_required: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        _offer_teams(self.fields["team"], teams)
+        self.fields["team"].required = team_required
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. the finance notebook.")

@@ -1,0 +1,59 @@
+"""Daily aggregates of the hourly facts, so dashboards over months read thousands of rows, not
+millions. Rebuilt from the hourly facts by assessments.dashboards_refresh.daily_facts_refresh."""
+
+from django.db import models
+
+
+class DailyProjectFact(models.Model):
+    """One day's sums of HourlyProjectFact per (project, team, site, phase); project null =
+    unallocated."""
+
+    day = models.DateField()
+    project = models.ForeignKey(
+        "assessments.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey(
+        "assessments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    site = models.ForeignKey(
+        "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    phase = models.CharField(max_length=20, blank=True)
+    energy_it_kwh = models.FloatField(default=0)
+    energy_facility_kwh = models.FloatField(default=0)
+    operational_kgco2e = models.FloatField(default=0)
+    embodied_kgco2e = models.FloatField(default=0)
+    cost = models.FloatField(default=0)
+    gpu_hours = models.FloatField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day"], name="dailyproject_day"),
+            models.Index(fields=["project", "day"], name="dailyproject_project_day"),
+            models.Index(fields=["team", "day"], name="dailyproject_team_day"),
+        ]
+
+
+class DailyDeviceFact(models.Model):
+    """One device over one UTC day: sums of its HourlyDeviceFact rows."""
+
+    day = models.DateField()
+    device = models.ForeignKey("collectors.Device", on_delete=models.CASCADE, related_name="+")
+    hours = models.PositiveSmallIntegerField(default=0, help_text="Hourly facts of the day.")
+    measured_seconds = models.FloatField(default=0)
+    util_hours = models.PositiveSmallIntegerField(default=0, help_text="Hours with utilisation.")
+    util_pct_sum = models.FloatField(default=0, help_text="Sum of the hourly mean utilisation.")
+    idle_hours = models.PositiveSmallIntegerField(default=0)
+    idle_energy_it_kwh = models.FloatField(default=0)
+    energy_it_kwh = models.FloatField(default=0)
+    energy_facility_kwh = models.FloatField(default=0)
+    operational_kgco2e = models.FloatField(default=0)
+    embodied_kgco2e = models.FloatField(default=0)
+    cost = models.FloatField(default=0)
+    gpu_hours = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "day"], name="dailydevice_unique_device_day")
+        ]
+        indexes = [models.Index(fields=["day"], name="dailydevice_day")]

@@ -1,0 +1,457 @@
+"""The rollup: recompute dirty (device, hour) pairs from raw samples into hourly facts.
+
+Ingest marks every (device, hour) its samples touch in DirtyHour. One batch here:
+
+1. claims up to `batch_size` dirty rows in one transaction (on PostgreSQL with
+   SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same hour; SQLite serialises
+   writing transactions, so there the second worker simply waits);
+2. sums energy and time per (device, hour, segment, tag set) from the raw samples: one SQL
+   statement on PostgreSQL (set-based, fast), the same sums in Python on SQLite
+   (`footprint_math.split_sample`); segments are the hour cut at allocation boundaries;
+3. attributes and prices them with `footprint_math` (the only place the formulas live), using the
+   factors stored with the hour's existing fact unless a refresh was asked for;
+4. deletes and re-inserts the hour's facts, and deletes a dirty row only if its marked_at is
+   unchanged since it was read, so a sample arriving meanwhile re-dirties its hour.
+
+Hours older than the raw-sample retention keep the energy and time stored in their facts (their
+samples may be partly deleted); recomputing them only re-prices them.
+"""
+
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from assessments import footprint_math as fm
+from assessments.factor_resolver import FactorResolver
+from assessments.models import Allocation, HourlyDeviceFact, HourlyProjectFact, Project
+from collectors.models import Device, DirtyHour, RawSample
+
+logger = logging.getLogger(__name__)
+
+# Ingest refuses intervals longer than an hour, so a sample ending more than 2 h after an hour
+# starts cannot reach into it: this bounds the index range scanned per hour.
+MAX_INTERVAL_S = 3600
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class RollupResult:
+    batches: int = 0
+    hours: int = 0
+    device_facts: int = 0
+    project_facts: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "RollupResult") -> None:
+        self.batches += other.batches
+        self.hours += other.hours
+        self.device_facts += other.device_facts
+        self.project_facts += other.project_facts
+
+
+def rollup_dirty_hours(*, batch_size: int = 2000, max_batches: int | None = None) -> RollupResult:
+    """Process dirty hours in batches until none is left (or max_batches were done)."""
+    started = time.monotonic()
+    total = RollupResult()
+    while max_batches is None or total.batches < max_batches:
+        result = rollup_batch(batch_size=batch_size)
+        if result.hours == 0:
+            break
+        total.add(result)
+    total.seconds = time.monotonic() - started
+    return total
+
+
+def rollup_batch(*, batch_size: int) -> RollupResult:
+    """Claim, recompute and release one batch of dirty hours, in one transaction."""
+    with transaction.atomic():
+        claimed = _claim_dirty_hours(batch_size)
+        if not claimed:
+            return RollupResult()
+        device_facts, project_facts = _recompute(claimed)
+        _release(claimed)
+    _refresh_daily_aggregates(claimed)
+    return RollupResult(
+        batches=1, hours=len(claimed), device_facts=device_facts, project_facts=project_facts
+    )
+
+
+# --- claiming and releasing ---------------------------------------------------------------
+
+
+def _claim_dirty_hours(batch_size: int) -> list[DirtyHour]:
+    rows = DirtyHour.objects.order_by("hour", "device_id")
+    if connection.vendor == "postgresql":
+        rows = rows.select_for_update(skip_locked=True)
+    return list(rows[:batch_size])
+
+
+def _release(claimed: list[DirtyHour]) -> None:
+    """Delete the dirty rows whose marked_at did not change while we worked."""
+    by_marked_at = defaultdict(list)
+    for row in claimed:
+        by_marked_at[row.marked_at].append(row.pk)
+    for marked_at, ids in by_marked_at.items():
+        DirtyHour.objects.filter(pk__in=ids, marked_at=marked_at).delete()
+
+
+def _refresh_daily_aggregates(claimed: list[DirtyHour]) -> None:
+    """Keep the dashboards' daily aggregates (assessments.daily_facts) in step with the hours."""
+    try:
+        from assessments.daily_facts import daily_facts_refresh
+    except ImportError:  # the dashboards' aggregates are optional for the rollup
+        return
+    hours = sorted({row.hour for row in claimed})
+    daily_facts_refresh(start=hours[0], end=hours[-1] + HOUR)
+
+
+# --- recomputing ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Pair:
+    device: Device
+    hour: datetime
+    refresh_factors: bool
+    segments: list[tuple[float, float]]
+    segment_projects: list[tuple[str, ...]]  # allocated project slugs per segment
+    old_fact: HourlyDeviceFact | None = None
+    old_parts: list[HourlyProjectFact] | None = None
+
+
+def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
+    devices = Device.objects.select_related("host__site").in_bulk(
+        {row.device_id for row in claimed}
+    )
+    projects = {p.slug: p for p in Project.objects.select_related("team")}
+    allocations = _allocations_by_device(devices.values(), claimed)
+
+    pairs: dict[tuple[int, datetime], _Pair] = {}
+    for row in claimed:
+        device = devices[row.device_id]
+        hour_s = row.hour.timestamp()
+        device_allocations = allocations.get(device.pk, [])
+        cuts = []
+        for allocation in device_allocations:
+            cuts.append(allocation.start.timestamp())
+            if allocation.end is not None:
+                cuts.append(allocation.end.timestamp())
+        segments = fm.segments_of_hour(hour_s, cuts)
+        segment_projects = [
+            tuple(
+                a.project.slug
+                for a in device_allocations
+                if a.start.timestamp() <= seg_start
+                and (a.end is None or a.end.timestamp() >= seg_end)
+            )
+            for seg_start, seg_end in segments
+        ]
+        pairs[(device.pk, row.hour)] = _Pair(
+            device, row.hour, row.refresh_factors, segments, segment_projects
+        )
+
+    _attach_old_facts(pairs)
+    if connection.vendor == "postgresql":
+        sums = _usage_sums_sql(pairs)
+    else:
+        sums = _usage_sums_python(pairs)
+
+    retention_cutoff = timezone.now() - timedelta(days=settings.RAW_SAMPLE_RETENTION_DAYS)
+    resolver = FactorResolver()
+    resolver.prefetch_embodied(
+        [p.device for p in pairs.values() if p.old_fact is None or p.refresh_factors]
+    )
+    device_rows: list[HourlyDeviceFact] = []
+    project_rows: list[HourlyProjectFact] = []
+    now = timezone.now()
+    for key, pair in pairs.items():
+        pair_sums = sums.get(key, {})
+        use_stored = pair.old_fact is not None and (
+            not pair_sums or pair.hour + HOUR <= retention_cutoff
+        )
+        if use_stored:
+            built = _rebuild_from_stored(pair, resolver, now)
+        elif pair_sums:
+            built = _build_from_sums(pair, pair_sums, projects, resolver, now)
+        else:
+            built = None  # no samples and no fact: nothing to record
+        if built:
+            device_rows.append(built[0])
+            project_rows.extend(built[1])
+
+    _replace_facts(pairs.keys(), device_rows, project_rows)
+    return len(device_rows), len(project_rows)
+
+
+def _allocations_by_device(devices, claimed) -> dict[int, list[Allocation]]:
+    first = min(row.hour for row in claimed)
+    last = max(row.hour for row in claimed) + HOUR
+    by_host = defaultdict(list)
+    host_allocations = (
+        Allocation.objects.filter(host_id__in={d.host_id for d in devices}, start__lt=last)
+        .exclude(end__lte=first)
+        .select_related("project")
+    )
+    for allocation in host_allocations:
+        by_host[allocation.host_id].append(allocation)
+    result = {}
+    for device in devices:
+        result[device.pk] = [
+            a
+            for a in by_host.get(device.host_id, [])
+            if a.device_indexes is None or device.index in a.device_indexes
+        ]
+    return result
+
+
+def _attach_old_facts(pairs: dict) -> None:
+    by_hour = defaultdict(list)
+    for device_id, hour in pairs:
+        by_hour[hour].append(device_id)
+    for hour, device_ids in by_hour.items():
+        for fact in HourlyDeviceFact.objects.filter(hour=hour, device_id__in=device_ids):
+            pairs[(fact.device_id, hour)].old_fact = fact
+        for part in HourlyProjectFact.objects.filter(hour=hour, device_id__in=device_ids):
+            pair = pairs[(part.device_id, hour)]
+            pair.old_parts = (pair.old_parts or []) + [part]
+
+
+def _usage_sums_python(pairs: dict) -> dict:
+    """{(device_id, hour): {(segment index, tags json): UsageSums}} computed in Python."""
+    sums: dict = defaultdict(lambda: defaultdict(fm.UsageSums))
+    hours_by_device = defaultdict(list)
+    for device_id, hour in pairs:
+        hours_by_device[device_id].append(hour)
+    for device_id, hours in hours_by_device.items():
+        wanted = {hour.timestamp(): hour for hour in hours}
+        samples = RawSample.objects.filter(
+            device_id=device_id,
+            ts__gt=min(hours),
+            ts__lt=max(hours) + HOUR + timedelta(seconds=MAX_INTERVAL_S),
+        ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags")
+        for ts, duration_s, energy_j, util_pct, tags in samples.iterator(chunk_size=5000):
+            ts_s = ts.timestamp()
+            tags_key = json.dumps(tags, sort_keys=True) if tags else None
+            for hour_s in fm.hours_touched(ts_s, duration_s):
+                hour = wanted.get(hour_s)
+                if hour is None:
+                    continue
+                pair = pairs[(device_id, hour)]
+                for index, seconds, joules in fm.split_sample(
+                    ts_s, duration_s, energy_j, pair.segments
+                ):
+                    sums[(device_id, hour)][(index, tags_key)].add(joules, seconds, util_pct)
+    return sums
+
+
+_SUMS_SQL = """
+WITH seg AS (
+    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[],
+                         %s::timestamptz[], %s::timestamptz[])
+        AS s(device_id, hour, seg_index, seg_start, seg_end)
+), part AS (
+    SELECT seg.device_id, seg.hour, seg.seg_index, r.tags::text AS tags, r.util_pct,
+           r.energy_j, r.duration_s,
+           greatest(0.0, extract(epoch FROM
+               least(r.ts, seg.seg_end)
+               - greatest(r.ts - make_interval(secs => r.duration_s), seg.seg_start)
+           ))::float8 AS seconds,
+           (r.ts <= seg.seg_end) AS point_inside
+    FROM seg
+    JOIN collectors_rawsample r
+      ON r.device_id = seg.device_id
+     AND r.ts > seg.seg_start
+     AND r.ts < seg.seg_end + make_interval(secs => %s)
+)
+SELECT device_id, hour, seg_index, tags,
+       sum(CASE WHEN duration_s > 0 THEN energy_j * seconds / duration_s
+                WHEN point_inside THEN energy_j ELSE 0 END),
+       sum(CASE WHEN duration_s > 0 THEN seconds ELSE 0 END),
+       sum(CASE WHEN duration_s > 0 AND util_pct IS NOT NULL THEN util_pct * seconds ELSE 0 END),
+       sum(CASE WHEN duration_s > 0 AND util_pct IS NOT NULL THEN seconds ELSE 0 END)
+FROM part
+WHERE seconds > 0 OR (duration_s <= 0 AND point_inside)
+GROUP BY device_id, hour, seg_index, tags
+"""
+
+
+def _usage_sums_sql(pairs: dict) -> dict:
+    """The same sums as _usage_sums_python, computed by PostgreSQL in one statement."""
+    device_ids, hours, indexes, starts, ends = [], [], [], [], []
+    for (device_id, hour), pair in pairs.items():
+        for index, (seg_start, seg_end) in enumerate(pair.segments):
+            device_ids.append(device_id)
+            hours.append(hour)
+            indexes.append(index)
+            starts.append(datetime.fromtimestamp(seg_start, UTC))
+            ends.append(datetime.fromtimestamp(seg_end, UTC))
+    sums: dict = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUMS_SQL, [device_ids, hours, indexes, starts, ends, float(MAX_INTERVAL_S)]
+        )
+        for device_id, hour, index, tags, energy, seconds, util_x_s, util_s in cursor.fetchall():
+            tags_key = json.dumps(json.loads(tags), sort_keys=True) if tags else None
+            usage = fm.UsageSums(energy, seconds, util_x_s, util_s)
+            sums[(device_id, hour)][(index, tags_key)] = usage
+    return sums
+
+
+def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now):
+    usages = []
+    tag_notes: set[str] = set()
+    measured_seconds = util_x_s = util_s = 0.0
+    for (index, tags_key), usage in pair_sums.items():
+        tags, notes = fm.parse_tags(json.loads(tags_key) if tags_key else None)
+        tag_notes.update(notes)
+        usages.append(
+            fm.Usage(tags, pair.segment_projects[index], usage.energy_j, usage.seconds)
+        )
+        measured_seconds += usage.seconds
+        util_x_s += usage.util_pct_seconds
+        util_s += usage.util_seconds
+    parts, attribution_notes = fm.attribute(usages, projects.keys())
+    factors, grid_source, factor_notes = _factors_for(pair, resolver)
+    device_figures, part_figures = fm.device_hour_figures(
+        [(fm.joules_to_kwh(p.energy_j), p.seconds / fm.SECONDS_PER_HOUR) for p in parts],
+        factors,
+    )
+    notes = sorted(set(factor_notes) | tag_notes | set(attribution_notes))
+    site = pair.device.host.site
+    device_row = _device_row(
+        pair,
+        site,
+        device_figures,
+        factors,
+        grid_source,
+        notes,
+        measured_seconds=min(measured_seconds, fm.SECONDS_PER_HOUR),
+        util_mean_pct=fm.mean_util_pct(util_x_s, util_s),
+        now=now,
+    )
+    project_rows = []
+    for part, figures in zip(parts, part_figures, strict=True):
+        project = projects.get(part.project) if part.project else None
+        project_rows.append(
+            _project_row(
+                pair,
+                site,
+                project,
+                part.attribution,
+                part.phase or (project.phase if project else ""),
+                figures,
+            )
+        )
+    return device_row, project_rows
+
+
+def _rebuild_from_stored(pair: _Pair, resolver, now):
+    """Re-price an hour from the energy and time stored in its facts (no raw samples used)."""
+    old = pair.old_fact
+    parts = pair.old_parts or []
+    factors, grid_source, factor_notes = _factors_for(pair, resolver)
+    _, part_figures = fm.device_hour_figures(
+        [(p.energy_it_kwh, p.gpu_hours) for p in parts], factors
+    )
+    device_figures = fm.sum_figures(part_figures)
+    if not parts:  # a fact without parts (should not happen): keep its own quantities
+        device_figures = fm.figures_for(old.energy_it_kwh, old.gpu_hours, factors)
+    kept_notes = [n for n in old.factor_notes if not n.startswith("factor:")]
+    notes = sorted(set(factor_notes) | set(kept_notes))
+    site = pair.device.host.site
+    device_row = _device_row(
+        pair,
+        site,
+        device_figures,
+        factors,
+        grid_source,
+        notes,
+        measured_seconds=old.measured_seconds,
+        util_mean_pct=old.util_mean_pct,
+        now=now,
+    )
+    project_rows = [
+        _project_row(pair, site, None, p.attribution, p.phase, figures, project_id=p.project_id)
+        for p, figures in zip(parts, part_figures, strict=True)
+    ]
+    for row, old_part in zip(project_rows, parts, strict=True):
+        row.team_id = old_part.team_id
+    return device_row, project_rows
+
+
+def _factors_for(pair: _Pair, resolver) -> tuple[fm.HourFactors, str, list[str]]:
+    """The hour's stored factors, unless none are stored or a refresh was asked for."""
+    old = pair.old_fact
+    if old is not None and not pair.refresh_factors:
+        factors = fm.HourFactors(
+            pue=old.pue,
+            grid_gco2e_per_kwh=old.grid_gco2e_per_kwh,
+            price_per_kwh=old.price_per_kwh,
+            embodied_kgco2e_per_hour=old.embodied_kgco2e_per_hour,
+        )
+        notes = [n for n in old.factor_notes if n.startswith("factor:")]
+        return factors, old.grid_source, notes
+    resolved = resolver.for_device_hour(pair.device, pair.hour)
+    return resolved.factors, resolved.grid_source, [f"factor: {n}" for n in resolved.notes]
+
+
+def _device_row(
+    pair, site, figures, factors, grid_source, notes, *, measured_seconds, util_mean_pct, now
+):
+    return HourlyDeviceFact(
+        device=pair.device,
+        hour=pair.hour,
+        site=site,
+        measured_seconds=measured_seconds,
+        coverage=fm.coverage(measured_seconds, fm.SECONDS_PER_HOUR) or 0.0,
+        util_mean_pct=util_mean_pct,
+        energy_it_kwh=figures.energy_it_kwh,
+        energy_facility_kwh=figures.energy_facility_kwh,
+        operational_kgco2e=figures.operational_kgco2e,
+        embodied_kgco2e=figures.embodied_kgco2e,
+        cost=figures.cost,
+        gpu_hours=figures.gpu_hours,
+        pue=factors.pue,
+        grid_gco2e_per_kwh=factors.grid_gco2e_per_kwh,
+        grid_source=grid_source[:300],
+        price_per_kwh=factors.price_per_kwh,
+        embodied_kgco2e_per_hour=factors.embodied_kgco2e_per_hour,
+        factor_notes=notes,
+        computed_at=now,
+    )
+
+
+def _project_row(pair, site, project, attribution, phase, figures, project_id=None):
+    return HourlyProjectFact(
+        device=pair.device,
+        hour=pair.hour,
+        project_id=project.pk if project else project_id,
+        attribution=attribution,
+        team_id=project.team_id if project else None,
+        site=site,
+        phase=phase,
+        energy_it_kwh=figures.energy_it_kwh,
+        energy_facility_kwh=figures.energy_facility_kwh,
+        operational_kgco2e=figures.operational_kgco2e,
+        embodied_kgco2e=figures.embodied_kgco2e,
+        cost=figures.cost,
+        gpu_hours=figures.gpu_hours,
+    )
+
+
+def _replace_facts(keys, device_rows, project_rows) -> None:
+    by_hour = defaultdict(list)
+    for device_id, hour in keys:
+        by_hour[hour].append(device_id)
+    for hour, device_ids in by_hour.items():
+        HourlyProjectFact.objects.filter(hour=hour, device_id__in=device_ids).delete()
+        HourlyDeviceFact.objects.filter(hour=hour, device_id__in=device_ids).delete()
+    HourlyDeviceFact.objects.bulk_create(device_rows, batch_size=1000)
+    HourlyProjectFact.objects.bulk_create(project_rows, batch_size=1000)

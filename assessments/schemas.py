@@ -1,0 +1,105 @@
+"""Request and response bodies of the read API (pydantic; they also give the OpenAPI schema)."""
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SiteFactors(BaseModel):
+    site: str | None = Field(description="Site name; null for hosts without a site.")
+    pue: list[float | None] = Field(description="[lowest, highest] PUE used in the period.")
+    pue_source: str
+    price_per_kwh: list[float | None] = Field(
+        description="[lowest, highest] electricity price used, in the organisation's currency."
+    )
+    price_source: str
+    grid_gco2e_per_kwh: list[float | None] = Field(
+        description="[lowest, highest] grid intensity used, gCO2e/kWh."
+    )
+
+
+class FootprintFactors(BaseModel):
+    sites: list[SiteFactors]
+    grid_sources: list[str] = Field(description="Sources of the grid intensities used.")
+    notes: list[str] = Field(description="Data gaps and fallbacks in the period.")
+    methodology: str = Field(default="/methodology/", description="How every number is computed.")
+
+
+class Footprint(BaseModel):
+    start: date = Field(description="First UTC day of the period.")
+    end: date = Field(description="UTC day after the period (exclusive).")
+    energy_kwh: float = Field(description="IT energy measured at the devices, kWh.")
+    facility_energy_kwh: float = Field(description="IT energy x PUE, kWh.")
+    operational_kgco2e: float = Field(description="Facility energy x grid intensity, kgCO2e.")
+    embodied_kgco2e: float = Field(description="Manufacturing carbon of the time used, kgCO2e.")
+    total_kgco2e: float = Field(description="Operational + embodied, kgCO2e.")
+    cost: float = Field(description="Facility energy x electricity price, in `currency`.")
+    currency: str = Field(description="ISO 4217 code of `cost`.")
+    gpu_hours: float = Field(description="Measured device-hours.")
+    work_units: float = Field(description="Units of work recorded in the period (pro rata).")
+    sci: float | None = Field(
+        description="Software Carbon Intensity (O + M) / R, kgCO2e per work unit; "
+        "null without work units."
+    )
+    coverage: float | None = Field(
+        description="Measured / expected device-seconds of the devices that reported (0..1)."
+    )
+    factors: FootprintFactors
+
+
+class ProjectFootprint(Footprint):
+    project: str = Field(description="Project slug.")
+    team: str = Field(description="Team slug.")
+    phase: str
+    work_unit: str = Field(description="Name of one unit of work, e.g. 'inferences'.")
+
+
+class TeamFootprint(Footprint):
+    team: str = Field(description="Team slug.")
+
+
+class OrganisationFootprint(Footprint):
+    organisation: str
+    site: str | None = Field(default=None, description="Site filter, if any.")
+    unallocated_energy_kwh: float = Field(
+        description="Measured IT energy no project tag or allocation covered, kWh."
+    )
+    unallocated_embodied_kgco2e: float = Field(
+        description="Embodied carbon of in-service time no project used (measured or not), "
+        "kgCO2e."
+    )
+
+
+class WorkRequest(BaseModel):
+    """Units of useful work: over [start, end), or at one instant `ts`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    units: float = Field(gt=0, allow_inf_nan=False, description="Units of work, > 0.")
+    start: datetime | None = Field(default=None, description="ISO 8601 with time zone.")
+    end: datetime | None = Field(default=None, description="ISO 8601 with time zone, exclusive.")
+    ts: datetime | None = Field(default=None, description="One instant, instead of start/end.")
+    note: str = Field(default="", max_length=300)
+
+    @model_validator(mode="after")
+    def one_period(self):
+        if self.ts is not None:
+            if self.start is not None or self.end is not None:
+                raise ValueError("give either ts or start and end, not both")
+        elif self.start is None or self.end is None:
+            raise ValueError("give start and end, or ts")
+        elif self.end <= self.start:
+            raise ValueError("end must be after start")
+        for name in ("start", "end", "ts"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must carry a time zone, e.g. 2026-11-28T06:00:00Z")
+        return self
+
+
+class WorkRecorded(BaseModel):
+    id: int
+    project: str
+    units: float
+    start: datetime
+    end: datetime

@@ -1,0 +1,153 @@
+"""Writes of the assessments app: work units, personal API tokens, recomputing hourly facts."""
+
+import math
+from datetime import datetime, timedelta
+
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from assessments.models import ApiToken, HourlyDeviceFact, Project, WorkRecord
+from assessments.rollup import RollupResult, rollup_dirty_hours
+from collectors.models import Device, DirtyHour, RawSample
+from greenai_site.tokens import new_token
+
+PERSONAL_TOKEN_KIND = "gat"  # must match assessments.api_auth
+_UPSERT_CHUNK = 5000
+
+
+class WorkRecordError(ValueError):
+    """A work record that cannot be stored; the message names the field."""
+
+
+def work_record_create(
+    *,
+    project: Project,
+    units: float,
+    start: datetime,
+    end: datetime | None = None,
+    created_by=None,
+    note: str = "",
+) -> WorkRecord:
+    """Units of useful work over [start, end) (end None or equal: one instant)."""
+    if isinstance(units, bool) or not isinstance(units, int | float) or not math.isfinite(units):
+        raise WorkRecordError("units: must be a finite number")
+    if units <= 0:
+        raise WorkRecordError(f"units: must be > 0, got {units:g}")
+    if timezone.is_naive(start) or (end is not None and timezone.is_naive(end)):
+        raise WorkRecordError("start/end: must carry a time zone (e.g. 2026-11-28T06:00:00Z)")
+    end = end or start
+    if end < start:
+        raise WorkRecordError("end: must not be before start")
+    return WorkRecord.objects.create(
+        project=project,
+        period_start=start,
+        period_end=end,
+        units=float(units),
+        note=note[:300],
+        created_by=created_by if created_by and created_by.is_authenticated else None,
+    )
+
+
+def api_token_create(*, user, name: str = "api") -> tuple[ApiToken, str]:
+    """A personal read-API token; the clear token is returned once and never stored."""
+    token = new_token(PERSONAL_TOKEN_KIND)
+    api_token = ApiToken.objects.create(
+        user=user, name=name[:100], token_prefix=token.prefix, token_digest=token.digest
+    )
+    return api_token, token.token
+
+
+def api_token_revoke(*, api_token: ApiToken) -> None:
+    if api_token.revoked_at is None:
+        api_token.revoked_at = timezone.now()
+        api_token.save(update_fields=["revoked_at"])
+
+
+# --- Recomputing facts ----------------------------------------------------------------------
+
+
+def _device_hours(start: datetime, end: datetime, devices=None) -> set[tuple[int, datetime]]:
+    """(device, hour) pairs in [start, end) that have a fact or raw samples."""
+    facts = HourlyDeviceFact.objects.filter(hour__gte=start, hour__lt=end)
+    # A sample ending in the first minute of `end` may reach back into the last hour.
+    samples = RawSample.objects.filter(ts__gt=start, ts__lte=end)
+    if devices is not None:
+        facts = facts.filter(device__in=devices)
+        samples = samples.filter(device__in=devices)
+    pairs = set(facts.values_list("device_id", "hour"))
+    raw_hours = (
+        samples.annotate(sample_hour=TruncHour("ts"))
+        .values_list("device_id", "sample_hour")
+        .distinct()
+    )
+    pairs.update((device_id, hour) for device_id, hour in raw_hours if start <= hour < end)
+    # A sample's interval [ts - duration, ts) ends in the hour of ts but may start in the one
+    # before; that earlier hour was marked at ingest and got a fact, so it is in `facts`.
+    return pairs
+
+
+def _mark(pairs, *, refresh_factors: bool) -> int:
+    now = timezone.now()
+    rows = [
+        DirtyHour(device_id=device_id, hour=hour, marked_at=now, refresh_factors=refresh_factors)
+        for device_id, hour in sorted(pairs, key=lambda p: (p[1], p[0]))
+    ]
+    # Never clear a pending refresh: only a refresh request sets the flag on an existing row.
+    update_fields = ["marked_at", "refresh_factors"] if refresh_factors else ["marked_at"]
+    for offset in range(0, len(rows), _UPSERT_CHUNK):
+        DirtyHour.objects.bulk_create(
+            rows[offset : offset + _UPSERT_CHUNK],
+            update_conflicts=True,
+            unique_fields=["device", "hour"],
+            update_fields=update_fields,
+        )
+    return len(rows)
+
+
+def _hour_bounds(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if timezone.is_naive(start) or timezone.is_naive(end):
+        raise ValueError("start and end must carry a time zone")
+    if end <= start:
+        raise ValueError("end must be after start")
+    first = start.replace(minute=0, second=0, microsecond=0)
+    last = end.replace(minute=0, second=0, microsecond=0)
+    if last < end:
+        last += timedelta(hours=1)
+    return first, last
+
+
+def mark_hours_for_recompute(
+    zone_code: str, start: datetime, end: datetime, *, refresh_factors: bool = True
+) -> int:
+    """Mark the device-hours of sites in a grid zone for recompute (after a grid import).
+
+    The flag refresh_factors (default on) makes the rollup use the current factors, including
+    the newly imported hourly intensities, instead of those stored with the facts.
+    Returns the number of device-hours marked.
+    """
+    first, last = _hour_bounds(start, end)
+    devices = Device.objects.filter(host__site__grid_zone=zone_code)
+    return _mark(_device_hours(first, last, devices), refresh_factors=refresh_factors)
+
+
+def recompute_facts(
+    *, start: datetime, end: datetime, refresh_factors: bool = False, batch_size: int = 2000
+) -> tuple[int, RollupResult]:
+    """Recompute every device-hour in [start, end) now; (hours marked, rollup result).
+
+    Without refresh_factors an hour keeps the factors stored with its fact (a past month gives
+    the same numbers after factors change); with it, current factors are used.
+    """
+    first, last = _hour_bounds(start, end)
+    marked = _mark(_device_hours(first, last), refresh_factors=refresh_factors)
+    return marked, rollup_dirty_hours(batch_size=batch_size)
+
+
+def dirty_hour_count() -> int:
+    return DirtyHour.objects.count()
+
+
+def oldest_dirty_hour_age_seconds() -> float | None:
+    oldest = DirtyHour.objects.order_by("marked_at").values_list("marked_at", flat=True).first()
+    return (timezone.now() - oldest).total_seconds() if oldest else None
+

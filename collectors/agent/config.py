@@ -1,0 +1,170 @@
+"""Command line and environment of the agent (DESIGN 3.1).
+
+Every option can also come from GREENAI_<OPTION> (GREENAI_SERVER, GREENAI_TOKEN, GREENAI_SOURCE
+(comma-separated), ...); the command line wins. A bad value is a ConfigError naming the option;
+the program prints it and exits with status 2.
+"""
+
+import argparse
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from collectors.agent import AGENT_VERSION
+from collectors.agent.sources import parse_source_spec
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    server: str
+    token: str
+    sources: tuple[str, ...]
+    interval_s: float
+    push_every_s: float
+    spool_dir: Path
+    metrics_port: int
+    hostname: str
+    once: bool
+    spool_max_mb: float
+
+    @property
+    def spool_max_bytes(self) -> int:
+        return int(self.spool_max_mb * 1024 * 1024)
+
+
+def default_spool_dir(environ) -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/greenai-agent/spool"
+    state_home = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(state_home) / "greenai-agent" / "spool")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m collectors.agent",
+        description="Measure GPU and CPU energy and push it to a GreenAI server.",
+        epilog="Every option may also be set as GREENAI_<OPTION>, e.g. GREENAI_TOKEN.",
+    )
+    parser.add_argument(
+        "--server", help="base URL of the GreenAI server, e.g. https://greenai.example.org"
+    )
+    parser.add_argument("--token", help="collector token from `manage.py createcollector NAME`")
+    parser.add_argument(
+        "--source",
+        action="append",
+        help="nvml (default), rapl, sim:N or replay:PATH; may be given several times",
+    )
+    parser.add_argument("--interval", help="seconds per sample and device (default 1)")
+    parser.add_argument("--push-every", help="seconds between batches (default 10)")
+    parser.add_argument("--spool-dir", help="durable queue of unsent batches")
+    parser.add_argument("--spool-max-mb", help="spool size bound in MiB (default 100)")
+    parser.add_argument("--metrics-port", help="Prometheus exporter port; 0 = off (default)")
+    parser.add_argument("--hostname", help="host the samples belong to (default: this machine)")
+    parser.add_argument(
+        "--once",
+        action="store_const",
+        const="1",
+        help="take one batch, push it (and anything spooled), exit",
+    )
+    parser.add_argument("--version", action="version", version=f"greenai-agent {AGENT_VERSION}")
+    return parser
+
+
+def _number(option: str, raw: str, *, minimum: float, maximum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"--{option} must be a number of seconds, not {raw!r}") from None
+    if not minimum <= value <= maximum or value != value:
+        raise ConfigError(f"--{option} must be between {minimum:g} and {maximum:g}, not {raw!r}")
+    return value
+
+
+def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> AgentConfig:
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+
+    def pick(option: str, default: str | None = None) -> str | None:
+        value = getattr(args, option.replace("-", "_"))
+        if value is None:
+            value = environ.get("GREENAI_" + option.upper().replace("-", "_"))
+        return default if value is None else value
+
+    server = (pick("server") or "").strip()
+    if not server:
+        raise ConfigError("--server (or GREENAI_SERVER) is required")
+    parsed = urlparse(server)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"--server must be an http:// or https:// URL, not {server!r}")
+    token = (pick("token") or "").strip()
+    if not token:
+        raise ConfigError("--token (or GREENAI_TOKEN) is required")
+
+    if args.source:
+        specs = [spec for value in args.source for spec in value.split(",")]
+    else:
+        specs = (environ.get("GREENAI_SOURCE") or "nvml").split(",")
+    specs = [spec.strip() for spec in specs if spec.strip()]
+    names = []
+    for spec in specs:
+        try:
+            names.append(parse_source_spec(spec)[0])
+        except ValueError as exc:
+            raise ConfigError(f"--source: {exc}") from None
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--source: each source may be given once (got {', '.join(specs)})")
+    if "replay" in names and len(names) > 1:
+        raise ConfigError("--source: replay:PATH cannot be combined with other sources")
+    for spec in specs:
+        name, argument = parse_source_spec(spec)
+        if name == "replay" and not Path(argument).is_file():
+            raise ConfigError(f"--source: replay file {argument!r} does not exist")
+
+    interval = _number("interval", pick("interval", "1"), minimum=0.05, maximum=3600)
+    push_every = _number("push-every", pick("push-every", "10"), minimum=0.05, maximum=86400)
+    if push_every < interval:
+        raise ConfigError(
+            f"--push-every ({push_every:g} s) must be at least --interval ({interval:g} s)"
+        )
+    spool_max_mb = _number("spool-max-mb", pick("spool-max-mb", "100"), minimum=0.01, maximum=1e6)
+
+    raw_port = pick("metrics-port", "0")
+    if not raw_port.strip().isdigit() or int(raw_port) > 65535:
+        raise ConfigError(
+            f"--metrics-port must be a port number 0-65535 (0 = off), not {raw_port!r}"
+        )
+
+    raw_once = (pick("once", "0") or "").strip().lower()
+    if raw_once not in TRUE | FALSE:
+        raise ConfigError(f"GREENAI_ONCE must be 1/0, true/false or yes/no, not {raw_once!r}")
+
+    hostname = (pick("hostname") or socket.gethostname()).strip()
+    if not hostname or len(hostname) > 255:
+        raise ConfigError("--hostname must be 1 to 255 characters")
+
+    return AgentConfig(
+        server=server.rstrip("/"),
+        token=token,
+        sources=tuple(specs),
+        interval_s=interval,
+        push_every_s=push_every,
+        spool_dir=Path(pick("spool-dir") or default_spool_dir(environ)).expanduser(),
+        metrics_port=int(raw_port),
+        hostname=hostname,
+        once=raw_once in TRUE,
+        spool_max_mb=spool_max_mb,
+    )

@@ -1,0 +1,81 @@
+"""The two values every source produces: the devices it measures and their interval samples."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A measured device as the ingest API declares it (DESIGN 3.2 `devices`)."""
+
+    uuid: str
+    kind: str = "gpu"  # "gpu" or "cpu"
+    index: int = 0
+    name: str = ""
+    power_limit_w: float | None = None
+    # A MIG slice is declared with its parent GPU; it has no samples of its own because NVML
+    # measures power and energy only for the whole GPU. Its processes are attributed a share of
+    # the parent's samples (see sources/attribution.py).
+    parent_uuid: str = ""
+    mig_slices: tuple["DeviceInfo", ...] = ()
+
+    def to_payload(self) -> dict:
+        payload = {"uuid": self.uuid, "kind": self.kind, "index": self.index, "name": self.name}
+        if self.power_limit_w is not None:
+            payload["power_limit_w"] = self.power_limit_w
+        if self.parent_uuid:
+            payload["is_mig"] = True
+            payload["parent_uuid"] = self.parent_uuid
+        return payload
+
+
+@dataclass
+class Sample:
+    """Energy of one device over the interval of duration_s seconds that ends at ts."""
+
+    device: DeviceInfo
+    ts: float | str  # epoch seconds (live sources) or the replay file's own text
+    duration_s: float
+    energy_j: float | None
+    power_w: float | None = None
+    util_pct: float | None = None
+    mem_used_mib: float | None = None
+    tags: list[dict] | None = field(default=None)
+
+    def to_payload(self) -> dict:
+        payload = {
+            "device": self.device.uuid,
+            "ts": format_ts(self.ts) if isinstance(self.ts, int | float) else self.ts,
+            "duration_s": round(self.duration_s, 6),
+        }
+        for name in ("energy_j", "power_w", "util_pct", "mem_used_mib"):
+            value = getattr(self, name)
+            if value is not None:
+                payload[name] = round(value, 6) if isinstance(value, float) else value
+        if self.tags:
+            payload["tags"] = self.tags
+        return payload
+
+
+def format_ts(epoch_s: float) -> str:
+    """ISO 8601 UTC with microseconds, the resolution the server stores."""
+    text = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="microseconds")
+    return text.replace("+00:00", "Z")
+
+
+def build_payload(
+    *, batch_id: str, hostname: str, agent_version: str, samples: list[Sample]
+) -> dict:
+    """The ingest request body for these samples, declaring each device they name once."""
+    devices: dict[str, DeviceInfo] = {}
+    for sample in samples:
+        if sample.device.uuid not in devices:
+            devices[sample.device.uuid] = sample.device
+            for mig_slice in sample.device.mig_slices:
+                devices.setdefault(mig_slice.uuid, mig_slice)
+    return {
+        "batch_id": batch_id,
+        "host": {"hostname": hostname, "agent_version": agent_version},
+        "devices": [device.to_payload() for device in devices.values()],
+        "samples": [sample.to_payload() for sample in samples],
+    }

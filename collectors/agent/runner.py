@@ -1,0 +1,296 @@
+"""The agent's loop: read the sources every interval, spool a batch every push period, and let
+a sender thread drain the spool, oldest batch first.
+
+Shutdown on SIGTERM/SIGINT writes the batch being gathered to the spool, so a clean stop loses
+nothing; after a SIGKILL the sources resume from the state spooled with the last batch.
+"""
+
+import logging
+import threading
+import time
+import uuid
+
+from collectors.agent import AGENT_VERSION
+from collectors.agent.config import AgentConfig
+from collectors.agent.metrics import AgentMetrics
+from collectors.agent.model import Sample, build_payload
+from collectors.agent.push import Backoff, Poster, PushOutcome
+from collectors.agent.sources import Source, SourceError
+from collectors.agent.spool import Spool, SpoolError
+
+log = logging.getLogger("greenai.agent")
+
+# A replay reads ahead only this many batches beyond what the server has taken.
+REPLAY_MAX_PENDING = 4
+
+
+class Sender:
+    """Sends spooled batches oldest first and settles each by the server's answer."""
+
+    def __init__(self, spool: Spool, poster: Poster, metrics: AgentMetrics, backoff: Backoff):
+        self.spool = spool
+        self.poster = poster
+        self.metrics = metrics
+        self.backoff = backoff
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.rejected = 0
+        self._thread: threading.Thread | None = None
+
+    def send(self, path) -> PushOutcome:
+        try:
+            meta, body = self.spool.load(path)
+        except FileNotFoundError:
+            return PushOutcome("delete", "gone")
+        except (OSError, SpoolError, ValueError) as exc:
+            self.spool.reject(path, status=0, answer=f"unreadable spool file: {exc}")
+            self.metrics.push_failures.labels("rejected").inc()
+            return PushOutcome("reject", "unreadable", detail=str(exc))
+        outcome = self.poster.post(body)
+        samples = meta.get("samples", 0)
+        if outcome.action == "delete":
+            self.spool.delete(path)
+            self.metrics.samples_sent.inc(samples)
+            self.backoff.reset()
+        elif outcome.action == "reject":
+            target = self.spool.reject(path, status=outcome.status, answer=outcome.detail)
+            self.rejected += 1
+            self.metrics.push_failures.labels("rejected").inc()
+            self.metrics.samples_dropped.labels("rejected").inc(samples)
+            log.error(
+                "server refused batch %s with %s: %s (kept in %s; the next batch goes on)",
+                meta.get("batch_id"),
+                outcome.status,
+                outcome.detail[:300],
+                target,
+            )
+        else:
+            self.metrics.push_failures.labels(outcome.cause).inc()
+        self._update_spool_metrics()
+        return outcome
+
+    def _update_spool_metrics(self) -> None:
+        self.metrics.spool_batches.set(self.spool.count())
+        self.metrics.spool_bytes.set(self.spool.total_bytes())
+
+    def drain_once(self) -> bool:
+        """One pass over the spool (for --once): stop at the first retryable failure."""
+        while (path := self.spool.oldest()) is not None:
+            outcome = self.send(path)
+            if outcome.action == "retry":
+                log.warning("push failed (%s): %s", outcome.cause, outcome.detail or outcome.status)
+                return False
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+        if self._thread:
+            # A POST in flight may finish; if not, its batch stays spooled and is resent.
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            path = self.spool.oldest()
+            if path is None:
+                self.wake_event.wait(1.0)
+                self.wake_event.clear()
+                continue
+            outcome = self.send(path)
+            if outcome.action == "retry":
+                delay = self.backoff.next_delay(outcome.retry_after_s)
+                log.warning(
+                    "push failed (%s%s): %s; %d batches wait in the spool, retrying in %.1f s",
+                    outcome.cause,
+                    f" {outcome.status}" if outcome.status else "",
+                    (outcome.detail or "")[:200],
+                    self.spool.count(),
+                    delay,
+                )
+                self.stop_event.wait(delay)
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        config: AgentConfig,
+        sources: list[Source],
+        spool: Spool,
+        poster: Poster,
+        metrics: AgentMetrics,
+        backoff: Backoff | None = None,
+    ):
+        self.config = config
+        self.sources = sources
+        self.spool = spool
+        self.metrics = metrics
+        self.sender = Sender(spool, poster, metrics, backoff or Backoff())
+        self.stop_event = threading.Event()
+        self.samples_taken = 0
+        self._failing: set[str] = set()
+        self._reported: dict[tuple[str, str], float] = {}
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # --- entry -------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        state = self.spool.load_state()
+        for source in self.sources:
+            try:
+                source.open(state.get(source.key))
+            except SourceError as exc:
+                log.error("source %s cannot start: %s", source.key, exc)
+                return 1
+        self.sender._update_spool_metrics()
+        try:
+            if any(source.finite for source in self.sources):
+                return self._run_replay()
+            if self.config.once:
+                return self._run_once()
+            return self._run_live()
+        finally:
+            for source in self.sources:
+                source.close()
+            log.info("agent stopped: %d samples taken in this run", self.samples_taken)
+
+    def _run_live(self) -> int:
+        self.sender.start()
+        interval, push_every = self.config.interval_s, self.config.push_every_s
+        batch: list[Sample] = []
+        next_tick = time.monotonic() + interval
+        batch_started = time.monotonic()
+        while not self.stop_event.wait(max(0.0, next_tick - time.monotonic())):
+            now = time.monotonic()
+            next_tick += interval
+            if next_tick < now:  # suspended or overloaded: skip the missed ticks
+                next_tick = now + interval
+            batch.extend(self._read_all())
+            if now - batch_started >= push_every - 1e-3:
+                self._spool(batch)
+                batch, batch_started = [], now
+        self._spool(batch)  # SIGTERM/SIGINT: nothing gathered is lost
+        self.sender.stop()
+        return 0
+
+    def _run_once(self) -> int:
+        self.stop_event.wait(self.config.interval_s)
+        self._spool(self._read_all())
+        if not self.sender.drain_once():
+            log.warning(
+                "%d batches stay in %s; the next run sends them",
+                self.spool.count(),
+                self.spool.batches_dir,
+            )
+            return 1
+        return 1 if self.sender.rejected else 0
+
+    def _run_replay(self) -> int:
+        (source,) = self.sources
+        if not self.config.once:
+            self.sender.start()
+        while not self.stop_event.is_set():
+            if self.config.once:
+                if not self.sender.drain_once():
+                    return 1
+            elif self.spool.count() >= REPLAY_MAX_PENDING:
+                self.stop_event.wait(0.05)
+                continue
+            if not source.exhausted:
+                self._spool(self._read_all())
+                continue
+            if self.spool.count() == 0:
+                break
+            self.stop_event.wait(0.1)
+        self.sender.stop()
+        if self.stop_event.is_set():
+            return 0
+        invalid = getattr(source, "invalid_lines", [])
+        for line, message in invalid[:20]:
+            log.error("replay line %d skipped: %s", line, message)
+        if invalid or self.sender.rejected:
+            log.error(
+                "replay finished with %d invalid lines and %d refused batches (see %s)",
+                len(invalid),
+                self.sender.rejected,
+                self.spool.rejected_dir,
+            )
+            return 1
+        log.info("replay complete: every sample sent and the spool is empty")
+        return 0
+
+    # --- reading and spooling -----------------------------------------------------------------
+
+    def _read_all(self) -> list[Sample]:
+        samples: list[Sample] = []
+        for source in self.sources:
+            started = time.monotonic()
+            try:
+                read = source.read()
+            except (SourceError, OSError) as exc:
+                self.metrics.source_errors.labels(source.key).inc()
+                if source.key not in self._failing:
+                    log.error("source %s failed to read: %s", source.key, exc)
+                    self._failing.add(source.key)
+                continue
+            if source.key in self._failing:
+                log.info("source %s reads again", source.key)
+                self._failing.discard(source.key)
+            self.metrics.source_read_duration.labels(source.key).set(time.monotonic() - started)
+            self.metrics.source_last_success.labels(source.key).set(time.time())
+            self._observe(source, read)
+            samples.extend(read)
+        return samples
+
+    def _observe(self, source: Source, samples: list[Sample]) -> None:
+        self.samples_taken += len(samples)
+        self.metrics.samples_taken.inc(len(samples))
+        for sample in samples:
+            labels = (sample.device.uuid, sample.device.kind, str(sample.device.index))
+            if sample.energy_j is not None:
+                self.metrics.energy_j.labels(*labels).inc(sample.energy_j)
+            if sample.energy_j is not None and sample.duration_s > 0:
+                self.metrics.power_w.labels(*labels).set(sample.energy_j / sample.duration_s)
+        # Totals the sources keep themselves: add what grew since the last look.
+        for attribute, counter in (
+            ("counter_resets", self.metrics.counter_resets),
+            ("dropped_energy_j", self.metrics.energy_dropped_j),
+        ):
+            value = getattr(source, attribute, 0)
+            grown = value - self._reported.get((source.key, attribute), 0)
+            if grown > 0:
+                counter.inc(grown)
+                self._reported[(source.key, attribute)] = value
+        invalid = len(getattr(source, "invalid_lines", ()))
+        grown = invalid - self._reported.get((source.key, "invalid"), 0)
+        if grown > 0:
+            self.metrics.samples_dropped.labels("invalid").inc(grown)
+            self._reported[(source.key, "invalid")] = invalid
+
+    def _spool(self, samples: list[Sample]) -> None:
+        if not samples:
+            return
+        payload = build_payload(
+            batch_id=str(uuid.uuid4()),
+            hostname=self.config.hostname,
+            agent_version=AGENT_VERSION,
+            samples=samples,
+        )
+        state = {source.key: source.state() for source in self.sources}
+        before = self.spool.dropped_samples
+        self.spool.put(payload, state)
+        if self.spool.dropped_samples > before:
+            self.metrics.samples_dropped.labels("spool_full").inc(
+                self.spool.dropped_samples - before
+            )
+        self.sender._update_spool_metrics()
+        self.sender.wake()

@@ -1,0 +1,117 @@
+"""Per-process attribution: which projects used a GPU, and what share of its energy each gets.
+
+A process names its project in its environment: GREENAI_PROJECT (and GREENAI_PHASE), or a Slurm
+job (SLURM_JOB_ACCOUNT, else SLURM_JOB_ID as "slurm-<id>"). The parsing and share arithmetic
+are pure; only ProcessProjects reads /proc/<pid>/environ (which needs root, or the same user, and
+the host's PID namespace in a container).
+"""
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("greenai.agent")
+
+SHARE_DECIMALS = 6
+
+
+def parse_environ(raw: bytes) -> dict[str, str]:
+    """/proc/<pid>/environ: NUL-separated NAME=value entries."""
+    env = {}
+    for entry in raw.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        if sep and name:
+            env[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return env
+
+
+def project_for_environ(env: dict[str, str]) -> tuple[str, str | None] | None:
+    """(project, phase) named by a process environment, or None when it names none."""
+    phase = env.get("GREENAI_PHASE", "").strip() or None
+    project = env.get("GREENAI_PROJECT", "").strip()
+    if project:
+        return project, phase
+    account = env.get("SLURM_JOB_ACCOUNT", "").strip()
+    if account:
+        return account, phase
+    job_id = env.get("SLURM_JOB_ID", "").strip()
+    if job_id:
+        return f"slurm-{job_id}", phase
+    return None
+
+
+def process_shares(pids: list[int], sm_util: dict[int, float] | None) -> dict[int, float]:
+    """Each process's share of the GPU: by SM utilisation where NVML gave it, else equal.
+
+    The processes holding a GPU share all of its energy, idle power included: a job that holds
+    a GPU keeps others from using it.
+    """
+    if not pids:
+        return {}
+    if sm_util:
+        used = {pid: max(sm_util.get(pid, 0.0), 0.0) for pid in pids}
+        total = sum(used.values())
+        if total > 0:
+            return {pid: value / total for pid, value in used.items()}
+    return {pid: 1.0 / len(pids) for pid in pids}
+
+
+def merge_tags(parts: list[tuple[tuple[str, str | None] | None, float]]) -> list[dict] | None:
+    """Tags from (project or None, share) parts: one per project and phase, shares rounded down.
+
+    Parts without a project stay unattributed (their share is simply not tagged). Rounding down
+    keeps the sum at or below 1, as the ingest API requires.
+    """
+    totals: dict[tuple[str, str | None], float] = {}
+    for project, share in parts:
+        if project is not None and share > 0:
+            totals[project] = totals.get(project, 0.0) + share
+    tags = []
+    scale = 10**SHARE_DECIMALS
+    for (project, phase), share in sorted(totals.items(), key=lambda item: item[0][0]):
+        tag = {"project": project}
+        if phase:
+            tag["phase"] = phase
+        tag["share"] = min(int(share * scale) / scale, 1.0)
+        tags.append(tag)
+    return tags or None
+
+
+class ProcessProjects:
+    """pid -> (project, phase), read from /proc/<pid>/environ and cached while the pid lives."""
+
+    def __init__(self, proc_root: Path = Path("/proc")):
+        self.proc_root = proc_root
+        self._cache: dict[int, tuple[str, str | None] | None] = {}
+        self._warned_permission = False
+        self.unreadable = 0
+
+    def project_of(self, pid: int) -> tuple[str, str | None] | None:
+        if pid not in self._cache:
+            self._cache[pid] = self._read(pid)
+        return self._cache[pid]
+
+    def forget_except(self, live_pids: set[int]) -> None:
+        # A pid can be reused by another process once it exits: drop the ones no GPU runs now.
+        for pid in list(self._cache):
+            if pid not in live_pids:
+                del self._cache[pid]
+
+    def _read(self, pid: int) -> tuple[str, str | None] | None:
+        path = self.proc_root / str(pid) / "environ"
+        try:
+            raw = path.read_bytes()
+        except PermissionError:
+            self.unreadable += 1
+            if not self._warned_permission:
+                self._warned_permission = True
+                log.warning(
+                    "cannot read %s (permission denied): GPU processes of other users are not "
+                    "attributed to projects. Run the agent as root (and with hostPID in "
+                    "Kubernetes).",
+                    path,
+                )
+            return None
+        except OSError:
+            # The process ended or runs in another PID namespace: nothing to attribute.
+            return None
+        return project_for_environ(parse_environ(raw))

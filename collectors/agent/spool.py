@@ -1,0 +1,237 @@
+"""The durable queue of unsent batches: nothing measured is lost while the server is away.
+
+Layout of the spool directory:
+  batches/<seq>-<batch_id>.batch  one batch each, oldest (lowest seq) first
+  rejected/<name>.batch + .answer.json  batches the server refused (4xx), with its answer
+  state.json                       the sources' state as of the newest spooled batch
+  lock                             held by the running agent (one agent per spool directory)
+
+A batch file is a header line, a JSON meta line (seq, batch_id, sample count, the sources'
+state) and the gzip-compressed request body, written to a temporary file, fsynced and renamed,
+so a crash leaves either the whole batch or nothing. The sources' state travels inside the batch
+file as well as in state.json: after a SIGKILL the newest of the two is used, which is always the
+state that matches the last batch on disk, so a restart neither repeats nor skips an interval.
+"""
+
+import fcntl
+import gzip
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("greenai.agent")
+
+HEADER = b"GREENAI-SPOOL 1\n"
+
+
+class SpoolError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    path: Path
+    seq: int
+    batch_id: str
+    samples: int
+    size: int
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def encode_batch(meta: dict, payload: dict) -> bytes:
+    body = gzip.compress(json.dumps(payload, separators=(",", ":")).encode(), compresslevel=6)
+    return HEADER + json.dumps(meta, separators=(",", ":")).encode() + b"\n" + body
+
+
+def decode_batch(data: bytes) -> tuple[dict, bytes]:
+    """(meta, gzip body) of a batch file."""
+    if not data.startswith(HEADER):
+        raise SpoolError("not a spool batch file")
+    meta_line, sep, body = data[len(HEADER) :].partition(b"\n")
+    if not sep:
+        raise SpoolError("truncated spool batch file")
+    return json.loads(meta_line), body
+
+
+def read_meta(path: Path) -> dict:
+    with open(path, "rb") as handle:
+        header = handle.readline()
+        if header != HEADER:
+            raise SpoolError(f"{path.name} is not a spool batch file")
+        return json.loads(handle.readline())
+
+
+class Spool:
+    def __init__(self, directory: Path, *, max_bytes: int):
+        self.directory = directory
+        self.batches_dir = directory / "batches"
+        self.rejected_dir = directory / "rejected"
+        self.state_path = directory / "state.json"
+        self.max_bytes = max_bytes
+        self.dropped_batches = 0
+        self.dropped_samples = 0
+        self._lock = threading.Lock()
+        self._lock_file = None
+        self._sizes: dict[Path, int] = {}
+        self._next_seq = 1
+
+    def open(self) -> None:
+        """Create the directories, take the lock and take stock of what an earlier run left."""
+        try:
+            self.batches_dir.mkdir(parents=True, exist_ok=True)
+            self.rejected_dir.mkdir(exist_ok=True)
+            self._lock_file = open(self.directory / "lock", "a+")  # noqa: SIM115
+        except OSError as exc:
+            raise SpoolError(f"cannot use spool directory {self.directory}: {exc}") from None
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpoolError(
+                f"another agent is running with spool directory {self.directory}; give each "
+                "agent its own --spool-dir"
+            ) from None
+        for leftover in self.batches_dir.glob(".*.tmp"):
+            leftover.unlink()  # a write interrupted by a crash: its batch never existed
+        seqs = [0]
+        for path in self.batches_dir.glob("*.batch"):
+            self._sizes[path] = path.stat().st_size
+            seqs.append(int(path.name.split("-", 1)[0]))
+        saved = self._read_state_file()
+        seqs.append(saved.get("seq", 0))
+        self._next_seq = max(seqs) + 1
+
+    def close(self) -> None:
+        if self._lock_file:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def put(self, payload: dict, state: dict) -> SpooledBatch:
+        """Write one batch durably (and the sources' state with it) before anything sends it."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            meta = {
+                "seq": seq,
+                "batch_id": payload["batch_id"],
+                "samples": len(payload["samples"]),
+                "created": time.time(),
+                "state": state,
+            }
+            path = self.batches_dir / f"{seq:012d}-{payload['batch_id']}.batch"
+            data = encode_batch(meta, payload)
+            write_atomically(path, data)
+            self._sizes[path] = len(data)
+            state_data = json.dumps({"seq": seq, "state": state}).encode()
+            write_atomically(self.state_path, state_data)
+            self._enforce_bound(keep=path)
+            return SpooledBatch(path, seq, payload["batch_id"], meta["samples"], len(data))
+
+    def _enforce_bound(self, keep: Path) -> None:
+        # Drop the oldest whole batches; never the one just written, so a spool that is too
+        # small for one batch still sends the newest data.
+        while self.total_bytes() > self.max_bytes and len(self._sizes) > 1:
+            oldest = min(self._sizes)
+            if oldest == keep:
+                break
+            try:
+                samples = read_meta(oldest).get("samples", 0)
+            except (OSError, SpoolError, ValueError):
+                samples = 0
+            self._remove(oldest)
+            self.dropped_batches += 1
+            self.dropped_samples += samples
+            log.warning(
+                "spool over %.1f MB: dropped the oldest batch %s (%d samples); %d batches "
+                "dropped so far",
+                self.max_bytes / 1e6,
+                oldest.name,
+                samples,
+                self.dropped_batches,
+            )
+
+    # --- reading and settling ----------------------------------------------------------------
+
+    def pending(self) -> list[Path]:
+        with self._lock:
+            return sorted(self._sizes)
+
+    def oldest(self) -> Path | None:
+        with self._lock:
+            return min(self._sizes) if self._sizes else None
+
+    def load(self, path: Path) -> tuple[dict, bytes]:
+        return decode_batch(path.read_bytes())
+
+    def delete(self, path: Path) -> None:
+        with self._lock:
+            self._remove(path)
+
+    def reject(self, path: Path, *, status: int, answer: str) -> Path:
+        """Move a refused batch aside with the server's answer; the next batch goes on."""
+        with self._lock:
+            target = self.rejected_dir / path.name
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                pass
+            self._sizes.pop(path, None)
+            record = {"status": status, "answer": answer, "rejected_at": time.time()}
+            write_atomically(
+                target.with_suffix(".answer.json"), json.dumps(record, indent=2).encode()
+            )
+            return target
+
+    def _remove(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        self._sizes.pop(path, None)
+
+    def total_bytes(self) -> int:
+        return sum(self._sizes.values())
+
+    def count(self) -> int:
+        return len(self._sizes)
+
+    # --- the sources' state ------------------------------------------------------------------
+
+    def _read_state_file(self) -> dict:
+        try:
+            return json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable %s: %s", self.state_path, exc)
+            return {}
+
+    def load_state(self) -> dict:
+        """The sources' state matching the newest batch on disk (sent or not)."""
+        best = self._read_state_file()
+        for path in self.pending():
+            try:
+                meta = read_meta(path)
+            except (OSError, SpoolError, ValueError):
+                continue
+            if meta.get("seq", 0) > best.get("seq", 0):
+                best = {"seq": meta["seq"], "state": meta.get("state", {})}
+        return best.get("state", {})

@@ -1,0 +1,265 @@
+"""The agent as a real process against a small fake ingest server (tests/agent/fake_server.py)."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.agent.agent_process import AgentProcess, assert_intervals_tile, epoch
+from tests.agent.fake_server import FakeServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def agent(tmp_path, server_url, *args, name="agent", **env):
+    return AgentProcess(
+        tmp_path,
+        "--server",
+        server_url,
+        "--token",
+        "gac_test",
+        "--spool-dir",
+        str(tmp_path / "spool"),
+        "--hostname",
+        "gpu-node-01",
+        *args,
+        name=name,
+        **env,
+    )
+
+
+def wait_until(condition, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def spooled(tmp_path) -> list:
+    return sorted((tmp_path / "spool" / "batches").glob("*.batch"))
+
+
+def write_trace(path, count: int) -> list[str]:
+    stamps = []
+    with open(path, "w") as handle:
+        for i in range(count):
+            ts = 1_793_000_000 + i
+            stamps.append(ts)
+            record = {"device": f"GPU-replay-{i % 2}", "name": "NVIDIA A100-SXM4-40GB"}
+            record.update({"index": i % 2, "ts": ts, "duration_s": 1.0, "energy_j": 200.0})
+            handle.write(json.dumps(record) + "\n")
+    return stamps
+
+
+@pytest.fixture
+def server():
+    with FakeServer() as server:
+        yield server
+
+
+def test_agent_never_imports_django():
+    code = (
+        "import sys, collectors.agent.__main__, collectors.agent.sources.nvml, "
+        "collectors.agent.sources.rapl, collectors.agent.sources.sim, "
+        "collectors.agent.sources.replay; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'requests')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sim_agent_pushes_gzip_batches_and_sigterm_spools_the_rest(tmp_path, server):
+    process = agent(
+        tmp_path, server.url, "--source", "sim:2", "--interval", "0.2", "--push-every", "0.6"
+    ).start()
+    try:
+        wait_until(lambda: len(server.ingest.stored_batches) >= 2, what="two batches")
+        assert process.signal(signal.SIGTERM) == 0
+    finally:
+        process.kill_if_running()
+    request = server.ingest.received[0]
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert request.headers["Authorization"] == "Bearer gac_test"
+    assert request.payload["host"] == {"hostname": "gpu-node-01", "agent_version": "0.1.0"}
+    # Whatever the SIGTERM left in the spool goes with the next run.
+    assert (
+        agent(
+            tmp_path, server.url, "--source", "sim:2", "--once", "--interval", "0.2", name="once"
+        ).run()
+        == 0
+    )
+    assert spooled(tmp_path) == []
+    assert_intervals_tile(server.ingest.stored_samples, expected_devices=2)
+
+
+def test_server_errors_are_retried_with_the_same_batch_id(tmp_path, server):
+    server.ingest.script = [(503, {}, "down"), (500, {}, "oops")]
+    process = agent(tmp_path, server.url, "--source", "sim:1", "--push-every", "1").start()
+    try:
+        wait_until(lambda: len(server.ingest.stored_batches) >= 1, what="a stored batch")
+    finally:
+        process.signal()
+    first, second, third = server.ingest.received[:3]
+    assert first.payload["batch_id"] == second.payload["batch_id"] == third.payload["batch_id"]
+    assert "push failed (server_error 503)" in process.log()
+
+
+def test_retry_after_is_honoured(tmp_path, server):
+    server.ingest.script = [(429, {"Retry-After": "2"}, '{"error": "slow down"}')]
+    process = agent(tmp_path, server.url, "--source", "sim:1", "--push-every", "1").start()
+    try:
+        wait_until(lambda: len(server.ingest.received) >= 2, what="a retry")
+    finally:
+        process.signal()
+    first, second = server.ingest.received[:2]
+    assert second.at - first.at >= 2.0
+    assert second.payload["batch_id"] == first.payload["batch_id"]
+
+
+def test_poison_batch_is_set_aside_and_the_next_batch_still_goes(tmp_path, server):
+    answer = '{"error": "invalid batch", "details": [{"field": "samples[0].power_w"}]}'
+    server.ingest.script = [(400, {}, answer)]
+    process = agent(tmp_path, server.url, "--source", "sim:1", "--push-every", "1").start()
+    try:
+        wait_until(lambda: len(server.ingest.stored_batches) >= 1, what="the next batch")
+    finally:
+        process.signal()
+    poisoned = server.ingest.received[0].payload["batch_id"]
+    assert poisoned not in server.ingest.stored_batches
+    (rejected,) = (tmp_path / "spool" / "rejected").glob("*.batch")
+    assert poisoned in rejected.name
+    record = json.loads(rejected.with_suffix(".answer.json").read_text())
+    assert record["status"] == 400 and record["answer"] == answer
+    assert "server refused batch" in process.log()
+
+
+def test_once_keeps_the_batch_while_the_server_is_down_and_sends_it_next_time(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    down = agent(tmp_path, url, "--source", "sim:1", "--once", "--interval", "0.2", name="down")
+    assert down.run() == 1
+    assert "network" in down.log() and len(spooled(tmp_path)) == 1
+    with FakeServer(port) as server:
+        up = agent(tmp_path, url, "--source", "sim:1", "--once", "--interval", "0.2", name="up")
+        assert up.run() == 0
+    assert spooled(tmp_path) == []
+    first, second = server.ingest.received
+    assert epoch(first.payload["samples"][-1]["ts"]) < epoch(second.payload["samples"][0]["ts"])
+    assert_intervals_tile(server.ingest.stored_samples, expected_devices=1)
+
+
+def test_replay_exits_0_once_every_line_is_sent(tmp_path, server):
+    trace = tmp_path / "trace.jsonl"
+    stamps = write_trace(trace, 2500)
+    assert agent(tmp_path, server.url, "--source", f"replay:{trace}").run() == 0
+    assert len(server.ingest.stored_batches) == 3
+    assert sorted(s["ts"] for s in server.ingest.stored_samples) == stamps
+    devices = server.ingest.received[0].payload["devices"]
+    assert {d["name"] for d in devices} == {"NVIDIA A100-SXM4-40GB"}
+
+
+def test_replay_killed_mid_way_resumes_without_sending_a_line_twice(tmp_path, server):
+    trace = tmp_path / "trace.jsonl"
+    stamps = write_trace(trace, 8000)
+    server.ingest.delay_s = 0.3
+    first = agent(tmp_path, server.url, "--source", f"replay:{trace}", name="first").start()
+    try:
+        wait_until(lambda: len(server.ingest.stored_batches) >= 2, what="two batches")
+        first.signal(signal.SIGKILL)
+    finally:
+        first.kill_if_running()
+    assert len(server.ingest.stored_batches) < 8
+    server.ingest.delay_s = 0
+    assert agent(tmp_path, server.url, "--source", f"replay:{trace}", name="second").run() == 0
+    assert sorted(s["ts"] for s in server.ingest.stored_samples) == stamps
+
+
+def test_sigkilled_agent_restarts_with_no_gap_and_no_overlap(tmp_path, server):
+    args = ("--source", "sim:2", "--interval", "0.25", "--push-every", "0.5")
+    first = agent(tmp_path, server.url, *args, name="first").start()
+    try:
+        wait_until(lambda: len(server.ingest.stored_batches) >= 2, what="two batches")
+        first.signal(signal.SIGKILL)
+    finally:
+        first.kill_if_running()
+    time.sleep(1.0)  # the agent is down; the GPUs keep drawing power
+    second = agent(tmp_path, server.url, *args, name="second").start()
+    try:
+        count = len(server.ingest.stored_batches)
+        wait_until(lambda: len(server.ingest.stored_batches) >= count + 2, what="more batches")
+    finally:
+        second.signal()
+    assert (
+        agent(
+            tmp_path, server.url, "--source", "sim:2", "--once", "--interval", "0.25", name="drain"
+        ).run()
+        == 0
+    )
+    samples = server.ingest.stored_samples
+    assert_intervals_tile(samples, expected_devices=2)
+    assert max(s["duration_s"] for s in samples) >= 1.0  # the gap-covering interval
+
+
+def test_full_spool_drops_the_oldest_batches_and_says_so(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens: every push fails
+    process = agent(
+        tmp_path,
+        url,
+        "--source",
+        "sim:8",
+        "--interval",
+        "0.1",
+        "--push-every",
+        "0.2",
+        "--spool-max-mb",
+        "0.01",
+    ).start()
+    try:
+        process.wait_for_log("dropped the oldest batch")
+    finally:
+        process.signal()
+    total = sum(path.stat().st_size for path in spooled(tmp_path))
+    assert total <= 0.01 * 1024 * 1024 or len(spooled(tmp_path)) == 1
+
+
+def test_metrics_endpoint_reports_devices_samples_spool_and_sources(tmp_path, server):
+    port = free_port()
+    process = agent(
+        tmp_path, server.url, "--source", "sim:2", "--push-every", "1", "--metrics-port", str(port)
+    ).start()
+    try:
+        wait_until(lambda: len(server.ingest.stored_batches) >= 1, what="a batch")
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    finally:
+        process.signal()
+    assert 'greenai_agent_device_power_watts{device="GPU-' in text
+    assert "greenai_agent_device_energy_joules_total{" in text
+    assert "greenai_agent_samples_taken_total" in text
+    assert "greenai_agent_samples_sent_total" in text
+    assert "greenai_agent_spool_batches" in text and "greenai_agent_spool_bytes" in text
+    assert 'greenai_agent_source_last_success_timestamp_seconds{source="sim"}' in text
+    assert 'greenai_agent_source_read_duration_seconds{source="sim"}' in text
+
+
+def test_a_source_that_cannot_start_exits_1_with_the_reason(tmp_path, server):
+    process = agent(
+        tmp_path, server.url, "--source", "rapl", GREENAI_RAPL_ROOT=str(tmp_path / "no-powercap")
+    )
+    assert process.run() == 1
+    assert "no RAPL" in process.log()
+
+
+def test_bad_option_exits_2(tmp_path, server):
+    process = agent(tmp_path, server.url, "--interval", "never")
+    assert process.run() == 2
+    assert "--interval must be a number" in process.log()

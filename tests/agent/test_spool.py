@@ -1,0 +1,124 @@
+import gzip
+import json
+import uuid
+
+import pytest
+
+from collectors.agent.spool import Spool, SpoolError, decode_batch
+
+
+def payload(samples: int = 2) -> dict:
+    return {
+        "batch_id": str(uuid.uuid4()),
+        "host": {"hostname": "h", "agent_version": "0"},
+        "devices": [{"uuid": "GPU-a", "kind": "gpu", "index": 0, "name": "x"}],
+        "samples": [
+            {"device": "GPU-a", "ts": 1_795_000_000 + i, "duration_s": 1.0, "energy_j": 300.0}
+            for i in range(samples)
+        ],
+    }
+
+
+@pytest.fixture
+def spool(tmp_path):
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    spool.open()
+    yield spool
+    spool.close()
+
+
+def test_batch_is_on_disk_with_gzip_body_before_anyone_sends_it(spool):
+    body = payload()
+    batch = spool.put(body, {"sim": {"last_end": {"GPU-a": 5.0}}})
+    assert batch.path.exists()
+    meta, gzip_body = decode_batch(batch.path.read_bytes())
+    assert json.loads(gzip.decompress(gzip_body)) == body
+    assert meta["batch_id"] == body["batch_id"] and meta["samples"] == 2
+    assert not list(spool.batches_dir.glob(".*"))  # no temporary file left behind
+
+
+def test_batches_come_out_oldest_first_and_delete_removes(spool):
+    first = spool.put(payload(), {})
+    second = spool.put(payload(), {})
+    assert spool.pending() == [first.path, second.path]
+    spool.delete(first.path)
+    assert spool.oldest() == second.path
+    assert spool.count() == 1 and spool.total_bytes() == second.size
+
+
+def test_reopened_spool_continues_after_the_batches_left_behind(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10**7)
+    spool.open()
+    old = spool.put(payload(), {})
+    spool.close()
+    (tmp_path / "batches" / ".half-written.batch.tmp").write_bytes(b"GREENAI")
+    reopened = Spool(tmp_path, max_bytes=10**7)
+    reopened.open()
+    new = reopened.put(payload(), {})
+    assert reopened.pending() == [old.path, new.path]
+    assert new.seq > old.seq
+    assert not (tmp_path / "batches" / ".half-written.batch.tmp").exists()
+    reopened.close()
+
+
+def test_full_spool_drops_the_oldest_whole_batches_and_counts_them(tmp_path, caplog):
+    probe = Spool(tmp_path / "probe", max_bytes=10**9)
+    probe.open()
+    size = probe.put(payload(50), {}).size
+    probe.close()
+    spool = Spool(tmp_path / "spool", max_bytes=int(size * 2.5))
+    spool.open()
+    batches = [spool.put(payload(50), {}) for _ in range(4)]
+    assert spool.pending() == [b.path for b in batches[2:]]
+    assert spool.dropped_batches == 2
+    assert spool.dropped_samples == 100
+    assert "dropped the oldest batch" in caplog.text
+    spool.close()
+
+
+def test_the_newest_batch_is_kept_even_when_alone_over_the_bound(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10)
+    spool.open()
+    spool.put(payload(), {})
+    newest = spool.put(payload(), {})
+    assert spool.pending() == [newest.path]
+    spool.close()
+
+
+def test_rejected_batch_moves_aside_with_the_answer(spool):
+    batch = spool.put(payload(), {})
+    answer = '{"error": "invalid batch", "details": [{"field": "samples[0].power_w"}]}'
+    target = spool.reject(batch.path, status=400, answer=answer)
+    assert spool.count() == 0
+    assert target.parent == spool.rejected_dir and target.exists()
+    record = json.loads(target.with_suffix(".answer.json").read_text())
+    assert record["status"] == 400 and record["answer"] == answer
+
+
+def test_state_comes_from_the_newest_batch_when_state_file_is_behind(spool):
+    spool.put(payload(), {"sim": {"n": 1}})
+    spool.put(payload(), {"sim": {"n": 2}})
+    # As if killed after writing the batch but before writing state.json:
+    spool.state_path.write_text(json.dumps({"seq": 1, "state": {"sim": {"n": 1}}}))
+    assert spool.load_state() == {"sim": {"n": 2}}
+
+
+def test_state_file_wins_once_its_batches_were_sent(spool):
+    first = spool.put(payload(), {"sim": {"n": 1}})
+    spool.put(payload(), {"sim": {"n": 2}})
+    spool.delete(spool.oldest())
+    spool.delete(spool.oldest())
+    assert first.seq == 1
+    assert spool.load_state() == {"sim": {"n": 2}}
+
+
+def test_two_agents_cannot_share_a_spool_directory(spool):
+    other = Spool(spool.directory, max_bytes=10**7)
+    with pytest.raises(SpoolError, match="another agent"):
+        other.open()
+
+
+def test_unusable_spool_directory_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpoolError, match="cannot use spool directory"):
+        Spool(tmp_path / "file" / "spool", max_bytes=10).open()

@@ -1,0 +1,175 @@
+"""The ingest payload's rules, checked on plain dicts (no database)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from collectors.intervals import hours_touched
+from collectors.schemas import parse_timestamp
+from collectors.services import IngestValidationError, ingest_validate
+from tests.collectors.factories import T0, device, payload, sample
+
+NOW = T0 + timedelta(days=1)
+
+
+def problems(body) -> dict[str, str]:
+    with pytest.raises(IngestValidationError) as caught:
+        ingest_validate(body, now=NOW)
+    return {detail["field"]: detail["message"] for detail in caught.value.details}
+
+
+def test_valid_batch_parses_with_energy_from_power_when_missing():
+    body = payload([sample(energy_j=None, power_w=250.0, duration_s=2.0)])
+    del body["samples"][0]["energy_j"]
+    batch = ingest_validate(body, now=NOW)
+    assert batch.samples[0].energy_j == 500.0
+
+
+def test_every_bad_field_is_named_in_one_answer():
+    body = payload(
+        [
+            sample(power_w="312"),
+            sample(energy_j=-1.0),
+            sample(duration_s=0),
+            sample(duration_s=3601),
+            sample(power_w=5001),
+        ]
+    )
+    found = problems(body)
+    assert found["samples[0].power_w"] == "Input should be a valid number (got text)"
+    assert "greater than or equal to 0" in found["samples[1].energy_j"]
+    assert "greater than 0" in found["samples[2].duration_s"]
+    assert "less than or equal to 3600" in found["samples[3].duration_s"]
+    assert "less than or equal to 5000" in found["samples[4].power_w"]
+    assert len(found) == 5
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_are_refused(value):
+    assert problems(payload([sample(energy_j=value)])) == {
+        "samples[0].energy_j": "Input should be a finite number"
+    }
+
+
+def test_unknown_fields_are_refused_at_every_level():
+    body = payload([sample(watts=3)])
+    body["extra"] = 1
+    body["host"]["os"] = "linux"
+    body["devices"][0]["colour"] = "green"
+    found = problems(body)
+    assert set(found) == {"extra", "host.os", "devices[0].colour", "samples[0].watts"}
+    assert found["extra"] == "Extra inputs are not permitted"
+
+
+def test_boolean_is_not_a_number():
+    assert problems(payload([sample(util_pct=True)])) == {
+        "samples[0].util_pct": "Input should be a valid number (got a boolean)"
+    }
+
+
+def test_sample_needs_energy_or_power():
+    body = payload([sample()])
+    del body["samples"][0]["energy_j"]
+    del body["samples"][0]["power_w"]
+    assert problems(body) == {
+        "samples[0].energy_j": "give energy_j or power_w (energy is then power_w * duration_s)"
+    }
+
+
+def test_energy_implying_more_than_5_kw_is_refused():
+    found = problems(payload([sample(energy_j=12_000.0, power_w=None, duration_s=2.0)]))
+    assert found == {
+        "samples[0].energy_j": "12000 J over 2 s is a mean power of 6000 W, above the 5000 W limit"
+    }
+
+
+def test_timestamp_more_than_ten_minutes_ahead_is_refused_but_past_is_accepted():
+    ahead = NOW + timedelta(minutes=10, seconds=1)
+    just_fine = NOW + timedelta(minutes=9)
+    years_ago = NOW - timedelta(days=800)
+    found = problems(payload([sample(ts=ahead), sample(ts=just_fine), sample(ts=years_ago)]))
+    assert list(found) == ["samples[0].ts"]
+    assert "more than 10 minutes ahead of the server clock" in found["samples[0].ts"]
+
+
+def test_bad_timestamps_are_named():
+    body = payload(
+        [sample(), sample(), sample(), sample()],
+    )
+    body["samples"][0]["ts"] = "yesterday"
+    body["samples"][1]["ts"] = True
+    body["samples"][2]["ts"] = 1e300
+    body["samples"][3]["ts"] = None
+    found = problems(body)
+    assert found["samples[0].ts"].startswith("'yesterday' is not an ISO 8601 timestamp")
+    assert "not a boolean" in found["samples[1].ts"]
+    assert "out of range" in found["samples[2].ts"]
+    assert "ISO 8601 text or epoch seconds" in found["samples[3].ts"]
+
+
+def test_timestamps_as_iso_with_offset_naive_or_epoch_seconds_are_utc():
+    expected = datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC)
+    assert parse_timestamp("2026-11-20T10:00:01Z") == expected
+    assert parse_timestamp("2026-11-20T11:00:01+01:00") == expected
+    assert parse_timestamp("2026-11-20T10:00:01") == expected
+    assert parse_timestamp(expected.timestamp()) == expected
+    assert parse_timestamp(int(expected.timestamp())) == expected
+
+
+def test_tag_shares_must_lie_in_0_1_and_sum_to_at_most_1():
+    body = payload(
+        [
+            sample(tags=[{"project": "a", "share": 1.2}]),
+            sample(tags=[{"project": "a", "share": 0.6}, {"project": "b", "share": 0.5}]),
+            sample(tags=[{"project": "a", "share": 0.5}, {"project": "b", "share": 0.5}]),
+            sample(tags=[{"project": "", "share": 0.5}]),
+            sample(tags=[{"project": "a", "share": -0.1}]),
+        ]
+    )
+    found = problems(body)
+    assert "less than or equal to 1" in found["samples[0].tags[0].share"]
+    assert found["samples[1].tags"] == "tag shares sum to 1.1, above 1"
+    assert "samples[2].tags" not in found
+    assert "at least 1 character" in found["samples[3].tags[0].project"]
+    assert "greater than or equal to 0" in found["samples[4].tags[0].share"]
+
+
+def test_shares_summing_to_one_with_rounding_noise_are_accepted():
+    thirds = [{"project": p, "share": 1 / 3} for p in "abc"]
+    ingest_validate(payload([sample(tags=thirds)]), now=NOW)
+
+
+def test_device_declared_twice_and_bad_batch_id_are_named():
+    body = payload(devices=[device("GPU-1"), device("GPU-1", index=1)])
+    body["batch_id"] = "not-a-uuid"
+    found = problems(body)
+    assert found["devices[1].uuid"] == "device 'GPU-1' is already declared at devices[0]"
+    assert "valid UUID" in found["batch_id"]
+
+
+def test_missing_required_parts_are_named():
+    found = problems({"samples": []})
+    assert found == {"batch_id": "Field required", "host": "Field required"}
+
+
+def test_body_that_is_not_an_object_is_refused():
+    with pytest.raises(IngestValidationError) as caught:
+        ingest_validate([1, 2], now=NOW)
+    assert caught.value.error == "The body must be a JSON object."
+
+
+@pytest.mark.parametrize(
+    ("end", "duration_s", "hours"),
+    [
+        ("10:30:00", 1.0, ["10:00"]),
+        ("10:00:30", 60.0, ["09:00", "10:00"]),  # straddles 10:00
+        ("10:00:00", 1.0, ["09:00"]),  # the end is exclusive
+        ("10:00:00", 3600.0, ["09:00"]),
+        ("10:00:01", 3600.0, ["09:00", "10:00"]),
+        ("10:00:00.000001", 0.000001, ["10:00"]),
+    ],
+)
+def test_hours_touched_by_an_interval(end, duration_s, hours):
+    ts = datetime.fromisoformat(f"2026-11-20T{end}+00:00")
+    touched = hours_touched(ts, duration_s)
+    assert [h.strftime("%H:%M") for h in touched] == hours
