@@ -98,6 +98,17 @@ class GridZoneAdmin(admin.ModelAdmin):
     list_filter = ("kind", "year")
     search_fields = ("code", "name", "source")
     ordering = ("code",)
+    fieldsets = (
+        (None, {"fields": ("code", "name", "kind")}),
+        (
+            "Annual grid carbon intensity (gCO2e/kWh, location-based)",
+            {
+                "fields": ("gco2e_per_kwh", "year", "source"),
+                "description": "Change the source when you change a value: shipped rows "
+                "still carrying the shipped source are refreshed on upgrade.",
+            },
+        ),
+    )
 
 
 @admin.register(GridIntensityHour)

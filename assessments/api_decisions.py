@@ -309,7 +309,9 @@ def optimisation_list(request):
         if (status is None or r.optimisation.status == status)
         and (technique is None or r.optimisation.technique == technique)
     ]
-    body = OptimisationList(count=len(results), optimisations=[optimisation_out(r) for r in results])
+    body = OptimisationList(
+        count=len(results), optimisations=[optimisation_out(r) for r in results]
+    )
     return JsonResponse(body.model_dump(mode="json"))
 
 

@@ -1,17 +1,27 @@
+import logging
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
 def _load_reference_data(sender, using="default", **kwargs):
     """Ship the reference factors with the database: after every migrate (and test flush)."""
-    from django.db import connections
+    from django.db import DatabaseError, connections
 
     from assessments.models import GridZone, HardwareModel
     from assessments.reference_data import load_reference_data
 
     tables = set(connections[using].introspection.table_names())
-    if {GridZone._meta.db_table, HardwareModel._meta.db_table} <= tables:
+    if not {GridZone._meta.db_table, HardwareModel._meta.db_table} <= tables:
+        return  # migrated back before the tables exist
+    try:
         load_reference_data(using=using)
+    except DatabaseError as exc:
+        # A partial migration (tables older than the models): not fatal for migrate itself.
+        logging.getLogger(__name__).warning(
+            "Reference data not loaded (%s); run manage.py load_reference_data after migrating.",
+            exc,
+        )
 
 
 class AssessmentsConfig(AppConfig):

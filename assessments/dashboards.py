@@ -8,6 +8,7 @@ and the CSV export all share. Dates are UTC days; `end` is exclusive everywhere.
 from collections import defaultdict
 from datetime import date, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -46,8 +47,14 @@ DAILY_TREND_MAX_DAYS = 92
 SAMPLE_RATE_WINDOW = timedelta(minutes=15)
 
 
+# Organisation settings and factor sources change rarely; pages ask for them many times.
+SETTINGS_CACHE_SECONDS = 30
+
+
 def currency() -> str:
-    return Organisation.get().currency
+    return cache.get_or_set(
+        "dashboards:currency", lambda: Organisation.get().currency, SETTINGS_CACHE_SECONDS
+    )
 
 
 def _sums(queryset) -> dict:
@@ -90,11 +97,12 @@ def work_units(*, projects, start: date, end: date) -> dict[int, float]:
     }
 
 
-def sci_for(*, totals: dict, projects, start: date, end: date) -> dict:
+def sci_for(*, totals: dict, projects, start: date, end: date, units: float | None = None) -> dict:
     """SCI = (O + M) / R in kgCO2e per unit; only where every project counts the same unit."""
     projects = list(projects)
     unit_names = {p.work_unit for p in projects if p.work_unit}
-    units = sum(work_units(projects=projects, start=start, end=end).values())
+    if units is None:
+        units = sum(work_units(projects=projects, start=start, end=end).values())
     if len(unit_names) > 1:
         return {"work_units": units, "work_unit": None, "sci": None, "sci_note": "mixed units"}
     return {
@@ -120,26 +128,49 @@ def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
 
 
 def kpi_comparison(*, end: date, team=None) -> dict:
-    """This month (to date) against the same days of last month and of a year earlier."""
-    current, previous, year_ago = month_comparison(end)
-    figures = {
-        "current": period_totals(start=current.start, end=current.end, team=team),
-        "previous": period_totals(start=previous.start, end=previous.end, team=team),
-        "year_ago": period_totals(start=year_ago.start, end=year_ago.end, team=team),
-    }
-    keys = ("energy_it_kwh", "energy_facility_kwh", "operational_kgco2e", "embodied_kgco2e")
+    """This month (to date) against the same days of last month and of a year earlier.
+
+    One query sums all three periods; one reads the units of work of all three.
+    """
+    periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
+    in_period = {key: Q(day__gte=p.start, day__lt=p.end) for key, p in periods.items()}
+    earliest = min(p.start for p in periods.values())
+    row = _project_days(start=earliest, end=end, team=team).aggregate(
+        **{
+            f"{key}__{name}": Sum(name, filter=condition)
+            for key, condition in in_period.items()
+            for name in METRICS
+        }
+    )
+    projects = list(Project.objects.filter(team=team) if team else Project.objects.all())
+    records = _work_records(projects=projects, start=earliest, end=end)
+    figures = {}
+    for key, period in periods.items():
+        totals = {name: row[f"{key}__{name}"] or 0.0 for name in METRICS}
+        totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
+        units = sum(spread_over_days(records, period.start, period.end).values())
+        totals.update(
+            sci_for(
+                totals=totals, projects=projects, start=period.start, end=period.end, units=units
+            )
+        )
+        figures[key] = totals
     deltas = {
         key: {
             "vs_previous_pct": delta_pct(figures["current"][key], figures["previous"][key]),
             "vs_year_ago_pct": delta_pct(figures["current"][key], figures["year_ago"][key]),
         }
-        for key in (*keys, "total_kgco2e", "cost", "sci")
+        for key in (*METRICS, "total_kgco2e", "sci")
     }
-    return {
-        "periods": {"current": current, "previous": previous, "year_ago": year_ago},
-        "figures": figures,
-        "deltas": deltas,
-    }
+    return {"periods": periods, "figures": figures, "deltas": deltas}
+
+
+def _work_records(*, projects, start: date, end: date) -> list[tuple]:
+    return list(
+        WorkRecord.objects.filter(
+            project__in=projects, period_start__lt=day_start(end), period_end__gt=day_start(start)
+        ).values_list("period_start", "period_end", "units")
+    )
 
 
 # --- Series and breakdowns ---------------------------------------------------------------------
@@ -216,34 +247,40 @@ def unallocated(*, start: date, end: date) -> dict:
         _with_total(dict(row) | {"label": row["site__name"] or "Unknown site"})
         for row in queryset.values("site__name").annotate(**{n: Sum(n) for n in METRICS}).order_by()
     ]
-    return {"total": _sums(queryset), "by_site": by_site}
+    total = {name: sum(row[name] for row in by_site) for name in (*METRICS, "total_kgco2e")}
+    return {"total": total, "by_site": by_site}
 
 
-def coverage(*, start: date, end: date) -> dict:
+def coverage(*, start: date, end: date, with_series: bool = False) -> dict:
     """Share of device time measured: seconds measured / seconds of the device-hours with facts."""
     queryset = DailyDeviceFact.objects.filter(day__gte=start, day__lt=end)
-    totals = queryset.aggregate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
-    series = [
-        {"period": row["day"], "coverage": _share(row["seconds"], row["hours"])}
-        for row in queryset.values("day")
+    hosts = list(
+        queryset.values("device__host__hostname")
         .annotate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
-        .order_by("day")
-    ]
+        .order_by("device__host__hostname")
+    )
     by_host = [
         {
             "label": row["device__host__hostname"],
             "coverage": _share(row["seconds"], row["hours"]),
             "device_hours": row["hours"],
         }
-        for row in queryset.values("device__host__hostname")
-        .annotate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
-        .order_by("device__host__hostname")
+        for row in hosts
     ]
-    return {
-        "coverage": _share(totals["seconds"], totals["hours"]),
-        "series": series,
+    result = {
+        "coverage": _share(
+            sum(row["seconds"] or 0 for row in hosts), sum(row["hours"] or 0 for row in hosts)
+        ),
         "by_host": by_host,
     }
+    if with_series:
+        result["series"] = [
+            {"period": row["day"], "coverage": _share(row["seconds"], row["hours"])}
+            for row in queryset.values("day")
+            .annotate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
+            .order_by("day")
+        ]
+    return result
 
 
 def _share(seconds, hours) -> float | None:
@@ -495,6 +532,10 @@ def _cite(factor) -> str:
 
 def factor_sources() -> dict:
     """The factors behind the carbon and cost figures, each with its source, for source notes."""
+    return cache.get_or_set("dashboards:factor-sources", _factor_sources, SETTINGS_CACHE_SECONDS)
+
+
+def _factor_sources() -> dict:
     sites = []
     for site in Site.objects.order_by("name"):
         grid, pue, price = (

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Avg, Q, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -814,3 +814,11 @@ def recommendations_list(
 def top_recommendations(n: int = 5, *, team=None) -> list[Recommendation]:
     """The open recommendations with the largest monthly carbon saving (overview, report)."""
     return list(recommendations_list(status=Recommendation.Status.OPEN, team=team)[:n])
+
+
+def recommendation_counts() -> dict[str, int]:
+    """How many recommendations there are in each status."""
+    counts = dict.fromkeys(Recommendation.Status.values, 0)
+    for row in Recommendation.objects.values("status").annotate(n=Count("id")).order_by():
+        counts[row["status"]] = row["n"]
+    return counts

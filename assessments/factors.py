@@ -212,35 +212,48 @@ def gpu_model_for(device, *, candidates: list[HardwareModel] | None = None):
 
 
 @dataclass
-class _HostEmbodied:
+class HostEmbodied:
+    """A host's embodied carbon without its GPUs (kgCO2e) and lifetime (years), with sources."""
+
     te: float
     life: float
     sources: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
 
 
-def _fallback_model(kind: str, name: str, kg: float) -> tuple[float, float, str]:
-    """The shipped default row, or its constants if the reference data is not loaded."""
-    model = HardwareModel.objects.filter(kind=kind, name=name).first()
-    if model is not None:
-        return model.embodied_kgco2e, model.lifetime_years, model.source
-    return kg, FALLBACK_LIFETIME_YEARS, FALLBACK_SOURCE
+def fallback_models() -> dict[str, tuple[float, float, str]]:
+    """{kind: (kgCO2e, lifetime years, source)} of the shipped defaults for unknown hardware;
+    their constants if the reference data is not loaded."""
+    result = {
+        "gpu": (FALLBACK_GPU_KGCO2E, FALLBACK_LIFETIME_YEARS, FALLBACK_SOURCE),
+        "host": (FALLBACK_HOST_KGCO2E, FALLBACK_LIFETIME_YEARS, FALLBACK_SOURCE),
+    }
+    rows = HardwareModel.objects.filter(
+        kind__in=["gpu", "host"], name__in=[FALLBACK_GPU_NAME, FALLBACK_HOST_NAME]
+    )
+    for model in rows:
+        if (model.kind, model.name) in (("gpu", FALLBACK_GPU_NAME), ("host", FALLBACK_HOST_NAME)):
+            result[model.kind] = (model.embodied_kgco2e, model.lifetime_years, model.source)
+    return result
 
 
-def _host_embodied(host) -> _HostEmbodied:
+def host_embodied(host, fallbacks: dict | None = None) -> HostEmbodied:
+    """The host's own value, else its host class, else the baseline server default (a gap)."""
+    if fallbacks is None:
+        fallbacks = fallback_models()
     model = host.hardware_model
     if host.embodied_kgco2e is not None:
         te = host.embodied_kgco2e
         source = host.embodied_source or "organisation's value"
-        result = _HostEmbodied(te, 0.0, [f"host {host.hostname}: {te:g} kgCO2e, {source}"])
+        result = HostEmbodied(te, 0.0, [f"host {host.hostname}: {te:g} kgCO2e, {source}"])
     elif model is not None:
         te = model.embodied_kgco2e
-        result = _HostEmbodied(
+        result = HostEmbodied(
             te, 0.0, [f"host {host.hostname} as {model.name}: {te:g} kgCO2e, {model.source}"]
         )
     else:
-        te, life, source = _fallback_model("host", FALLBACK_HOST_NAME, FALLBACK_HOST_KGCO2E)
-        return _HostEmbodied(
+        te, life, source = fallbacks["host"]
+        return HostEmbodied(
             te,
             host.lifetime_years or life,
             [f"host {host.hostname}: {FALLBACK_HOST_NAME}, {te:g} kgCO2e, {source}"],
@@ -278,16 +291,27 @@ def embodied_for_devices(devices: Iterable) -> dict[int, EmbodiedFactor]:
     for other in Device.objects.filter(host_id__in=host_ids).select_related("host__hardware_model"):
         by_host.setdefault(other.host_id, []).append(other)
     candidates = gpu_candidates()
-    host_cache: dict[int, _HostEmbodied] = {}
+    by_name: dict[str, HardwareModel | None] = {}
+
+    def find_model(device):
+        # Many devices share a name: match each name once.
+        if device.gpu_model_override_id or device.kind != "gpu":
+            return gpu_model_for(device, candidates=candidates)
+        if device.name not in by_name:
+            by_name[device.name] = gpu_model_for(device, candidates=candidates)
+        return by_name[device.name]
+
+    fallbacks = fallback_models()
+    host_cache: dict[int, HostEmbodied] = {}
     result = {}
     for device in devices:
         siblings = by_host.get(device.host_id, [device])
         host = siblings[0].host if siblings else device.host
         if device.host_id not in host_cache:
-            host_cache[device.host_id] = _host_embodied(host)
+            host_cache[device.host_id] = host_embodied(host, fallbacks)
         label = f"{device.kind} {device.index} of {host.hostname}"
         result[device.pk] = _device_embodied(
-            device, label, siblings, host_cache[device.host_id], candidates
+            device, label, siblings, host_cache[device.host_id], find_model, fallbacks
         )
     return result
 
@@ -296,7 +320,9 @@ def device_embodied(device) -> EmbodiedFactor:
     return embodied_for_devices([device])[device.pk]
 
 
-def _device_embodied(device, label, siblings, host: _HostEmbodied, candidates) -> EmbodiedFactor:
+def _device_embodied(
+    device, label, siblings, host: HostEmbodied, find_model, fallbacks
+) -> EmbodiedFactor:
     gpus = _physical_gpus(siblings)
     slices_of: dict[str, list] = {}
     for other in siblings:
@@ -311,12 +337,12 @@ def _device_embodied(device, label, siblings, host: _HostEmbodied, candidates) -
     sources, gaps = [], []
     te_gpu, l_gpu, gpu_model_name = 0.0, None, None
     if device.kind == "gpu":
-        model = gpu_model_for(device, candidates=candidates)
+        model = find_model(device)
         if model is not None:
             te_gpu, l_gpu, gpu_model_name = model.embodied_kgco2e, model.lifetime_years, model.name
             sources.append(f"GPU {model.name}: {te_gpu:g} kgCO2e, {model.source}")
         else:
-            te_gpu, l_gpu, source = _fallback_model("gpu", FALLBACK_GPU_NAME, FALLBACK_GPU_KGCO2E)
+            te_gpu, l_gpu, source = fallbacks["gpu"]
             gpu_model_name = FALLBACK_GPU_NAME
             sources.append(f"GPU: {FALLBACK_GPU_NAME}, {te_gpu:g} kgCO2e, {source}")
             gaps.append(f"{label}: GPU {device.name!r} matches no known model: default used")

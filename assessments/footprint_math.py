@@ -348,5 +348,3 @@ def in_service_hours(
     period_end: datetime,
 ) -> float:
     return overlap_seconds(service_start, service_end, period_start, period_end) / SECONDS_PER_HOUR
-
-

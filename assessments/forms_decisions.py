@@ -55,9 +55,9 @@ class OptimisationForm(forms.ModelForm):
         self.fields["title"].help_text = "Blank: the technique and the project."
         self.fields["project"].queryset = projects
         self.fields["hourly_rate"].label = f"Hourly rate ({currency}/h)"
-        self.fields["hourly_rate"].help_text = (
-            f"Blank: the organisation's rate, {default_rate:g} {currency}/h."
-        )
+        self.fields[
+            "hourly_rate"
+        ].help_text = f"Blank: the organisation's rate, {default_rate:g} {currency}/h."
         self.fields["other_costs"].label = f"Other costs ({currency})"
         self.fields["quality_metric"].help_text = 'e.g. "accuracy (%)" or "BLEU"'
 

@@ -7,6 +7,7 @@ and the memory size. A candidate matches when its model words are the same and n
 factor nor the memory contradicts; among several, the one agreeing on the most details wins.
 """
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,11 +36,13 @@ class GpuNameKey:
     memory_gb: int | None
 
 
+@functools.lru_cache(maxsize=4096)
 def exact_form(name: str) -> str:
     """Case and spacing do not matter for an exact match."""
     return " ".join(name.lower().split())
 
 
+@functools.lru_cache(maxsize=4096)
 def name_key(name: str) -> GpuNameKey:
     text = name.lower()
     # A MIG slice ("... MIG 1g.10gb") is a part of the card before it.

@@ -44,6 +44,7 @@ class GridSeries:
     file_format: str  # "electricity_maps" or "generic"
     zone_id: str  # Electricity Maps' zone id ("FR"); "" for a generic file
     column: str  # header of the value column used
+    country: str = ""  # Electricity Maps' country name ("France"); "" for a generic file
 
     @property
     def start(self) -> datetime:
@@ -100,7 +101,7 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
         raise GridImportError(f"{file_name}: the file is empty") from None
     keys = [_header_key(h) for h in headers]
 
-    zone_column = None
+    zone_column = country_column = None
     if "datetime (utc)" in keys and any(k.startswith("carbon intensity") for k in keys):
         file_format = "electricity_maps"
         time_column = keys.index("datetime (utc)")
@@ -112,6 +113,7 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
                 "Electricity Maps export"
             )
         zone_column = keys.index("zone id") if "zone id" in keys else None
+        country_column = keys.index("country") if "country" in keys else None
     else:
         file_format = "generic"
         time_column = next((keys.index(c) for c in GENERIC_TIME_COLUMNS if c in keys), None)
@@ -127,7 +129,7 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
 
     sums: dict[datetime, list[float]] = {}
     seen: dict[datetime, int] = {}
-    zone_ids = set()
+    zone_ids, countries = set(), set()
     for row in reader:
         line = reader.line_num
         if not any(cell.strip() for cell in row):
@@ -165,6 +167,8 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
         sums.setdefault(hour, []).append(value)
         if zone_column is not None and len(row) > zone_column and row[zone_column].strip():
             zone_ids.add(row[zone_column].strip())
+        if country_column is not None and len(row) > country_column:
+            countries.add(row[country_column].strip())
     if not sums:
         raise GridImportError(f"{file_name}: no data rows after the header")
     if len(zone_ids) > 1:
@@ -179,29 +183,40 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
         file_format=file_format,
         zone_id=next(iter(zone_ids), ""),
         column=value_header,
+        country=next(iter(countries), "") if len(countries) == 1 else "",
     )
 
 
 def close_zone_codes(code: str, limit: int = 5) -> list[str]:
-    """Known zone codes that look like `code` (for "did you mean" in errors)."""
+    """Known zone codes that look like `code` (for "did you mean" in errors): codes starting
+    with it, then similar codes, then zones whose name contains it."""
     import difflib
 
     from assessments.models import GridZone
 
-    zones = list(GridZone.objects.values_list("code", "name"))
+    zones = list(GridZone.objects.order_by("code").values_list("code", "name"))
+    wanted = code.strip().lower()
     codes = [c for c, _ in zones]
-    matches = difflib.get_close_matches(code, codes, n=limit, cutoff=0.5)
-    wanted = code.lower()
-    for zone_code, name in zones:
-        if len(matches) >= limit:
-            break
-        if (
-            zone_code not in matches
-            and wanted
-            and (wanted in name.lower() or wanted in zone_code.lower())
-        ):
-            matches.append(zone_code)
-    return matches
+    prefixed = [c for c in codes if wanted and c.lower().startswith(wanted)]
+    similar = difflib.get_close_matches(code, codes, n=limit, cutoff=0.5)
+    named = [c for c, name in zones if len(wanted) > 2 and wanted in name.lower()]
+    matches = []
+    for candidate in prefixed + similar + named:
+        if candidate not in matches:
+            matches.append(candidate)
+    return matches[:limit]
+
+
+def zone_mismatch(series: GridSeries, zone) -> str | None:
+    """A warning when an Electricity Maps file is plainly for another country than the zone."""
+    if not series.country or zone.kind != "country":
+        return None
+    if series.country.lower() in zone.name.lower() or zone.name.lower() in series.country.lower():
+        return None
+    return (
+        f"the file is for {series.country} ({series.zone_id}) but zone {zone.code} is "
+        f"{zone.name}: check --zone"
+    )
 
 
 def grid_series_save(*, zone_code: str, series: GridSeries, source: str) -> int:

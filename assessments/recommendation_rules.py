@@ -14,7 +14,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from assessments.technique_savings import TechniqueSaving
 
@@ -27,7 +27,8 @@ CONSOLIDATION_TARGET_PCT = 70.0  # utilisation the consolidated GPUs are assumed
 NEAR_POWER_LIMIT = 0.85  # mean power at least this share of the limit counts as "near"
 POWER_CAP_MIN_HOURS = 24
 POWER_CAP_SHARE = 0.75  # suggested cap, share of the power limit (within the cited 60-80%)
-FLEXIBLE_PHASES = ("training", "fine_tuning", "data_preparation")
+# Batch evaluation suites move as easily as training; inference follows its users.
+FLEXIBLE_PHASES = ("training", "fine_tuning", "data_preparation", "evaluation")
 TIMING_MIN_SHARE = 0.05  # report a shift only where it saves at least 5% of the carbon
 SITE_MIN_SHARE = 0.10  # report another site only where it saves at least 10% of carbon or cost
 CANDIDATES_MAX = 5  # inference projects proposed for optimisation at most
@@ -243,42 +244,59 @@ def idle_gpus(
     min_hours: int = IDLE_MIN_HOURS,
 ) -> list[Candidate]:
     """GPUs powered but under 5% utilisation for stretches of hours: the facility energy, cost
-    and carbon (operational and the embodied share of that time) the idle time wastes."""
+    and carbon (operational and the embodied share of that time) the idle time wastes. One
+    candidate per host, since GPUs are released or powered down host by host."""
     by_device = defaultdict(list)
     for fact in device_hours:
         by_device[fact.device_id].append(fact)
-    candidates = []
-    for device_id, hours in by_device.items():
+    by_host = defaultdict(list)  # host -> [(device's first fact, its idle hours, stretches)]
+    for hours in by_device.values():
         stretches = [s for s in _idle_stretches(hours, util_pct) if len(s) >= min_stretch_hours]
         idle = [fact for stretch in stretches for fact in stretch]
-        if len(idle) < min_hours:
-            continue
-        first = hours[0]
+        if len(idle) >= min_hours:
+            by_host[hours[0].host_id].append((hours, idle, stretches))
+    candidates = []
+    scale = period.to_month
+    for host_id, devices in by_host.items():
+        devices.sort(key=lambda d: d[0][0].device_label)
+        idle = [fact for _, device_idle, _ in devices for fact in device_idle]
+        powered_hours = sum(1 for hours, _, _ in devices for f in hours if f.measured_seconds > 0)
         energy = sum(f.energy_facility_kwh for f in idle)
         operational = sum(f.operational_kgco2e for f in idle)
         embodied = sum(f.embodied_kgco2e for f in idle)
         cost = sum(f.cost for f in idle)
-        powered_hours = sum(1 for f in hours if f.measured_seconds > 0)
         coverage = _mean(f.coverage for f in idle)
-        scale = period.to_month
+        labels = [hours[0].device_label for hours, _, _ in devices]
+        host = devices[0][0][0].host_label
+        single = devices[0][0][0].device_id if len(devices) == 1 else None
+        target = labels[0] if single else f"{host} ({len(devices)} GPUs)"
         candidates.append(
             Candidate(
                 kind="idle_gpu",
-                target_key=f"device:{device_id}",
-                target=first.device_label,
-                title=(f"{first.device_label} sat idle {len(idle)} h in {period.days:.0f} days"),
+                target_key=f"host:{host_id}",
+                target=target,
+                title=(
+                    f"{target}: {len(idle)} idle GPU-hours in {period.days:.0f} days "
+                    f"(under {util_pct:g}% utilisation)"
+                ),
                 action=(
-                    "Release or power down this GPU when nothing runs on it (or give its time to "
-                    "a queue that needs it); check why the allocation holds it."
+                    "Release or power down idle GPUs when nothing runs on them (or give their "
+                    "time to a queue that needs it); check why allocations hold them."
                 ),
                 evidence={
                     "period": period.as_evidence(),
+                    "devices": labels,
+                    "idle_hours_per_device": {
+                        hours[0].device_label: len(device_idle) for hours, device_idle, _ in devices
+                    },
                     "idle_threshold_util_pct": util_pct,
                     "min_stretch_hours": min_stretch_hours,
-                    "idle_hours": len(idle),
-                    "powered_hours": powered_hours,
+                    "idle_gpu_hours": len(idle),
+                    "powered_gpu_hours": powered_hours,
                     "idle_share_pct": _r(100 * len(idle) / powered_hours, 1),
-                    "longest_idle_stretch_hours": max(len(s) for s in stretches),
+                    "longest_idle_stretch_hours": max(
+                        len(s) for _, _, stretches in devices for s in stretches
+                    ),
                     "idle_mean_power_w": _r(
                         _mean(f.mean_power_w for f in idle if f.mean_power_w is not None), 1
                     ),
@@ -292,8 +310,8 @@ def idle_gpus(
                 monthly_cost=cost * scale,
                 monthly_kgco2e=(operational + embodied) * scale,
                 confidence=_confidence(hours=len(idle), coverage=coverage),
-                host_id=first.host_id,
-                device_id=device_id,
+                host_id=host_id,
+                device_id=single,
             )
         )
     return candidates
@@ -515,9 +533,13 @@ def carbon_aware_timing(
     phases: tuple[str, ...] = FLEXIBLE_PHASES,
     min_share: float = TIMING_MIN_SHARE,
 ) -> list[Candidate]:
-    """Flexible work (training, fine-tuning, data preparation) in dirty hours: on each UTC day
-    with a full hourly grid series for its site, the day's energy profile (first to last active
-    hour) is moved to the start hour with the least carbon; the difference is what shifting saves.
+    """Flexible work (training, fine-tuning, data preparation, batch evaluation) in dirty hours:
+    on each UTC day with a full hourly grid series for its site, the day's movable energy profile
+    is moved to the start hour with the least carbon; the difference is what shifting saves.
+
+    The movable energy is what lies above the day's lowest hour: a GPU allocated all day draws
+    its idle floor wherever the job runs, so only the job's own energy moves. The job's span
+    runs from its first to its last hour above 5% of its peak.
 
     intensity: site id -> {hour: gCO2e/kWh} of the hourly imported series only (no annual
     fallback: without an hourly series there is nothing to shift towards).
@@ -529,19 +551,27 @@ def carbon_aware_timing(
             continue
         if fact.energy_facility_kwh <= 0:
             continue
-        key = (fact.project_id, fact.site_id, fact.hour.date())
-        days[key][fact.hour] += fact.energy_facility_kwh
+        hour = fact.hour.astimezone(UTC)
+        days[(fact.project_id, fact.site_id, hour.date())][hour.hour] += fact.energy_facility_kwh
         labels[fact.project_id] = fact.project_label
     totals = defaultdict(lambda: {"actual_g": 0.0, "best_g": 0.0, "kwh": 0.0, "days": 0})
     best_starts = defaultdict(Counter)
-    for (project_id, site_id, _day), by_hour in days.items():
-        midnight = min(by_hour).replace(hour=0)
-        series = [intensity[site_id].get(midnight + timedelta(hours=h)) for h in range(24)]
+    for (project_id, site_id, day), by_hour in days.items():
+        series = [
+            intensity[site_id].get(datetime(day.year, day.month, day.day, h, tzinfo=UTC))
+            for h in range(24)
+        ]
         if any(value is None for value in series):
             continue  # a day without a full hourly series cannot be compared fairly
-        first = min(by_hour).hour
-        last = max(by_hour).hour
-        profile = [by_hour.get(midnight + timedelta(hours=h), 0.0) for h in range(first, last + 1)]
+        energy = [by_hour.get(h, 0.0) for h in range(24)]
+        floor = min(energy)
+        movable = [e - floor for e in energy]
+        peak = max(movable)
+        if peak <= 0:
+            continue  # a flat day: nothing to move
+        active = [h for h, e in enumerate(movable) if e > 0.05 * peak]
+        first, last = active[0], active[-1]
+        profile = movable[first : last + 1]
         actual = sum(e * series[first + i] for i, e in enumerate(profile))
         start, best = best_shift(profile, series)
         total = totals[project_id]
@@ -555,7 +585,7 @@ def carbon_aware_timing(
     for project_id, total in totals.items():
         saved_kg = (total["actual_g"] - total["best_g"]) / 1000
         actual_kg = total["actual_g"] / 1000
-        if actual_kg <= 0 or saved_kg < min_share * actual_kg:
+        if actual_kg <= 0 or saved_kg <= 0 or saved_kg < min_share * actual_kg:
             continue
         label = labels[project_id]
         start_hour = best_starts[project_id].most_common(1)[0][0]
@@ -576,10 +606,10 @@ def carbon_aware_timing(
                 evidence={
                     "period": period.as_evidence(),
                     "days_analysed": total["days"],
-                    "facility_energy_kwh": _r(total["kwh"]),
-                    "actual_kgco2e": _r(actual_kg),
-                    "shifted_kgco2e": _r(total["best_g"] / 1000),
-                    "actual_mean_g_per_kwh": _r(total["actual_g"] / total["kwh"], 1),
+                    "movable_facility_energy_kwh": _r(total["kwh"]),
+                    "movable_energy_now_kgco2e": _r(actual_kg),
+                    "movable_energy_shifted_kgco2e": _r(total["best_g"] / 1000),
+                    "now_mean_g_per_kwh": _r(total["actual_g"] / total["kwh"], 1),
                     "shifted_mean_g_per_kwh": _r(total["best_g"] / total["kwh"], 1),
                     "usual_best_start_hour_utc": start_hour,
                 },

@@ -42,6 +42,7 @@ TOP_RECOMMENDATIONS = 10
 # Charts are drawn at this width in CSS pixels and scaled to the text column (about 170 mm):
 # at 700 px the charts' 12 px labels print at about 8 pt.
 CHART_WIDTH_PX = 700
+CHART_HEIGHT_PX = 270
 
 
 class ReportError(Exception):
@@ -174,6 +175,8 @@ def _report_store(*, window: Window, team, context: dict, pdf: bytes, at: dateti
         report.emailed_to = ""
         report.file.save(report_filename(window.month, team), ContentFile(pdf), save=False)
         report.save()
+    # The old file goes only once the new one is stored and recorded; downloads are named by
+    # report_filename(), so the storage's suffix on the new file's name never shows.
     if old_name and old_name != report.file.name:
         report.file.storage.delete(old_name)
     return report
@@ -279,6 +282,12 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
                 "charts": report_charts(window=window, team=team, hosts=hosts, currency=currency),
             }
         )
+    # Sections 1-3 and 5 exist only for a month with data; the rest are numbered after them.
+    context["sections"] = (
+        {"optimisations": 4, "data_quality": 6}
+        if has_data
+        else {"optimisations": 1, "data_quality": 2}
+    )
     context["optimisation_rows"] = optimisation_rows(team=team, currency=currency)
     context["recommendation_rows"] = recommendation_rows(team=team, currency=currency)
     context["data_quality"] = data_quality(window=window, team=team, current=current)
@@ -691,95 +700,95 @@ def report_charts(
 def _chart_specs(
     *, window: Window, team: Team | None, hosts: list[dict], currency: str
 ) -> list[dict]:
+    """Which dashboard figures the report shows, in which section, with their source notes."""
     start, end = _month_days(window)
+    facts_note = "Daily sums of the hourly facts; factors as listed in Appendix B and C."
+    specs = []
+
+    def add(section, name, figure, note, height=None):
+        if height:  # the dashboards' default height, lowered so three charts share a page
+            figure.update_layout(height=height)
+        specs.append({"section": section, "name": name, "figure": figure, "note": note})
+
     series = dashboards.time_series(start=start, end=end, team=team, bucket="day")
-    facts_note = "Daily sums of the hourly facts; factors as listed in Appendix B."
-    specs = [
-        ("trends", "energy", charts.energy_trend_figure(series), facts_note),
-        ("trends", "carbon", charts.carbon_trend_figure(series), facts_note),
-        (
-            "trends",
-            "cost",
-            charts.cost_trend_figure(series, currency=currency),
-            f"Facility energy x site electricity price ({currency}); prices in Appendix B.",
-        ),
-    ]
+    add("trends", "energy", charts.energy_trend_figure(series), facts_note, CHART_HEIGHT_PX)
+    add("trends", "carbon", charts.carbon_trend_figure(series), facts_note, CHART_HEIGHT_PX)
+    add(
+        "trends",
+        "cost",
+        charts.cost_trend_figure(series, currency=currency),
+        f"Facility energy x each site's electricity price ({currency}); prices in Appendix B.",
+        CHART_HEIGHT_PX,
+    )
     if team is None:
         by_team = dashboards.breakdown(by="team", start=start, end=end)
-        specs.append(
-            (
-                "breakdowns",
-                "by_team",
-                charts.carbon_split_figure(by_team, title="Carbon by team"),
-                facts_note,
-            )
+        add(
+            "breakdowns",
+            "by_team",
+            charts.carbon_split_figure(by_team, title="Carbon by team"),
+            f"{facts_note} 'No team': device time no project used.",
         )
     by_phase = dashboards.breakdown(by="phase", start=start, end=end, team=team)
+    add(
+        "breakdowns",
+        "by_phase",
+        charts.breakdown_figure(by_phase, title="Carbon by lifecycle phase"),
+        facts_note,
+    )
     by_site = dashboards.breakdown(by="site", start=start, end=end, team=team)
+    add(
+        "breakdowns",
+        "by_site",
+        charts.breakdown_figure(by_site, title="Carbon by site"),
+        facts_note,
+    )
     top = dashboards.top_projects(start=start, end=end, team=team, limit=8)
     for row in top:
         row["label"] = row["project__name"]
-    specs += [
-        (
-            "breakdowns",
-            "by_phase",
-            charts.breakdown_figure(by_phase, title="Carbon by lifecycle phase"),
-            facts_note,
-        ),
-        (
-            "breakdowns",
-            "by_site",
-            charts.breakdown_figure(by_site, title="Carbon by site"),
-            facts_note,
-        ),
-        (
-            "breakdowns",
-            "top_projects",
-            charts.carbon_split_figure(
-                top, title="Largest projects: operational and embodied carbon"
-            ),
-            facts_note,
-        ),
-    ]
-    measured_hosts = [host for host in hosts if host["energy_it_kwh"] or host["gpu_hours"]]
-    devices = [device for host in hosts for device in host["devices_rows"]]
-    if measured_hosts:
-        specs += [
-            (
-                "hardware",
-                "embodied_vs_operational",
-                charts.embodied_vs_operational_figure(measured_hosts),
-                "Embodied carbon amortised over the month (DESIGN formula in Appendix A).",
-            ),
-            (
-                "hardware",
-                "utilisation",
-                charts.utilisation_figure(devices),
-                "Mean of the hourly GPU utilisation the agents reported.",
-            ),
-        ]
-    if any(host["age_years"] is not None for host in hosts):
-        specs.append(
-            (
-                "hardware",
-                "age",
-                charts.age_vs_lifetime_figure(hosts),
-                "Age from the purchase date in the inventory; lifetime as configured.",
-            )
-        )
-    coverage = dashboards.coverage(start=start, end=end)
-    specs.append(
-        (
-            "quality",
-            "coverage",
-            charts.coverage_figure(coverage["series"]),
-            "Seconds measured / seconds of the device-hours with facts, per day.",
-        )
+    add(
+        "breakdowns",
+        "top_projects",
+        charts.carbon_split_figure(top, title="Largest projects: operational and embodied carbon"),
+        facts_note,
     )
-    return [
-        {"section": section, "name": name, "figure": figure, "note": note}
-        for section, name, figure, note in specs
-    ]
+
+    measured_hosts = [host for host in hosts if host["energy_it_kwh"] or host["gpu_hours"]]
+    if measured_hosts:
+        add(
+            "hardware",
+            "embodied_vs_operational",
+            charts.embodied_vs_operational_figure(measured_hosts),
+            "Embodied carbon amortised over the month's in-service hours (Appendix A).",
+            CHART_HEIGHT_PX,
+        )
+        devices = [device for host in measured_hosts for device in host["devices_rows"]]
+        add(
+            "hardware",
+            "utilisation",
+            charts.utilisation_figure(devices),
+            "Mean of the hourly GPU utilisation the agents reported.",
+            CHART_HEIGHT_PX,
+        )
+    if any(host["age_years"] is not None for host in hosts):
+        add(
+            "hardware",
+            "age",
+            charts.age_vs_lifetime_figure(hosts),
+            "Age at the end of the month, from the purchase date in the inventory.",
+            CHART_HEIGHT_PX,
+        )
+    if team is not None:
+        return specs  # the dashboards' coverage series is the organisation's only
+    coverage = dashboards.coverage(start=start, end=end)
+    add(
+        "quality",
+        "coverage",
+        charts.coverage_figure(coverage["series"]),
+        "Per day: seconds measured / seconds of the device-hours that have any measurement. "
+        "Hours with none at all count in the coverage figure and the missing days above.",
+        CHART_HEIGHT_PX,
+    )
+    return specs
 
 
 def _svg_for_print(svg: str) -> str:

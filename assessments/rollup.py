@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from assessments import footprint_math as fm
@@ -95,11 +96,11 @@ def _claim_dirty_hours(batch_size: int) -> list[DirtyHour]:
 
 def _release(claimed: list[DirtyHour]) -> None:
     """Delete the dirty rows whose marked_at did not change while we worked."""
-    by_marked_at = defaultdict(list)
-    for row in claimed:
-        by_marked_at[row.marked_at].append(row.pk)
-    for marked_at, ids in by_marked_at.items():
-        DirtyHour.objects.filter(pk__in=ids, marked_at=marked_at).delete()
+    for offset in range(0, len(claimed), 500):
+        unchanged = Q()
+        for row in claimed[offset : offset + 500]:
+            unchanged |= Q(pk=row.pk, marked_at=row.marked_at)
+        DirtyHour.objects.filter(unchanged).delete()
 
 
 def _refresh_daily_aggregates(claimed: list[DirtyHour]) -> None:
@@ -251,56 +252,69 @@ def _usage_sums_python(pairs: dict) -> dict:
     return sums
 
 
+# Per row only float arithmetic on epoch seconds (cheaper than interval arithmetic); grouped by
+# the segment's ordinal and the tag set, so the hash keys stay small.
 _SUMS_SQL = """
 WITH seg AS (
-    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[],
-                         %s::timestamptz[], %s::timestamptz[])
-        AS s(device_id, hour, seg_index, seg_start, seg_end)
+    SELECT * FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], %s::timestamptz[],
+                         %s::float8[], %s::float8[])
+        AS s(seg_id, device_id, seg_start, seg_end, s0, s1)
 ), part AS (
-    SELECT seg.device_id, seg.hour, seg.seg_index, r.tags::text AS tags, r.util_pct,
-           r.energy_j, r.duration_s,
-           greatest(0.0, extract(epoch FROM
-               least(r.ts, seg.seg_end)
-               - greatest(r.ts - make_interval(secs => r.duration_s), seg.seg_start)
-           ))::float8 AS seconds,
-           (r.ts <= seg.seg_end) AS point_inside
+    SELECT seg.seg_id, seg.s0, seg.s1, r.tags, r.util_pct, r.energy_j, r.duration_s,
+           date_part('epoch', r.ts) AS t1
     FROM seg
     JOIN collectors_rawsample r
       ON r.device_id = seg.device_id
      AND r.ts > seg.seg_start
      AND r.ts < seg.seg_end + make_interval(secs => %s)
+), cut AS (
+    SELECT seg_id, tags, util_pct, energy_j, duration_s, t1 <= s1 AS ends_inside,
+           CASE WHEN duration_s > 0
+                THEN greatest(0.0, least(t1, s1) - greatest(t1 - duration_s, s0))
+                ELSE 0.0 END AS seconds
+    FROM part
 )
-SELECT device_id, hour, seg_index, tags,
-       sum(CASE WHEN duration_s > 0 THEN energy_j * seconds / duration_s
-                WHEN point_inside THEN energy_j ELSE 0 END),
-       sum(CASE WHEN duration_s > 0 THEN seconds ELSE 0 END),
-       sum(CASE WHEN duration_s > 0 AND util_pct IS NOT NULL THEN util_pct * seconds ELSE 0 END),
-       sum(CASE WHEN duration_s > 0 AND util_pct IS NOT NULL THEN seconds ELSE 0 END)
-FROM part
-WHERE seconds > 0 OR (duration_s <= 0 AND point_inside)
-GROUP BY device_id, hour, seg_index, tags
+SELECT seg_id, tags::text,
+       sum(CASE WHEN duration_s > 0 THEN energy_j * seconds / duration_s ELSE energy_j END),
+       sum(seconds),
+       coalesce(sum(util_pct * seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0),
+       coalesce(sum(seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0)
+FROM cut
+WHERE seconds > 0 OR (duration_s <= 0 AND ends_inside)
+GROUP BY seg_id, tags
 """
 
 
 def _usage_sums_sql(pairs: dict) -> dict:
     """The same sums as _usage_sums_python, computed by PostgreSQL in one statement."""
-    device_ids, hours, indexes, starts, ends = [], [], [], [], []
+    segments = []  # seg_id -> (pair key, segment index)
+    device_ids, starts, ends, s0, s1 = [], [], [], [], []
     for (device_id, hour), pair in pairs.items():
         for index, (seg_start, seg_end) in enumerate(pair.segments):
+            segments.append(((device_id, hour), index))
             device_ids.append(device_id)
-            hours.append(hour)
-            indexes.append(index)
             starts.append(datetime.fromtimestamp(seg_start, UTC))
             ends.append(datetime.fromtimestamp(seg_end, UTC))
+            s0.append(seg_start)
+            s1.append(seg_end)
     sums: dict = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(
-            _SUMS_SQL, [device_ids, hours, indexes, starts, ends, float(MAX_INTERVAL_S)]
+            _SUMS_SQL,
+            [
+                list(range(len(segments))),
+                device_ids,
+                starts,
+                ends,
+                s0,
+                s1,
+                float(MAX_INTERVAL_S),
+            ],
         )
-        for device_id, hour, index, tags, energy, seconds, util_x_s, util_s in cursor.fetchall():
+        for seg_id, tags, energy, seconds, util_x_s, util_s in cursor.fetchall():
+            key, index = segments[seg_id]
             tags_key = json.dumps(json.loads(tags), sort_keys=True) if tags else None
-            usage = fm.UsageSums(energy, seconds, util_x_s, util_s)
-            sums[(device_id, hour)][(index, tags_key)] = usage
+            sums[key][(index, tags_key)] = fm.UsageSums(energy, seconds, util_x_s, util_s)
     return sums
 
 
@@ -311,9 +325,7 @@ def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now
     for (index, tags_key), usage in pair_sums.items():
         tags, notes = fm.parse_tags(json.loads(tags_key) if tags_key else None)
         tag_notes.update(notes)
-        usages.append(
-            fm.Usage(tags, pair.segment_projects[index], usage.energy_j, usage.seconds)
-        )
+        usages.append(fm.Usage(tags, pair.segment_projects[index], usage.energy_j, usage.seconds))
         measured_seconds += usage.seconds
         util_x_s += usage.util_pct_seconds
         util_s += usage.util_seconds

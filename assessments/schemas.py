@@ -65,8 +65,7 @@ class OrganisationFootprint(Footprint):
         description="Measured IT energy no project tag or allocation covered, kWh."
     )
     unallocated_embodied_kgco2e: float = Field(
-        description="Embodied carbon of in-service time no project used (measured or not), "
-        "kgCO2e."
+        description="Embodied carbon of in-service time no project used (measured or not), kgCO2e."
     )
 
 

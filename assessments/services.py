@@ -150,4 +150,3 @@ def dirty_hour_count() -> int:
 def oldest_dirty_hour_age_seconds() -> float | None:
     oldest = DirtyHour.objects.order_by("marked_at").values_list("marked_at", flat=True).first()
     return (timezone.now() - oldest).total_seconds() if oldest else None
-

@@ -54,8 +54,8 @@ def _footprint_columns(currency: str) -> list[Column]:
     ]
 
 
-def kpis(filters: Filters, project=None) -> Table:
-    comparison = dashboards.kpi_comparison(end=filters.end, team=filters.team)
+def kpis(filters: Filters, project=None, *, comparison: dict | None = None) -> Table:
+    comparison = comparison or dashboards.kpi_comparison(end=filters.end, team=filters.team)
     periods, figures = comparison["periods"], comparison["figures"]
     currency = dashboards.currency()
     sci_unit = f"kgCO2e per {figures['current'].get('work_unit') or 'unit'}"
@@ -146,8 +146,8 @@ def _breakdown(by: str, title: str):
     return build
 
 
-def unallocated(filters: Filters, project=None) -> Table:
-    data = dashboards.unallocated(start=filters.start, end=filters.end)
+def unallocated(filters: Filters, project=None, *, data: dict | None = None) -> Table:
+    data = data or dashboards.unallocated(start=filters.start, end=filters.end)
     return Table(
         "unallocated",
         "Unallocated: device time no project used",
@@ -158,10 +158,11 @@ def unallocated(filters: Filters, project=None) -> Table:
     )
 
 
-def coverage(filters: Filters, project=None) -> Table:
+def coverage(filters: Filters, project=None, *, data: dict | None = None) -> Table:
+    data = data or dashboards.coverage(start=filters.start, end=filters.end)
     rows = [
         {**row, "coverage_pct": None if row["coverage"] is None else row["coverage"] * 100}
-        for row in dashboards.coverage(start=filters.start, end=filters.end)["by_host"]
+        for row in data["by_host"]
     ]
     return Table(
         "coverage",
@@ -303,9 +304,7 @@ def hardware_hosts(filters: Filters, project=None) -> Table:
             Column("lifetime_years", "Expected lifetime", "years", 1),
         ],
         rows,
-        "Idle = hours with mean utilisation under 5 %. Embodied carbon is the manufacturing "
-        "carbon of host and GPUs amortised over their lifetime (sources under 'Sources'). "
-        + CARBON_NOTE,
+        "Idle = hours with mean utilisation under 5 %. " + CARBON_NOTE,
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from assessments import api
+from assessments import api, views_methodology
 
 urlpatterns = [
     path("api/v1/footprint", api.organisation_footprint, name="api_footprint"),
@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/v1/projects/<slug:slug>/work", api.project_work, name="api_project_work"),
     path("api/v1/teams/<slug:slug>/footprint", api.team_footprint, name="api_team_footprint"),
     path("api/v1/openapi.json", api.openapi_schema, name="api_openapi"),
+    path("methodology/", views_methodology.methodology, name="methodology"),
 ]

@@ -22,6 +22,10 @@ def _trend(f: Filters, project=None):
     return dashboards.time_series(start=f.start, end=f.end, team=team, project=project)
 
 
+def _span(f: Filters) -> dict:
+    return {"start": f.start, "end": f.end}
+
+
 def _breakdown(by: str, title: str):
     def build(f: Filters, project=None):
         rows = dashboards.breakdown(by=by, start=f.start, end=f.end, team=f.team, project=project)
@@ -35,9 +39,11 @@ def _hosts(f: Filters):
 
 
 CHARTS = {
-    "energy-trend": lambda f: charts.energy_trend_figure(_trend(f)),
-    "carbon-trend": lambda f: charts.carbon_trend_figure(_trend(f)),
-    "cost-trend": lambda f: charts.cost_trend_figure(_trend(f), currency=dashboards.currency()),
+    "energy-trend": lambda f: charts.energy_trend_figure(_trend(f), **_span(f)),
+    "carbon-trend": lambda f: charts.carbon_trend_figure(_trend(f), **_span(f)),
+    "cost-trend": lambda f: charts.cost_trend_figure(
+        _trend(f), currency=dashboards.currency(), **_span(f)
+    ),
     "carbon-by-team": _breakdown("team", "Carbon by team"),
     "carbon-by-phase": _breakdown("phase", "Carbon by lifecycle phase"),
     "carbon-by-site": _breakdown("site", "Carbon by site"),
@@ -46,7 +52,7 @@ CHARTS = {
         title="Top projects by carbon",
     ),
     "coverage": lambda f: charts.coverage_figure(
-        dashboards.coverage(start=f.start, end=f.end)["series"]
+        dashboards.coverage(start=f.start, end=f.end, with_series=True)["series"], **_span(f)
     ),
     "hardware-utilisation": lambda f: charts.utilisation_figure(
         dashboards.hardware_devices(start=f.start, end=f.end)
@@ -57,14 +63,15 @@ CHARTS = {
 }
 
 PROJECT_CHARTS = {
-    "energy-trend": lambda f, p: charts.energy_trend_figure(_trend(f, p)),
-    "carbon-trend": lambda f, p: charts.carbon_trend_figure(_trend(f, p)),
+    "energy-trend": lambda f, p: charts.energy_trend_figure(_trend(f, p), **_span(f)),
+    "carbon-trend": lambda f, p: charts.carbon_trend_figure(_trend(f, p), **_span(f)),
     "cost-trend": lambda f, p: charts.cost_trend_figure(
-        _trend(f, p), currency=dashboards.currency()
+        _trend(f, p), currency=dashboards.currency(), **_span(f)
     ),
     "per-unit": lambda f, p: charts.per_unit_figure(
         dashboards.project_per_unit_series(project=p, start=f.start, end=f.end),
         work_unit=p.work_unit,
+        **_span(f),
     ),
     "by-device": lambda f, p: charts.carbon_split_figure(
         dashboards.project_by_device(project=p, start=f.start, end=f.end),

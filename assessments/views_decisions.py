@@ -63,6 +63,8 @@ def roi_page(request):
 @api_login_required
 def roi_chart(request):
     """Cumulative savings against investment of every measured optimisation (plotly JSON)."""
+    if request.method != "GET":
+        return json_error(405, "Only GET.")
     series = [
         charts_decisions.cumulative_series(
             label=result.optimisation.title,
@@ -75,8 +77,6 @@ def roi_chart(request):
         for result in decisions.optimisation_returns()
         if result.measured is not None and result.cumulative
     ]
-    if request.method != "GET":
-        return json_error(405, "Only GET.")
     figure = charts_decisions.roi_cumulative_figure(series, currency=Organisation.get().currency)
     return JsonResponse(figure_json(figure))
 

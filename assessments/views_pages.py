@@ -56,22 +56,24 @@ def _filters(request):
 @login_required
 def overview(request):
     filters = _filters(request)
-    kpis = tables.kpis(filters)
-    coverage = dashboards.coverage(start=filters.start, end=filters.end)["coverage"]
+    comparison = dashboards.kpi_comparison(end=filters.end, team=filters.team)
+    coverage = dashboards.coverage(start=filters.start, end=filters.end)
+    unallocated = dashboards.unallocated(start=filters.start, end=filters.end)
+    share = coverage["coverage"]
     return _page(
         request,
         "assessments/overview.html",
-        kpis=kpis,
-        periods=dashboards.kpi_comparison(end=filters.end, team=filters.team)["periods"],
-        unallocated_total=dashboards.unallocated(start=filters.start, end=filters.end)["total"],
-        coverage_pct=None if coverage is None else coverage * 100,
+        kpis=tables.kpis(filters, comparison=comparison),
+        periods=comparison["periods"],
+        unallocated_total=unallocated["total"],
+        coverage_pct=None if share is None else share * 100,
         tables=[
             tables.top_projects(filters),
             tables.TABLES["by-team"](filters),
             tables.TABLES["by-phase"](filters),
             tables.TABLES["by-site"](filters),
-            tables.unallocated(filters),
-            tables.coverage(filters),
+            tables.unallocated(filters, data=unallocated),
+            tables.coverage(filters, data=coverage),
         ],
     )
 

@@ -192,16 +192,26 @@ def start_gunicorn(workers: int, port: int, log_path: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited early; see {log_path}")
         try:
-            requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+            requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
             return process
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
+    stop_gunicorn(process)
     raise RuntimeError(f"gunicorn did not answer; see {log_path}")
+
+
+def stop_gunicorn(process: subprocess.Popen):
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
 
 def bench_http(batches: list[dict], token: str, workers: int, clients: int) -> tuple[float, int]:
@@ -232,7 +242,7 @@ def bench_http(batches: list[dict], token: str, workers: int, clients: int) -> t
     try:
         # Warm up each worker's connection and imports before the clock starts.
         for _ in range(workers * 2):
-            requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
         threads = [threading.Thread(target=client) for _ in range(clients)]
         started = time.perf_counter()
         for thread in threads:
@@ -241,8 +251,7 @@ def bench_http(batches: list[dict], token: str, workers: int, clients: int) -> t
             thread.join()
         elapsed = time.perf_counter() - started
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop_gunicorn(server)
     if failures:
         raise RuntimeError(f"ingest failed: {failures[0]}")
     return sum(accepted) / elapsed, sum(accepted)

@@ -61,6 +61,16 @@ INGEST_LATENCY = Histogram(
 class DatabaseFigures:
     """Gauges read from the database at scrape time."""
 
+    def describe(self):
+        # Names for the registry's duplicate check, so that registering queries nothing.
+        return [
+            GaugeMetricFamily("greenai_collectors", "", labels=["state"]),
+            GaugeMetricFamily(
+                "greenai_collector_last_seen_timestamp_seconds", "", labels=["collector"]
+            ),
+            GaugeMetricFamily("greenai_dirty_hours", ""),
+        ]
+
     def collect(self):
         try:
             counts = Collector.objects.aggregate(

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -64,9 +65,16 @@ class SampleIn(BaseModel):
     model_config = _STRICT
 
     device: DeviceUuid
-    ts: datetime = Field(
-        description="End of the interval: ISO 8601 (UTC if no offset) or epoch seconds."
-    )
+    ts: Annotated[
+        datetime,
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+                "description": "End of the interval: ISO 8601 (UTC if no offset) or epoch "
+                "seconds; at most 10 minutes ahead of the server clock.",
+            }
+        ),
+    ]
     duration_s: Annotated[float, Field(gt=0, le=MAX_DURATION_S)]
     energy_j: Annotated[float, Field(ge=0)] | None = None
     power_w: Annotated[float, Field(ge=0, le=MAX_POWER_W)] | None = None

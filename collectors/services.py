@@ -60,6 +60,10 @@ class IngestValidationError(IngestError):
     reason = "invalid"
 
 
+class IngestJsonError(IngestValidationError):
+    reason = "invalid_json"
+
+
 class DeviceOwnedElsewhere(IngestError):
     status = 403
     reason = "device_owned_elsewhere"
@@ -113,16 +117,23 @@ def ingest_rejection_record(
 # --- Ingest ---------------------------------------------------------------------------------
 
 
-def ingest_validate(payload, *, now: datetime | None = None) -> IngestPayload:
-    """The parsed batch, or IngestValidationError naming every bad field."""
-    if not isinstance(payload, dict):
-        raise IngestValidationError(
-            "The body must be a JSON object.",
-            [{"field": "body", "message": f"got {type(payload).__name__}"}],
-        )
+def ingest_validate(payload: dict | bytes | str, *, now: datetime | None = None) -> IngestPayload:
+    """The parsed batch (from a dict or JSON text), or IngestValidationError naming every bad
+    field. JSON text is parsed and validated in one pass by pydantic (faster than json.loads)."""
+    context = {"now": now or timezone.now()}
     try:
-        return IngestPayload.model_validate(payload, context={"now": now or timezone.now()})
+        if isinstance(payload, bytes | str):
+            return IngestPayload.model_validate_json(payload, context=context)
+        return IngestPayload.model_validate(payload, context=context)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise IngestJsonError(f"The body is not valid JSON: {first['msg']}") from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise IngestValidationError(
+                "The body must be a JSON object.",
+                [{"field": "body", "message": f"got {type(first['input']).__name__}"}],
+            ) from None
         details = error_details(exc)
         raise IngestValidationError(
             f"The batch has {len(details)} invalid field(s); nothing was stored.", details
@@ -130,9 +141,9 @@ def ingest_validate(payload, *, now: datetime | None = None) -> IngestPayload:
 
 
 def ingest_batch(
-    *, collector: Collector, payload: dict, now: datetime | None = None
+    *, collector: Collector, payload: dict | bytes | str, now: datetime | None = None
 ) -> IngestResult:
-    """Validate and store one batch for this collector (see the module docstring).
+    """Validate and store one batch (a dict, or its JSON text) for this collector.
 
     Raises IngestValidationError (400) or DeviceOwnedElsewhere (403); then nothing is stored.
     """
@@ -265,7 +276,7 @@ class _TagsJson:
 
 
 def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> Host:
-    host, created = Host.objects.get_or_create(
+    host, created = Host.objects.select_related("collector").get_or_create(
         hostname=batch.host.hostname,
         defaults={
             "collector": collector,
@@ -278,8 +289,8 @@ def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> H
         changes = {"last_seen_at": now}
         if batch.host.agent_version and batch.host.agent_version != host.agent_version:
             changes["agent_version"] = batch.host.agent_version
-        if host.collector_id is None:
-            changes["collector"] = collector
+        if host.collector is None or host.collector.revoked_at is not None:
+            changes["collector"] = collector  # unclaimed (inventory-made) or a revoked owner
         if host.first_seen_at is None:  # hosts the inventory created before the agent ran
             changes["first_seen_at"] = now
         Host.objects.filter(pk=host.pk).update(**changes)

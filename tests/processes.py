@@ -111,7 +111,7 @@ class WebServer(ManagedProcess):
             try:
                 requests.get(f"{self.url}/metrics", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # busy CI: a worker boots slowly
                 time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not answer within 30 s:\n{self.log()}")
 

@@ -57,7 +57,7 @@ class AgentMetrics:
         self.push_failures = Counter(
             f"{PREFIX}_push_failures",
             "Failed pushes by cause: network, server_error, rate_limited, auth, not_found, "
-            "rejected.",
+            "rejected, agent_error.",
             ["cause"],
             registry=registry,
         )

@@ -22,6 +22,9 @@ log = logging.getLogger("greenai.agent")
 
 # A replay reads ahead only this many batches beyond what the server has taken.
 REPLAY_MAX_PENDING = 4
+# While the spool cannot be written, at most this many samples wait in memory (about a day
+# of 8 GPUs at 1 Hz); older ones are dropped and counted.
+MAX_UNSPOOLED_SAMPLES = 700_000
 
 
 class Sender:
@@ -103,7 +106,12 @@ class Sender:
                 self.wake_event.wait(1.0)
                 self.wake_event.clear()
                 continue
-            outcome = self.send(path)
+            try:
+                outcome = self.send(path)
+            except Exception as exc:  # never let the sender die while the agent keeps spooling
+                log.exception("unexpected error while sending %s", path.name)
+                self.metrics.push_failures.labels("agent_error").inc()
+                outcome = PushOutcome("retry", "agent_error", detail=str(exc))
             if outcome.action == "retry":
                 delay = self.backoff.next_delay(outcome.retry_after_s)
                 log.warning(
@@ -136,6 +144,7 @@ class Agent:
         self.stop_event = threading.Event()
         self.samples_taken = 0
         self._failing: set[str] = set()
+        self._unspooled: list[Sample] = []
         self._reported: dict[tuple[str, str], float] = {}
 
     def stop(self) -> None:
@@ -236,10 +245,14 @@ class Agent:
             started = time.monotonic()
             try:
                 read = source.read()
-            except (SourceError, OSError) as exc:
+            except Exception as exc:
+                # A source that fails is retried next interval; its counters cover the gap.
                 self.metrics.source_errors.labels(source.key).inc()
                 if source.key not in self._failing:
-                    log.error("source %s failed to read: %s", source.key, exc)
+                    expected = isinstance(exc, SourceError | OSError)
+                    log.error(
+                        "source %s failed to read: %s", source.key, exc, exc_info=not expected
+                    )
                     self._failing.add(source.key)
                 continue
             if source.key in self._failing:
@@ -277,6 +290,9 @@ class Agent:
             self._reported[(source.key, "invalid")] = invalid
 
     def _spool(self, samples: list[Sample]) -> None:
+        # Samples a full or failing disk kept out of the spool go with the next batch.
+        samples = self._unspooled + samples
+        self._unspooled = []
         if not samples:
             return
         payload = build_payload(
@@ -287,7 +303,19 @@ class Agent:
         )
         state = {source.key: source.state() for source in self.sources}
         before = self.spool.dropped_samples
-        self.spool.put(payload, state)
+        try:
+            self.spool.put(payload, state)
+        except OSError as exc:
+            dropped = max(0, len(samples) - MAX_UNSPOOLED_SAMPLES)
+            if dropped:
+                self.metrics.samples_dropped.labels("spool_full").inc(dropped)
+            self._unspooled = samples[dropped:]
+            log.error(
+                "cannot write the spool (%s): %d samples kept in memory until it works again",
+                exc,
+                len(samples),
+            )
+            return
         if self.spool.dropped_samples > before:
             self.metrics.samples_dropped.labels("spool_full").inc(
                 self.spool.dropped_samples - before

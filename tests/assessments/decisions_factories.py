@@ -140,7 +140,8 @@ def write_daily_usage(device, project, first_day: date, days: int, *, it_kwh, un
 
 
 def make_user(username, role, teams=()):
-    user = get_user_model().objects.create_user(username=username, password="pw-123456789")
+    # No password: tests log in with force_login, and hashing one is slow.
+    user = get_user_model().objects.create(username=username)
     profile = UserProfile.objects.create(user=user, role=role)
     profile.teams.set(teams)
     return user

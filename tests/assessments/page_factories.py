@@ -114,7 +114,11 @@ def make_world() -> World:
         defaults={"embodied_kgco2e": 150.0, "lifetime_years": 4, "source": "Test LCA 2025"},
     )
     site = Site.objects.create(
-        name="paris-dc1", grid_zone="FRA", pue=PUE, pue_source="Test PUE", energy_price_per_kwh=PRICE
+        name="paris-dc1",
+        grid_zone="FRA",
+        pue=PUE,
+        pue_source="Test PUE",
+        energy_price_per_kwh=PRICE,
     )
     nlp = Team.objects.create(name="NLP", slug="nlp")
     vision = Team.objects.create(name="Vision", slug="vision")

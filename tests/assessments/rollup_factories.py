@@ -103,8 +103,9 @@ def add_hourly_grid(zone_code, hour, gco2e_per_kwh):
     )
 
 
-def add_samples(device, *, end, count=1, every_s=1.0, power_w=None, energy_j=None, tags=None,
-                util_pct=None):
+def add_samples(
+    device, *, end, count=1, every_s=1.0, power_w=None, energy_j=None, tags=None, util_pct=None
+):
     """`count` back-to-back samples of `every_s` seconds, the last ending at `end`; marks dirty.
 
     Marks every hour an interval touches, the way ingest does.

@@ -184,7 +184,7 @@ def test_refresh_creates_an_idle_gpu_recommendation_with_its_saving(idle_device)
     assert recommendation.monthly_energy_kwh == pytest.approx(1.5)
     assert recommendation.monthly_cost == pytest.approx(0.3)
     assert recommendation.monthly_kgco2e == pytest.approx(1.5 * 0.4 + 20 * 0.01)
-    assert recommendation.evidence["idle_hours"] == 20
+    assert recommendation.evidence["idle_gpu_hours"] == 20
     assert recommendation.period_end == END
 
 

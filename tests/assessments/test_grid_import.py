@@ -207,3 +207,22 @@ def test_import_marks_the_zones_device_hours_for_recompute(tmp_path):
     assert list(DirtyHour.objects.values_list("device_id", "hour")) == [
         (device.pk, utc(2024, 1, 1, 0))
     ]
+
+
+@pytest.mark.django_db
+def test_an_export_for_another_country_imports_with_a_warning(tmp_path):
+    path = tmp_path / "fr.csv"
+    path.write_text(EM_FILE, encoding="utf-8")
+    err = StringIO()
+    call_command("import_grid_intensity", str(path), "--zone", "DEU", stdout=StringIO(), stderr=err)
+    assert "the file is for France (FR) but zone DEU is Germany" in err.getvalue()
+    assert GridIntensityHour.objects.filter(zone__code="DEU").count() == 2
+
+
+@pytest.mark.django_db
+def test_an_export_for_the_zones_country_gives_no_warning(tmp_path):
+    path = tmp_path / "fr.csv"
+    path.write_text(EM_FILE, encoding="utf-8")
+    err = StringIO()
+    call_command("import_grid_intensity", str(path), "--zone", "FRA", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""

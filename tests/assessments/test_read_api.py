@@ -269,7 +269,9 @@ def test_an_engineer_of_the_team_records_work_units(client, scenario):
 def test_work_at_one_instant_with_a_token(client, scenario):
     _, token = api_token_create(user=user("admin"))
     response = post_work(
-        client, {"units": 7, "ts": "2026-11-02T12:00:00+00:00"}, HTTP_AUTHORIZATION=f"Bearer {token}"
+        client,
+        {"units": 7, "ts": "2026-11-02T12:00:00+00:00"},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert response.status_code == 201
     record = WorkRecord.objects.get(pk=response.json()["id"])

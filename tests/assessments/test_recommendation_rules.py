@@ -78,8 +78,8 @@ def test_idle_gpu_counts_only_long_idle_stretches_and_scales_to_a_month():
     [candidate] = rules.idle_gpus(hours + busy_device, period=TEN_DAYS)
 
     assert candidate.device_id == 7
-    assert candidate.fingerprint == "idle_gpu:device:7"
-    assert candidate.evidence["idle_hours"] == 14
+    assert candidate.fingerprint == "idle_gpu:host:1"
+    assert candidate.evidence["idle_gpu_hours"] == 14
     assert candidate.evidence["longest_idle_stretch_hours"] == 8
     assert candidate.evidence["idle_mean_power_w"] == pytest.approx(50.0)
     # 14 h x 0.05 kWh x PUE 1.5 = 1.05 kWh in 10 days -> 3.15 kWh a month.
@@ -87,6 +87,19 @@ def test_idle_gpu_counts_only_long_idle_stretches_and_scales_to_a_month():
     assert candidate.monthly_cost == pytest.approx(1.05 * 0.2 * 3)
     # Operational 1.05 x 0.4 = 0.42 kg plus embodied 14 x 0.01 = 0.14 kg -> 0.56 x 3.
     assert candidate.monthly_kgco2e == pytest.approx(1.68)
+
+
+def test_idle_gpus_of_one_host_make_one_recommendation():
+    hours = [device_hour(d, h, util=1, it_kwh=0.05) for d in (1, 2) for h in range(12)]
+    hours += [device_hour(3, h, util=1, it_kwh=0.05, host_id=2) for h in range(12)]
+
+    first, second = sorted(rules.idle_gpus(hours, period=TEN_DAYS), key=lambda c: c.host_id)
+
+    assert first.target == "node-1 (2 GPUs)"
+    assert first.device_id is None
+    assert first.evidence["idle_hours_per_device"] == {"node-1 GPU 1": 12, "node-1 GPU 2": 12}
+    assert first.monthly_energy_kwh == pytest.approx(24 * 0.075 * 3)
+    assert second.device_id == 3
 
 
 def test_a_missing_hour_breaks_an_idle_stretch():
@@ -193,12 +206,26 @@ def test_carbon_aware_timing_shifts_a_daily_run_to_the_cleanest_window():
     )
 
     # Each day: 4 kWh x 500 g = 2.0 kg now, 4 x 100 g = 0.4 kg shifted: 1.6 kg saved a day.
-    assert candidate.evidence["actual_kgco2e"] == pytest.approx(4.0)
-    assert candidate.evidence["shifted_kgco2e"] == pytest.approx(0.8)
+    assert candidate.evidence["movable_energy_now_kgco2e"] == pytest.approx(4.0)
+    assert candidate.evidence["movable_energy_shifted_kgco2e"] == pytest.approx(0.8)
     assert candidate.evidence["usual_best_start_hour_utc"] == 0
     assert candidate.monthly_kgco2e == pytest.approx(3.2 * 15)
     assert candidate.monthly_energy_kwh == 0
     assert candidate.monthly_cost == 0
+
+
+def test_carbon_aware_timing_moves_only_the_energy_above_an_all_day_floor():
+    # Allocated all day at 0.2 kWh an hour; the job adds 1 kWh an hour from 09:00 to 12:59.
+    facts = [
+        project_hour(3, 1, h, facility=1.2 if 9 <= h < 13 else 0.2, phase="evaluation")
+        for h in range(24)
+    ]
+
+    [candidate] = rules.carbon_aware_timing(facts, {1: series_for_days(1)}, period=ONE_DAY)
+
+    assert candidate.evidence["movable_facility_energy_kwh"] == pytest.approx(4.0)
+    # 4 kWh x (500 - 100) g = 1.6 kg a day.
+    assert candidate.monthly_kgco2e == pytest.approx(1.6 * 30)
 
 
 def test_carbon_aware_timing_skips_days_without_a_full_hourly_series_and_round_the_clock_runs():

@@ -319,16 +319,27 @@ def test_postgres_sums_equal_the_python_sums(gpu):
     llm = make_project("llm")
     make_allocation(llm, gpu.host, start=T0 - HOUR, end=T0 + timedelta(minutes=20, seconds=7))
     tags = [{"project": "llm", "share": 0.6}]
-    add_samples(gpu, end=T0 + timedelta(minutes=1, seconds=30), count=9, every_s=17.0,
-                power_w=250.0, util_pct=40)
-    add_samples(gpu, end=T0 + HOUR + timedelta(seconds=45), count=40, every_s=97.5,
-                power_w=410.0, tags=tags, util_pct=90)
+    add_samples(
+        gpu,
+        end=T0 + timedelta(minutes=1, seconds=30),
+        count=9,
+        every_s=17.0,
+        power_w=250.0,
+        util_pct=40,
+    )
+    add_samples(
+        gpu,
+        end=T0 + HOUR + timedelta(seconds=45),
+        count=40,
+        every_s=97.5,
+        power_w=410.0,
+        tags=tags,
+        util_pct=90,
+    )
     claimed = list(DirtyHour.objects.all())
     pairs = {}
     for row in claimed:
-        pairs[(gpu.pk, row.hour)] = rollup._Pair(
-            gpu, row.hour, False, *_segments(gpu, row.hour)
-        )
+        pairs[(gpu.pk, row.hour)] = rollup._Pair(gpu, row.hour, False, *_segments(gpu, row.hour))
     python_sums = rollup._usage_sums_python(pairs)
     sql_sums = rollup._usage_sums_sql(pairs)
     assert set(python_sums) == set(sql_sums)

@@ -9,7 +9,12 @@ from tests.collectors.factories import make_collector, payload, post_batch, samp
 
 
 @pytest.fixture
-def admin_client(db, client):
+def admin_client(db, client, settings):
+    # The manifest storage needs collectstatic; the pages' own static files are not under test.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     user = User.objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
     client.force_login(user)
     return client

@@ -209,6 +209,16 @@ def test_new_collector_takes_over_the_devices_of_a_revoked_one(agent, client):
     later = payload([sample(ts=T0 + timedelta(seconds=5))])
     assert post_batch(client, new_token, later).status_code == 202
     assert Device.objects.get().collector == new
+    assert Host.objects.get().collector == new
+
+
+def test_host_created_by_the_inventory_is_claimed_on_first_sight(agent, client):
+    collector, token = agent
+    Host.objects.create(hostname="gpu-node-01")
+    assert post_batch(client, token, payload()).status_code == 202
+    host = Host.objects.get()
+    assert host.collector == collector
+    assert host.first_seen_at is not None and host.agent_version == "0.1.0"
 
 
 # --- Authentication and limits ---------------------------------------------------------------

@@ -2,7 +2,14 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.collectors.factories import make_collector, payload, post_batch, sample
+from tests.collectors.factories import (
+    T0,
+    make_collector,
+    payload,
+    post_batch,
+    sample,
+    samples_every_second,
+)
 
 
 def scrape(client) -> dict[tuple, float]:
@@ -19,9 +26,7 @@ def scrape(client) -> dict[tuple, float]:
 def test_metrics_count_ingest_requests_samples_and_refusals(db, client):
     collector, token = make_collector()
     before = scrape(client)
-    post_batch(
-        client, token, payload([sample(), sample(ts=sample()["ts"].replace(":01Z", ":02Z"))])
-    )
+    post_batch(client, token, payload(samples_every_second("GPU-0001", T0, 2)))
     post_batch(client, token, payload([sample(power_w=-1)]))
     post_batch(client, "gac_00000000_nope", payload())
     after = scrape(client)

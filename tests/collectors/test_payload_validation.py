@@ -173,3 +173,15 @@ def test_hours_touched_by_an_interval(end, duration_s, hours):
     ts = datetime.fromisoformat(f"2026-11-20T{end}+00:00")
     touched = hours_touched(ts, duration_s)
     assert [h.strftime("%H:%M") for h in touched] == hours
+
+
+def test_openapi_schema_documents_the_ingest_endpoint():
+    from greenai_site.openapi import build_schema
+
+    schema = build_schema()
+    operation = schema["paths"]["/api/v1/ingest"]["post"]
+    assert operation["security"] == [{"collectorToken": []}]
+    assert {"400", "401", "403", "413", "429"} <= set(operation["responses"])
+    sample_schema = schema["components"]["schemas"]["SampleIn"]
+    assert sample_schema["additionalProperties"] is False
+    assert {"type": "number"} in sample_schema["properties"]["ts"]["anyOf"]

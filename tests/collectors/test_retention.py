@@ -47,12 +47,27 @@ def test_samples_of_hours_not_yet_rolled_up_are_kept(db, settings):
 
 def test_sample_straddling_into_a_dirty_hour_is_kept(db):
     collector, _ = make_collector()
-    start = hour_ago(60) - timedelta(seconds=1)  # ends one second into the next hour
+    hour = hour_ago(60)
+    # Ends one second into `hour` after 30 s: touches the hour before and `hour`.
     ingest_batch(
         collector=collector,
-        payload=payload(samples_every_second("GPU-0001", start, 1, duration_s=30.0)),
+        payload=payload(samples_every_second("GPU-0001", hour, 1, duration_s=30.0)),
     )
-    DirtyHour.objects.filter(hour__lt=hour_ago(60)).delete()  # only the later hour still dirty
+    assert DirtyHour.objects.count() == 2
+    DirtyHour.objects.filter(hour__lt=hour).delete()  # only the later hour still dirty
+    assert raw_samples_delete_old(retention_days=30).deleted == 0
+    DirtyHour.objects.all().delete()
+    assert raw_samples_delete_old(retention_days=30).deleted == 1
+
+
+def test_sample_whose_earlier_hour_is_dirty_is_kept(db):
+    collector, _ = make_collector()
+    hour = hour_ago(60)
+    ingest_batch(
+        collector=collector,
+        payload=payload(samples_every_second("GPU-0001", hour, 1, duration_s=30.0)),
+    )
+    DirtyHour.objects.filter(hour=hour).delete()  # only the earlier hour still dirty
     assert raw_samples_delete_old(retention_days=30).deleted == 0
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from assessments.grid_import import (
     BASIS_DIRECT,
@@ -11,6 +12,7 @@ from assessments.grid_import import (
     close_zone_codes,
     grid_series_save,
     parse_grid_csv,
+    zone_mismatch,
 )
 from assessments.models import GridZone
 from assessments.services import mark_hours_for_recompute
@@ -40,7 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--source", help="Source to record; default: described from the file.")
 
     def handle(self, *args, file, zone, column, source=None, **options):
-        if not GridZone.objects.filter(code=zone).exists():
+        grid_zone = GridZone.objects.filter(code=zone).first()
+        if grid_zone is None:
             close = close_zone_codes(zone)
             hint = f" Close matches: {', '.join(close)}." if close else ""
             raise CommandError(
@@ -56,8 +59,12 @@ class Command(BaseCommand):
         except GridImportError as exc:
             raise CommandError(f"Nothing imported. {exc}") from exc
         source = source or series.describe_source(Path(file).name)
-        stored = grid_series_save(zone_code=zone, series=series, source=source)
-        marked = mark_hours_for_recompute(zone, series.start, series.end)
+        warning = zone_mismatch(series, grid_zone)
+        if warning:
+            self.stderr.write(f"Warning: {warning}")
+        with transaction.atomic():
+            stored = grid_series_save(zone_code=zone, series=series, source=source)
+            marked = mark_hours_for_recompute(zone, series.start, series.end)
         self.stdout.write(
             f"{zone}: {stored} hours from {series.start:%Y-%m-%d %H:%M} to "
             f"{series.end:%Y-%m-%d %H:%M} UTC ({series.column}; source: {source}); "
