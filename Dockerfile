@@ -43,4 +43,4 @@ EXPOSE 8000
 VOLUME ["/var/lib/greenai"]
 CMD ["gunicorn", "greenai_site.wsgi:application", \
      "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", \
-     "--access-logfile", "-"]
+     "--access-logfile", "-", "--no-control-socket"]

@@ -94,7 +94,10 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
     if basis not in BASIS_WORDS:
         raise GridImportError(f"basis must be {BASIS_LCA} or {BASIS_DIRECT}, got {basis!r}")
     text = text.lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text))
+    first_line = text.split("\n", 1)[0]
+    # Spreadsheets in many European locales save CSV with semicolons.
+    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         headers = next(reader)
     except StopIteration:
@@ -153,7 +156,8 @@ def parse_grid_csv(text: str, *, file_name: str = "grid.csv", basis: str = BASIS
             )
         seen[moment] = line
         try:
-            value = float(raw_value)
+            # With semicolons, a comma is the decimal separator ("55,3").
+            value = float(raw_value.replace(",", ".") if delimiter == ";" else raw_value)
         except ValueError:
             raise GridImportError(
                 f"{file_name} line {line}, column {value_header!r}: not a number: {raw_value!r}"

@@ -21,6 +21,19 @@ import yaml
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from assessments.models import (
+    Allocation,
+    GridZone,
+    HardwareModel,
+    Organisation,
+    Phase,
+    Project,
+    Site,
+    Team,
+)
+from assessments.reference_data import shipped_sources
+from collectors.models import Host
+
 INVENTORY_SOURCE = "organisation's inventory"
 ZONE_PATTERN = re.compile(r"^([A-Z]{3}|[a-z0-9-]+:[a-z0-9-]+)$")
 SLUG_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -239,8 +252,6 @@ _PHASE_ALIASES = {
 
 
 def _phase(value):
-    from assessments.models import Phase
-
     if isinstance(value, str):
         key = re.sub(r"[\s\-]+", "_", value.strip().lower())
         key = _PHASE_ALIASES.get(key, key)
@@ -532,16 +543,23 @@ def _with_source(values: dict, value_field: str, source_field: str, source=INVEN
     return values
 
 
-class _Loader:
-    def __init__(self, inventory: Inventory):
-        from assessments.models import HardwareModel, Project, Site, Team
-        from collectors.models import Host
+def _upsert(model, lookup: dict, values: dict) -> tuple[object, str]:
+    """The row with `lookup` (created if missing) updated with `values`; and what happened."""
+    obj = model.objects.filter(**lookup).first()
+    if obj is None:
+        obj = model(**lookup)
+        return obj, _save(obj, values, True)
+    return obj, _save(obj, values, False)
 
+
+class _Loader:
+    """Writes a parsed inventory section by section, collecting reference problems."""
+
+    def __init__(self, inventory: Inventory):
         self.inventory = inventory
         self.result = LoadResult()
         self.problems: list[Problem] = []
-        self.Site, self.Team, self.Project, self.Host = Site, Team, Project, Host
-        self.HardwareModel = HardwareModel
+        # What this file created or updated, by natural key, for later sections' references.
         self.sites: dict = {}
         self.teams: dict = {}
         self.projects: dict = {}
@@ -557,7 +575,7 @@ class _Loader:
         return self.inventory.sections.get(section, [])
 
     def run(self) -> LoadResult:
-        self.organisation()
+        self.load_organisation()
         self.load_sites()
         self.load_gpu_models()
         self.load_hosts()
@@ -568,20 +586,17 @@ class _Loader:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
 
-    def organisation(self):
-        from assessments.models import Organisation
-
-        if self.inventory.organisation is None:
-            return
-        organisation = Organisation.get()
-        self.count("organisation", _save(organisation, self.inventory.organisation.values, False))
+    def load_organisation(self):
+        if self.inventory.organisation is not None:
+            organisation = Organisation.get()
+            outcome = _save(organisation, self.inventory.organisation.values, False)
+            self.count("organisation", outcome)
 
     def load_sites(self):
-        from assessments.models import GridZone
-
         known_zones = set(GridZone.objects.values_list("code", flat=True))
         for entry in self.entries("sites"):
             values = dict(entry.values)
+            name = values.pop("name")
             _with_source(values, "pue", "pue_source")
             _with_source(values, "energy_price_per_kwh", "price_source")
             zone = values.get("grid_zone")
@@ -592,10 +607,8 @@ class _Loader:
                     f"{entry.path}.grid_zone: unknown zone {_show(zone)}{hint}; "
                     "the world average will be used and shown as a data gap"
                 )
-            name = values.pop("name")
-            site = self.Site.objects.filter(name=name).first()
-            self.count("sites", _save(site or self.Site(name=name), values, site is None))
-            self.sites[name] = site or self.Site.objects.get(name=name)
+            self.sites[name], outcome = _upsert(Site, {"name": name}, values)
+            self.count("sites", outcome)
 
     def load_gpu_models(self):
         for entry in self.entries("gpu_models"):
@@ -604,25 +617,34 @@ class _Loader:
             if "nvml_names" in values:
                 values["nvml_names"] = "\n".join(values["nvml_names"])
             _with_source(values, "embodied_kgco2e", "source")
-            model = self.HardwareModel.objects.filter(kind="gpu", name=name).first()
-            if model is None:
+            lookup = {"kind": HardwareModel.Kind.GPU, "name": name}
+            if not HardwareModel.objects.filter(**lookup).exists():
                 missing = [f for f in ("embodied_kgco2e", "lifetime_years") if f not in values]
-                for name_missing in missing:
-                    self.problem(entry, name_missing, f"required for a new GPU model {_show(name)}")
+                for field_name in missing:
+                    self.problem(entry, field_name, f"required for a new GPU model {_show(name)}")
                 if missing:
                     continue
-                model = self.HardwareModel(kind="gpu", name=name)
-                self.count("gpu_models", _save(model, values, True))
-            else:
-                self.count("gpu_models", _save(model, values, False))
+            _, outcome = _upsert(HardwareModel, lookup, values)
+            self.count("gpu_models", outcome)
 
     def _site(self, entry: Entry, name):
         if name is None:
             return None
-        site = self.sites.get(name) or self.Site.objects.filter(name=name).first()
+        site = self.sites.get(name) or Site.objects.filter(name=name).first()
         if site is None:
             self.problem(entry, "site", f"no site named {_show(name)} in this file or the database")
         return site
+
+    def _host_model(self, entry: Entry, name):
+        if name is None:
+            return None
+        model = HardwareModel.objects.filter(kind=HardwareModel.Kind.HOST, name=name).first()
+        if model is None:
+            names = HardwareModel.objects.filter(kind=HardwareModel.Kind.HOST)
+            close = difflib.get_close_matches(name, [m.name for m in names], n=2, cutoff=0.4)
+            hint = f" (close: {'; '.join(close)})" if close else ""
+            self.problem(entry, "hardware_model", f"no host model {_show(name)}{hint}")
+        return model
 
     def load_hosts(self):
         for entry in self.entries("hosts"):
@@ -630,45 +652,31 @@ class _Loader:
             hostname = values.pop("hostname")
             if "site" in values:
                 values["site"] = self._site(entry, values["site"])
-            if values.get("hardware_model") is not None:
-                name = values["hardware_model"]
-                model = self.HardwareModel.objects.filter(kind="host", name=name).first()
-                if model is None:
-                    names = self.HardwareModel.objects.filter(kind="host")
-                    close = difflib.get_close_matches(
-                        name, [m.name for m in names], n=2, cutoff=0.4
-                    )
-                    hint = f" (close: {'; '.join(close)})" if close else ""
-                    self.problem(entry, "hardware_model", f"no host model {_show(name)}{hint}")
-                values["hardware_model"] = model
+            if "hardware_model" in values:
+                values["hardware_model"] = self._host_model(entry, values["hardware_model"])
             _with_source(values, "embodied_kgco2e", "embodied_source")
-            host = self.Host.objects.filter(hostname=hostname).first()
-            self.count("hosts", _save(host or self.Host(hostname=hostname), values, host is None))
-            self.hosts[hostname] = host or self.Host.objects.get(hostname=hostname)
+            self.hosts[hostname], outcome = _upsert(Host, {"hostname": hostname}, values)
+            self.count("hosts", outcome)
 
     def load_teams(self):
         for entry in self.entries("teams"):
             values = dict(entry.values)
             name = values.pop("name")
-            team = self.Team.objects.filter(name=name).first()
-            if team is None:
+            if not Team.objects.filter(name=name).exists():
                 values.setdefault("slug", slugify(name) or "team")
             slug = values.get("slug")
-            if slug and self.Team.objects.filter(slug=slug).exclude(name=name).exists():
-                self.problem(
-                    entry,
-                    "slug" if "slug" in entry.values else "name",
-                    f"slug {_show(slug)} is taken by another team",
-                )
+            if slug and Team.objects.filter(slug=slug).exclude(name=name).exists():
+                field_name = "slug" if "slug" in entry.values else "name"
+                self.problem(entry, field_name, f"slug {_show(slug)} is taken by another team")
                 continue
-            self.count("teams", _save(team or self.Team(name=name), values, team is None))
-            self.teams[name] = team or self.Team.objects.get(name=name)
+            self.teams[name], outcome = _upsert(Team, {"name": name}, values)
+            self.count("teams", outcome)
 
     def _team(self, entry: Entry, name):
         team = (
             self.teams.get(name)
-            or self.Team.objects.filter(name=name).first()
-            or self.Team.objects.filter(slug=name).first()
+            or Team.objects.filter(name=name).first()
+            or Team.objects.filter(slug=name).first()
         )
         if team is None:
             self.problem(entry, "team", f"no team named {_show(name)} in this file or the database")
@@ -678,52 +686,40 @@ class _Loader:
         for entry in self.entries("projects"):
             values = dict(entry.values)
             slug = values.pop("slug")
-            project = self.Project.objects.filter(slug=slug).first()
+            exists = Project.objects.filter(slug=slug).exists()
             if "team" in values:
                 values["team"] = self._team(entry, values["team"])
                 if values["team"] is None:
                     continue
-            elif project is None:
+            elif not exists:
                 self.problem(entry, "team", f"required for a new project {_show(slug)}")
                 continue
-            if project is None:
+            if not exists:
                 values.setdefault("name", slug)
-            self.count(
-                "projects", _save(project or self.Project(slug=slug), values, project is None)
-            )
-            self.projects[slug] = project or self.Project.objects.get(slug=slug)
+            self.projects[slug], outcome = _upsert(Project, {"slug": slug}, values)
+            self.count("projects", outcome)
 
     def load_allocations(self):
-        from assessments.models import Allocation
-
         for entry in self.entries("allocations"):
-            values = dict(entry.values)
-            slug, hostname = values.pop("project"), values.pop("host")
-            project = self.projects.get(slug) or self.Project.objects.filter(slug=slug).first()
+            values = entry.values
+            slug, hostname = values["project"], values["host"]
+            project = self.projects.get(slug) or Project.objects.filter(slug=slug).first()
             if project is None:
                 self.problem(
                     entry, "project", f"no project {_show(slug)} in this file or the database"
                 )
-            host = self.hosts.get(hostname) or self.Host.objects.filter(hostname=hostname).first()
-            if host is None:
-                # A host may not have reported yet; it can be named here without other details.
-                host = self.Host.objects.create(hostname=hostname)
-                self.hosts[hostname] = host
-                self.count("hosts", "created")
-            if project is None:
                 continue
-            fields = {
-                "device_indexes": values.get("devices"),
-                "end": values.get("end"),
-            }
-            allocation = Allocation.objects.filter(
-                project=project, host=host, start=values["start"]
-            ).first()
-            if allocation is None:
-                allocation = Allocation(project=project, host=host, start=values["start"])
-                self.count("allocations", _save(allocation, fields, True))
-            else:
-                self.count("allocations", _save(allocation, fields, False))
+            host = self.hosts.get(hostname) or Host.objects.filter(hostname=hostname).first()
+            if host is None:
+                # A host that has not reported yet may be named here before it exists.
+                host = self.hosts[hostname] = Host.objects.create(hostname=hostname)
+                self.count("hosts", "created")
+            _, outcome = _upsert(
+                Allocation,
+                {"project": project, "host": host, "start": values["start"]},
+                {"device_indexes": values.get("devices"), "end": values.get("end")},
+            )
+            self.count("allocations", outcome)
 
 
 def inventory_load(
@@ -790,10 +786,6 @@ def _moment_out(moment: datetime | None):
 
 def inventory_dump() -> str:
     """The whole inventory as YAML in the format `inventory_load` reads."""
-    from assessments.models import Allocation, HardwareModel, Organisation, Project, Site, Team
-    from assessments.reference_data import shipped_sources
-    from collectors.models import Host
-
     organisation = Organisation.get()
     document: dict = {
         "organisation": _compact(

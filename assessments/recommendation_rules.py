@@ -512,17 +512,24 @@ def power_caps(
 # --- Carbon-aware timing -----------------------------------------------------------------------
 
 
-def best_shift(profile: list[float], intensities: list[float]) -> tuple[int, float]:
-    """The start hour of the cleanest window for an energy profile within a day, and its grams.
+def shifted_grams(days: list[tuple[list[float], list[float]]], shift: int) -> float:
+    """gCO2e of daily energy profiles moved `shift` hours later, wrapping round the day.
 
-    profile: the job's kWh per hour of its span; intensities: gCO2e/kWh for the day's 24 hours.
+    days: (kWh for each of 24 hours, gCO2e/kWh for each of 24 hours) per day. A daily schedule
+    moved past midnight lands at the start of the day, standing for the next day's same hours.
     """
-    best_start, best_grams = 0, math.inf
-    for start in range(len(intensities) - len(profile) + 1):
-        grams = sum(e * intensities[start + i] for i, e in enumerate(profile))
-        if grams < best_grams - 1e-12:
-            best_start, best_grams = start, grams
-    return best_start, best_grams
+    return sum(kwh[h] * grid[(h + shift) % 24] for kwh, grid in days for h in range(24) if kwh[h])
+
+
+def best_daily_shift(days: list[tuple[list[float], list[float]]]) -> tuple[int, float]:
+    """The one shift of the daily schedule (-12..+11 h) with the least carbon, and its grams.
+    Ties keep the smallest move."""
+    best_shift, best_grams = 0, shifted_grams(days, 0)
+    for shift in sorted(range(-12, 12), key=abs):
+        grams = shifted_grams(days, shift)
+        if grams < best_grams - 1e-9:
+            best_shift, best_grams = shift, grams
+    return best_shift, best_grams
 
 
 def carbon_aware_timing(
@@ -534,12 +541,12 @@ def carbon_aware_timing(
     min_share: float = TIMING_MIN_SHARE,
 ) -> list[Candidate]:
     """Flexible work (training, fine-tuning, data preparation, batch evaluation) in dirty hours:
-    on each UTC day with a full hourly grid series for its site, the day's movable energy profile
-    is moved to the start hour with the least carbon; the difference is what shifting saves.
+    over the days with a full hourly grid series for its site, the project's daily schedule is
+    moved by the one shift (a few hours earlier or later) that gives the least carbon; the
+    difference is what the shift saves.
 
-    The movable energy is what lies above the day's lowest hour: a GPU allocated all day draws
-    its idle floor wherever the job runs, so only the job's own energy moves. The job's span
-    runs from its first to its last hour above 5% of its peak.
+    Only the movable energy shifts: what lies above the day's lowest hour. A GPU allocated all
+    day draws its idle floor wherever the job runs.
 
     intensity: site id -> {hour: gCO2e/kWh} of the hourly imported series only (no annual
     fallback: without an hourly series there is nothing to shift towards).
@@ -554,8 +561,7 @@ def carbon_aware_timing(
         hour = fact.hour.astimezone(UTC)
         days[(fact.project_id, fact.site_id, hour.date())][hour.hour] += fact.energy_facility_kwh
         labels[fact.project_id] = fact.project_label
-    totals = defaultdict(lambda: {"actual_g": 0.0, "best_g": 0.0, "kwh": 0.0, "days": 0})
-    best_starts = defaultdict(Counter)
+    profiles = defaultdict(list)  # project -> [(movable kWh[24], gCO2e/kWh[24])]
     for (project_id, site_id, day), by_hour in days.items():
         series = [
             intensity[site_id].get(datetime(day.year, day.month, day.day, h, tzinfo=UTC))
@@ -566,58 +572,51 @@ def carbon_aware_timing(
         energy = [by_hour.get(h, 0.0) for h in range(24)]
         floor = min(energy)
         movable = [e - floor for e in energy]
-        peak = max(movable)
-        if peak <= 0:
-            continue  # a flat day: nothing to move
-        active = [h for h, e in enumerate(movable) if e > 0.05 * peak]
-        first, last = active[0], active[-1]
-        profile = movable[first : last + 1]
-        actual = sum(e * series[first + i] for i, e in enumerate(profile))
-        start, best = best_shift(profile, series)
-        total = totals[project_id]
-        total["actual_g"] += actual
-        total["best_g"] += min(best, actual)
-        total["kwh"] += sum(profile)
-        total["days"] += 1
-        if best < actual:
-            best_starts[project_id][start] += 1
+        if max(movable) > 0:
+            profiles[project_id].append((movable, series))
     candidates = []
-    for project_id, total in totals.items():
-        saved_kg = (total["actual_g"] - total["best_g"]) / 1000
-        actual_kg = total["actual_g"] / 1000
-        if actual_kg <= 0 or saved_kg <= 0 or saved_kg < min_share * actual_kg:
+    for project_id, project_days in profiles.items():
+        now_grams = shifted_grams(project_days, 0)
+        shift, best_grams = best_daily_shift(project_days)
+        saved_kg = (now_grams - best_grams) / 1000
+        now_kg = now_grams / 1000
+        if now_kg <= 0 or saved_kg <= 0 or saved_kg < min_share * now_kg:
             continue
+        kwh = sum(sum(movable) for movable, _ in project_days)
         label = labels[project_id]
-        start_hour = best_starts[project_id].most_common(1)[0][0]
+        move = f"{abs(shift)} h {'later' if shift > 0 else 'earlier'}"
         candidates.append(
             Candidate(
                 kind="carbon_aware_timing",
                 target_key=f"project:{project_id}",
                 target=label,
                 title=(
-                    f"{label}: starting its daily work at {start_hour:02d}:00 UTC would cut its "
-                    f"carbon by {100 * saved_kg / actual_kg:.0f}%"
+                    f"{label}: running its daily jobs {move} would cut their carbon by "
+                    f"{100 * saved_kg / now_kg:.0f}%"
                 ),
                 action=(
-                    f"Schedule the flexible jobs to start around {start_hour:02d}:00 UTC (the "
-                    "cleanest window of the same length on most days), e.g. with a carbon-aware "
-                    "scheduler or a cron time."
+                    f"Move the flexible jobs' schedule {move} (cron time or a carbon-aware "
+                    "scheduler), into the hours the grid series shows cleaner."
                 ),
                 evidence={
                     "period": period.as_evidence(),
-                    "days_analysed": total["days"],
-                    "movable_facility_energy_kwh": _r(total["kwh"]),
-                    "movable_energy_now_kgco2e": _r(actual_kg),
-                    "movable_energy_shifted_kgco2e": _r(total["best_g"] / 1000),
-                    "now_mean_g_per_kwh": _r(total["actual_g"] / total["kwh"], 1),
-                    "shifted_mean_g_per_kwh": _r(total["best_g"] / total["kwh"], 1),
-                    "usual_best_start_hour_utc": start_hour,
+                    "days_analysed": len(project_days),
+                    "movable_facility_energy_kwh": _r(kwh),
+                    "movable_energy_now_kgco2e": _r(now_kg),
+                    "movable_energy_shifted_kgco2e": _r(best_grams / 1000),
+                    "now_mean_g_per_kwh": _r(now_grams / kwh, 1),
+                    "shifted_mean_g_per_kwh": _r(best_grams / kwh, 1),
+                    "shift_hours": shift,
                 },
                 monthly_energy_kwh=0.0,
                 monthly_cost=0.0,
                 monthly_kgco2e=saved_kg * period.to_month,
                 confidence=(
-                    "high" if total["days"] >= 14 else "medium" if total["days"] >= 3 else "low"
+                    "high"
+                    if len(project_days) >= 14
+                    else "medium"
+                    if len(project_days) >= 3
+                    else "low"
                 ),
                 project_id=project_id,
             )

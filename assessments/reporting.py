@@ -43,6 +43,7 @@ TOP_RECOMMENDATIONS = 10
 # at 700 px the charts' 12 px labels print at about 8 pt.
 CHART_WIDTH_PX = 700
 CHART_HEIGHT_PX = 270
+SMALL_CHART_HEIGHT_PX = 230
 
 
 class ReportError(Exception):
@@ -163,9 +164,9 @@ def _report_store(*, window: Window, team, context: dict, pdf: bytes, at: dateti
     totals = dict(context["footprint"])
     totals["has_data"] = context["has_data"]
     with transaction.atomic():
-        report = Report.objects.select_for_update().filter(
-            month=window.month, team=team
-        ).first() or Report(month=window.month, team=team)
+        # order_by("pk"): the default ordering joins the team, which FOR UPDATE refuses.
+        stored = Report.objects.select_for_update().filter(month=window.month, team=team)
+        report = stored.order_by("pk").first() or Report(month=window.month, team=team)
         old_name = report.file.name if report.file else None
         report.status = Report.Status.READY
         report.error = ""
@@ -234,6 +235,12 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
     previous = footprint(start=previous_window.start, end=previous_window.end, team=team)
     last_year = footprint(start=last_year_window.start, end=last_year_window.end, team=team)
     has_data = summary.has_data(current)
+    projects = project_rows(window=window, team=team, currency=currency) if has_data else []
+    # One SCI for the whole scope only where every active project counts the same unit of work;
+    # otherwise the sum divides carbon by unlike units, and SCI is given per project instead.
+    units = {row["work_unit"] for row in projects}
+    same_unit = bool(projects) and len(units) == 1 and all(row["has_units"] for row in projects)
+    summary_figures = current if same_unit else {**current, "sci": None}
 
     context = {
         "organisation": organisation,
@@ -252,7 +259,7 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
         "summary_sentences": summary.summary_sentences(
             scope=scope,
             month=window.month,
-            current=current,
+            current=summary_figures,
             previous=previous,
             last_year=last_year,
             currency=currency,
@@ -277,7 +284,7 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
         context.update(_team_table(window=window, current=current, currency=currency, team=team))
         context.update(
             {
-                "project_rows": project_rows(window=window, team=team, currency=currency),
+                "project_rows": projects,
                 "hardware_rows": hardware_rows(hosts=hosts),
                 "charts": report_charts(window=window, team=team, hosts=hosts, currency=currency),
             }
@@ -378,6 +385,7 @@ def project_rows(*, window: Window, team: Team | None, currency: str) -> list[di
         row["team"] = project.team.name
         row["phase"] = project.get_phase_display()
         row["work_unit"] = project.work_unit or "units"
+        row["has_units"] = bool(figures.get("work_units"))
         sci = figures.get("sci")
         row["sci"] = (
             summary.format_quantity(sci * 1000, f"gCO2e per {summary.singular(row['work_unit'])}")
@@ -615,6 +623,11 @@ def factors_used(*, window: Window, team: Team | None) -> dict:
     computed = facts.aggregate(first=Min("computed_at"), last=Max("computed_at"))
     return {
         "digest": summary.factor_digest(site_rows + embodied_rows) if site_rows else "",
+        "computed_between": (
+            f"{computed['first']:%Y-%m-%d %H:%M} and {computed['last']:%Y-%m-%d %H:%M} UTC"
+            if computed["first"]
+            else ""
+        ),
         "sites": site_rows,
         "embodied": embodied_rows,
         "computed_from": computed["first"].isoformat() if computed["first"] else None,
@@ -759,7 +772,7 @@ def _chart_specs(
             "embodied_vs_operational",
             charts.embodied_vs_operational_figure(measured_hosts),
             "Embodied carbon amortised over the month's in-service hours (Appendix A).",
-            CHART_HEIGHT_PX,
+            SMALL_CHART_HEIGHT_PX,
         )
         devices = [device for host in measured_hosts for device in host["devices_rows"]]
         add(
@@ -767,7 +780,7 @@ def _chart_specs(
             "utilisation",
             charts.utilisation_figure(devices),
             "Mean of the hourly GPU utilisation the agents reported.",
-            CHART_HEIGHT_PX,
+            SMALL_CHART_HEIGHT_PX,
         )
     if any(host["age_years"] is not None for host in hosts):
         add(
@@ -775,18 +788,17 @@ def _chart_specs(
             "age",
             charts.age_vs_lifetime_figure(hosts),
             "Age at the end of the month, from the purchase date in the inventory.",
-            CHART_HEIGHT_PX,
+            SMALL_CHART_HEIGHT_PX,
         )
     if team is not None:
         return specs  # the dashboards' coverage series is the organisation's only
-    coverage = dashboards.coverage(start=start, end=end)
+    coverage = dashboards.coverage(start=start, end=end, with_series=True)
     add(
         "quality",
         "coverage",
         charts.coverage_figure(coverage["series"]),
         "Per day: seconds measured / seconds of the device-hours that have any measurement. "
         "Hours with none at all count in the coverage figure and the missing days above.",
-        CHART_HEIGHT_PX,
     )
     return specs
 

@@ -252,35 +252,62 @@ def _usage_sums_python(pairs: dict) -> dict:
     return sums
 
 
-# Per row only float arithmetic on epoch seconds (cheaper than interval arithmetic); grouped by
-# the segment's ordinal and the tag set, so the hash keys stay small.
+# Set-based sums on PostgreSQL. Per-row arithmetic is what costs, so the bulk of the samples,
+# those whose interval lies inside the segment, are only summed (`main`); the few that cross
+# the segment's start or end (`edge`) are then corrected exactly. Crossing rows are found among
+# the first EDGE_ROWS samples after each boundary: intervals of one device do not overlap,
+# so only the first one can cross (the margin allows for clock jitter).
+EDGE_ROWS = 10
 _SUMS_SQL = """
 WITH seg AS (
-    SELECT * FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], %s::timestamptz[],
-                         %s::float8[], %s::float8[])
+    SELECT * FROM unnest(%(seg_id)s::int[], %(device_id)s::bigint[],
+                         %(seg_start)s::timestamptz[], %(seg_end)s::timestamptz[],
+                         %(s0)s::float8[], %(s1)s::float8[])
         AS s(seg_id, device_id, seg_start, seg_end, s0, s1)
-), part AS (
-    SELECT seg.seg_id, seg.s0, seg.s1, r.tags, r.util_pct, r.energy_j, r.duration_s,
-           date_part('epoch', r.ts) AS t1
+), main AS (
+    SELECT seg.seg_id, r.tags,
+           sum(r.energy_j) AS energy,
+           coalesce(sum(r.duration_s) FILTER (WHERE r.duration_s > 0), 0.0) AS seconds,
+           coalesce(sum(r.util_pct * r.duration_s) FILTER (WHERE r.duration_s > 0), 0.0)
+               AS util_x_s,
+           coalesce(sum(r.duration_s)
+                    FILTER (WHERE r.duration_s > 0 AND r.util_pct IS NOT NULL), 0.0) AS util_s
     FROM seg
     JOIN collectors_rawsample r
-      ON r.device_id = seg.device_id
-     AND r.ts > seg.seg_start
-     AND r.ts < seg.seg_end + make_interval(secs => %s)
-), cut AS (
-    SELECT seg_id, tags, util_pct, energy_j, duration_s, t1 <= s1 AS ends_inside,
-           CASE WHEN duration_s > 0
-                THEN greatest(0.0, least(t1, s1) - greatest(t1 - duration_s, s0))
-                ELSE 0.0 END AS seconds
-    FROM part
+      ON r.device_id = seg.device_id AND r.ts > seg.seg_start AND r.ts <= seg.seg_end
+    GROUP BY seg.seg_id, r.tags
+), edge AS (
+    -- Counted whole in `main` but started before the segment: take off the part before s0.
+    SELECT seg.seg_id, h.tags, h.util_pct, h.energy_j, h.duration_s,
+           -(seg.s0 - (date_part('epoch', h.ts) - h.duration_s)) AS seconds
+    FROM seg CROSS JOIN LATERAL (
+        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample
+        WHERE device_id = seg.device_id AND ts > seg.seg_start AND ts <= seg.seg_end
+        ORDER BY ts LIMIT %(edge_rows)s
+    ) h
+    WHERE h.duration_s > 0 AND date_part('epoch', h.ts) - h.duration_s < seg.s0
+    UNION ALL
+    -- Ends after the segment but starts before its end: add the part inside.
+    SELECT seg.seg_id, t.tags, t.util_pct, t.energy_j, t.duration_s,
+           seg.s1 - greatest(date_part('epoch', t.ts) - t.duration_s, seg.s0) AS seconds
+    FROM seg CROSS JOIN LATERAL (
+        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample
+        WHERE device_id = seg.device_id AND ts > seg.seg_end
+          AND ts < seg.seg_end + make_interval(secs => %(max_interval)s)
+        ORDER BY ts LIMIT %(edge_rows)s
+    ) t
+    WHERE t.duration_s > 0 AND date_part('epoch', t.ts) - t.duration_s < seg.s1
+), edge_sums AS (
+    SELECT seg_id, tags,
+           sum(energy_j * seconds / duration_s) AS energy,
+           sum(seconds) AS seconds,
+           coalesce(sum(util_pct * seconds), 0.0) AS util_x_s,
+           coalesce(sum(seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0) AS util_s
+    FROM edge
+    GROUP BY seg_id, tags
 )
-SELECT seg_id, tags::text,
-       sum(CASE WHEN duration_s > 0 THEN energy_j * seconds / duration_s ELSE energy_j END),
-       sum(seconds),
-       coalesce(sum(util_pct * seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0),
-       coalesce(sum(seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0)
-FROM cut
-WHERE seconds > 0 OR (duration_s <= 0 AND ends_inside)
+SELECT seg_id, tags::text, sum(energy), sum(seconds), sum(util_x_s), sum(util_s)
+FROM (SELECT * FROM main UNION ALL SELECT * FROM edge_sums) AS sums
 GROUP BY seg_id, tags
 """
 
@@ -301,15 +328,16 @@ def _usage_sums_sql(pairs: dict) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             _SUMS_SQL,
-            [
-                list(range(len(segments))),
-                device_ids,
-                starts,
-                ends,
-                s0,
-                s1,
-                float(MAX_INTERVAL_S),
-            ],
+            {
+                "seg_id": list(range(len(segments))),
+                "device_id": device_ids,
+                "seg_start": starts,
+                "seg_end": ends,
+                "s0": s0,
+                "s1": s1,
+                "max_interval": float(MAX_INTERVAL_S),
+                "edge_rows": EDGE_ROWS,
+            },
         )
         for seg_id, tags, energy, seconds, util_x_s, util_s in cursor.fetchall():
             key, index = segments[seg_id]

@@ -234,19 +234,20 @@ def _store(collector: Collector, batch: IngestPayload, now: datetime) -> IngestR
         raise _Duplicate() from None
     device_ids = _devices_upsert(collector, host, batch, now)
     tags_json = _TagsJson()
-    rows = [
-        (
-            device_ids[sample.device],
-            sample.ts,
-            sample.duration_s,
-            sample.energy_j,
-            sample.power_w,
-            sample.util_pct,
-            sample.mem_used_mib,
-            tags_json(sample.tags),
-        )
-        for sample in batch.samples
-    ]
+    by_key = {}
+    for sample in batch.samples:
+        key = (device_ids[sample.device], sample.ts)
+        if key not in by_key:  # a sample repeated within the batch: the first one counts
+            by_key[key] = (
+                *key,
+                sample.duration_s,
+                sample.energy_j,
+                sample.power_w,
+                sample.util_pct,
+                sample.mem_used_mib,
+                tags_json(sample.tags),
+            )
+    rows = list(by_key.values())
     if not rows:
         accepted = 0
     elif connection.vendor == "postgresql":
@@ -297,14 +298,16 @@ def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> H
     return host
 
 
-def _device_attributes(declared: DeviceIn) -> dict:
+_DEVICE_ATTRIBUTES = ("kind", "index", "name", "power_limit_w", "is_mig", "parent_uuid")
+
+
+def _device_attributes(declared: DeviceIn, *, only_given: bool = False) -> dict:
+    """The device's attributes from its declaration; only_given: those the agent sent, so that
+    an omitted power limit or name never wipes a known one."""
     return {
-        "kind": declared.kind,
-        "index": declared.index,
-        "name": declared.name,
-        "power_limit_w": declared.power_limit_w,
-        "is_mig": declared.is_mig,
-        "parent_uuid": declared.parent_uuid,
+        name: getattr(declared, name)
+        for name in _DEVICE_ATTRIBUTES
+        if not only_given or name in declared.model_fields_set
     }
 
 
@@ -333,7 +336,11 @@ def _devices_upsert(
         existing = _check_devices(collector, batch, existing_qs)
     for declared in batch.devices:
         device = existing[declared.uuid]
-        wanted = {**_device_attributes(declared), "host_id": host.pk, "collector_id": collector.pk}
+        wanted = {
+            **_device_attributes(declared, only_given=True),
+            "host_id": host.pk,
+            "collector_id": collector.pk,
+        }
         changed = {name: value for name, value in wanted.items() if getattr(device, name) != value}
         if changed:
             Device.objects.filter(pk=device.pk).update(**changed)
@@ -437,11 +444,7 @@ def _samples_insert_generic(rows: list[tuple], batch_pk: int, now: datetime) -> 
             device_id__in=device_ids, ts__gte=min(stamps), ts__lte=max(stamps)
         ).values_list("device_id", "ts")
     )
-    new_rows = {}
-    for row in rows:
-        key = (row[0], row[1])
-        if key not in stored and key not in new_rows:
-            new_rows[key] = row
+    new_rows = {(row[0], row[1]): row for row in rows if (row[0], row[1]) not in stored}
     RawSample.objects.bulk_create(
         [
             RawSample(

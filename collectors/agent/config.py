@@ -60,20 +60,35 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Every option may also be set as GREENAI_<OPTION>, e.g. GREENAI_TOKEN.",
     )
     parser.add_argument(
-        "--server", help="base URL of the GreenAI server, e.g. https://greenai.example.org"
+        "--server",
+        metavar="URL",
+        help="base URL of the GreenAI server, e.g. https://greenai.example.org",
     )
-    parser.add_argument("--token", help="collector token from `manage.py createcollector NAME`")
+    parser.add_argument(
+        "--token", metavar="TOKEN", help="collector token from `manage.py createcollector NAME`"
+    )
     parser.add_argument(
         "--source",
         action="append",
+        metavar="SPEC",
         help="nvml (default), rapl, sim:N or replay:PATH; may be given several times",
     )
-    parser.add_argument("--interval", help="seconds per sample and device (default 1)")
-    parser.add_argument("--push-every", help="seconds between batches (default 10)")
-    parser.add_argument("--spool-dir", help="durable queue of unsent batches")
-    parser.add_argument("--spool-max-mb", help="spool size bound in MiB (default 100)")
-    parser.add_argument("--metrics-port", help="Prometheus exporter port; 0 = off (default)")
-    parser.add_argument("--hostname", help="host the samples belong to (default: this machine)")
+    parser.add_argument(
+        "--interval", metavar="SECONDS", help="seconds per sample and device (default 1)"
+    )
+    parser.add_argument(
+        "--push-every", metavar="SECONDS", help="seconds between batches (default 10)"
+    )
+    parser.add_argument("--spool-dir", metavar="DIR", help="durable queue of unsent batches")
+    parser.add_argument(
+        "--spool-max-mb", metavar="MIB", help="spool size bound in MiB (default 100)"
+    )
+    parser.add_argument(
+        "--metrics-port", metavar="PORT", help="Prometheus exporter port; 0 = off (default)"
+    )
+    parser.add_argument(
+        "--hostname", metavar="NAME", help="host the samples belong to (default: this machine)"
+    )
     parser.add_argument(
         "--once",
         action="store_const",

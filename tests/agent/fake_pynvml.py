@@ -22,6 +22,10 @@ NVML_DEVICE_MIG_DISABLE = 0
 NVML_DEVICE_MIG_ENABLE = 1
 
 
+class NVMLLibraryMismatchError(Exception):
+    """Raised, like the real module, when the driver lacks the versioned function called."""
+
+
 class NVMLError(Exception):
     _value_class: dict[int, type] = {}
     _strings = {
@@ -105,15 +109,19 @@ class _State:
     gpus: list[FakeGpu] = []
     initialised = 0
     init_error: int | None = None
+    old_driver = False  # no nvmlDeviceGetComputeRunningProcesses_v3
 
 
 state = _State()
 
 
-def configure(gpus: list[FakeGpu], *, init_error: int | None = None) -> None:
+def configure(
+    gpus: list[FakeGpu], *, init_error: int | None = None, old_driver: bool = False
+) -> None:
     state.gpus = gpus
     state.initialised = 0
     state.init_error = init_error
+    state.old_driver = old_driver
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,15 @@ def nvmlDeviceGetMemoryInfo(handle, version=None):
 
 
 def nvmlDeviceGetComputeRunningProcesses(handle):
+    if state.old_driver:
+        raise NVMLLibraryMismatchError(
+            "Unversioned function called and the pyNVML version does not match the NVML lib "
+            "version."
+        )
+    return nvmlDeviceGetComputeRunningProcesses_v2(handle)
+
+
+def nvmlDeviceGetComputeRunningProcesses_v2(handle):  # noqa: N802 - pynvml's name
     gpu = _check(handle)
     pids = handle.mig.processes if handle.mig else gpu.processes
     return [

@@ -268,3 +268,70 @@ def test_a_lost_gpu_does_not_stop_the_others_and_all_lost_is_an_error(tmp_path):
     samples = source.read()
     # The energy of the failing seconds is not lost: the counter difference covers them.
     assert [s.energy_j for s in samples] == pytest.approx([900.0, 600.0])
+
+
+def test_driver_older_than_the_bindings_falls_back_to_the_v2_process_list(tmp_path):
+    gpu = FakeGpu("GPU-a", processes=[100])
+    write_environ(tmp_path, 100, GREENAI_PROJECT="p1")
+    nvml.configure([gpu], old_driver=True)
+    clock = Clock()
+    source = make_source(clock, tmp_path)
+    source.open()
+    clock.advance(1.0, gpu)
+    (sample,) = source.read()
+    assert sample.tags == [{"project": "p1", "share": 1.0}]
+
+
+def test_attribution_failure_leaves_the_sample_untagged_but_keeps_its_energy(
+    tmp_path, monkeypatch, caplog
+):
+    gpu = FakeGpu("GPU-a", processes=[100])
+    nvml.configure([gpu])
+    clock = Clock()
+    source = make_source(clock, tmp_path)
+    source.open()
+
+    def broken(pid):
+        raise UnicodeDecodeError("utf-8", b"", 0, 1, "bad")
+
+    monkeypatch.setattr(source.projects, "project_of", broken)
+    for _ in range(2):
+        clock.advance(1.0, gpu)
+        (sample,) = source.read()
+        assert sample.energy_j == pytest.approx(300.0) and sample.tags is None
+    assert caplog.text.count("process attribution failed") == 1
+
+
+def test_fake_matches_the_real_pynvml_for_every_name_the_source_uses():
+    import inspect
+    import re
+    from pathlib import Path
+
+    import pynvml
+
+    import collectors.agent.sources.nvml as module
+
+    code = Path(module.__file__).read_text()
+    names = set(re.findall(r"\bnvml\.((?:nvml|NVML)\w+)", code))
+    assert "nvmlDeviceGetTotalEnergyConsumption" in names
+    for name in sorted(names):
+        real, fake = getattr(pynvml, name), getattr(nvml, name)
+        if inspect.isfunction(real):
+            real_params = list(inspect.signature(real).parameters)
+            assert list(inspect.signature(fake).parameters) == real_params, name
+        else:
+            assert issubclass(fake, Exception) and issubclass(real, Exception), name
+    assert pynvml.NVML_DEVICE_MIG_ENABLE == nvml.NVML_DEVICE_MIG_ENABLE == 1
+    assert pynvml.NVML_ERROR_NOT_SUPPORTED == nvml.NVML_ERROR_NOT_SUPPORTED
+    assert pynvml.NVML_ERROR_NOT_FOUND == nvml.NVML_ERROR_NOT_FOUND
+    assert pynvml.NVMLError_NotSupported.__name__ == nvml.NVMLError_NotSupported.__name__
+
+
+def test_real_pynvml_without_a_driver_fails_at_open_with_the_fix(tmp_path):
+    import ctypes.util
+
+    if ctypes.util.find_library("nvidia-ml"):
+        pytest.skip("this machine has an NVIDIA driver")
+    source = NvmlSource(interval_s=1.0, proc_root=tmp_path)
+    with pytest.raises(SourceError, match="NVML Shared Library Not Found.*NVIDIA driver"):
+        source.open()

@@ -59,8 +59,8 @@ def test_samples_are_one_interval_each_and_tagged_with_projects():
     assert len(samples) == 4
     assert all(s.duration_s == 1.0 for s in samples)
     training, inference, idle, shared = samples
-    assert training.tags == [{"project": "llm-finetune", "phase": "training", "share": 1.0}]
-    assert inference.tags[0]["project"] == "chat-assistant"
+    assert training.tags == [{"project": "llm-finetune", "phase": "fine_tuning", "share": 1.0}]
+    assert inference.tags[0]["project"] == "chat-inference"
     assert idle.tags is None
     assert sum(tag["share"] for tag in shared.tags) == pytest.approx(1.0)
 

@@ -328,3 +328,31 @@ def test_top_recommendations_are_the_open_ones_with_the_largest_carbon_saving(
     assert len(top) == 3
     assert biggest not in top
     assert [r.monthly_kgco2e for r in top] == sorted((r.monthly_kgco2e for r in top), reverse=True)
+
+
+def test_demo_seeding_records_a_measured_and_an_accepted_optimisation_once():
+    from assessments import decisions_demo
+
+    make_organisation()
+    chat = make_project("chat-inference")
+    pretrain = make_project("llm-pretrain", phase="training")
+    server, trainer = make_device("node-1", 0), make_device("node-2", 0)
+    write_daily_usage(server, chat, APPLIED - timedelta(days=14), 14, it_kwh=10.0, units=100)
+    write_daily_usage(server, chat, APPLIED + timedelta(days=1), 14, it_kwh=6.0, units=100)
+    for h in range(30):
+        write_hour(trainer, NOW - timedelta(hours=30 - h), it_kwh=0.38, project=pretrain)
+
+    for _ in range(2):  # seeding again adds nothing
+        decisions_demo.seed(
+            project_slug="chat-inference", applied_at=at(APPLIED, 10), now=NOW, out=None
+        )
+
+    measured = Optimisation.objects.get(project=chat)
+    assert measured.status == "verified"
+    assert measured.latency_p50_ms_after < measured.latency_p50_ms_before
+    planned = Optimisation.objects.get(project=pretrain)
+    assert planned.status == "planned"
+    assert planned.technique == "power_cap"
+    assert Recommendation.objects.get(kind="power_cap").status == "accepted"
+    estimate = decisions.optimisation_measure(optimisation=planned, now=NOW).estimate
+    assert estimate.monthly_energy_kwh.high > 0

@@ -133,7 +133,7 @@ def test_roi_page_warns_where_data_is_too_thin(client, world):
     ).group(0)
     assert "no recorded units of work: cannot conclude" in detail
     assert "still running: 2 of 14 days" in detail
-    assert "What-if (indicative)" in detail
+    assert "What-if: 20%-50% (indicative)" in detail
     assert "not conclusive" in row_html(page, thin.pk)
 
 

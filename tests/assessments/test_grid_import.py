@@ -226,3 +226,8 @@ def test_an_export_for_the_zones_country_gives_no_warning(tmp_path):
     err = StringIO()
     call_command("import_grid_intensity", str(path), "--zone", "FRA", stdout=StringIO(), stderr=err)
     assert err.getvalue() == ""
+
+
+def test_semicolon_separated_files_are_read():
+    series = parse_grid_csv("timestamp;gco2e_per_kwh\n2026-11-02 00:00;55,5\n")
+    assert series.hours == {utc(2026, 11, 2): 55.5}

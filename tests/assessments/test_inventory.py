@@ -366,3 +366,37 @@ def test_load_inventory_command_prints_counts(tmp_path):
     stdout = StringIO()
     call_command("load_inventory", str(path), stdout=stdout)
     assert "sites: 2 created, 0 updated, 0 unchanged" in stdout.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_team_slug_taken_by_another_team_is_an_error():
+    Team.objects.create(name="Natural language", slug="nlp")
+    assert 'line 1: teams[0].name: slug "nlp" is taken by another team' in messages(
+        "teams: [{name: NLP}]"
+    )
+
+
+@pytest.mark.django_db
+def test_a_host_class_is_set_by_name_and_gives_the_embodied_default():
+    load(
+        """\
+        hosts:
+          - hostname: h1
+            hardware_model: "2-socket HGX-class host, 2 TB RAM, 8x3.84 TB SSD, no GPUs"
+        """
+    )
+    host = Host.objects.get(hostname="h1")
+    assert host.hardware_model.embodied_kgco2e == 4600
+    device = Device.objects.create(uuid="GPU-h1", host=host, name="NVIDIA L4")
+    assert device_embodied(device).te_host_share == 4600
+
+
+@pytest.mark.django_db
+def test_updating_a_gpu_models_value_keeps_it_the_organisations():
+    load(EXAMPLE)
+    result = load(
+        'gpu_models: [{name: "NVIDIA H100 80GB HBM3", embodied_kgco2e: 600, source: "Vendor PCF"}]'
+    )
+    assert result.counts["gpu_models"]["updated"] == 1
+    model = HardwareModel.objects.get(name="NVIDIA H100 80GB HBM3")
+    assert (model.embodied_kgco2e, model.lifetime_years, model.source) == (600, 3, "Vendor PCF")

@@ -126,3 +126,17 @@ def test_an_empty_installation_renders_with_defaults(viewer):
     assert "475 gCO2e/kWh" in page
     assert "None: every site, host and GPU has its own factors." in page
     assert str(HardwareModel.objects.count()) in page
+
+
+@pytest.mark.django_db
+def test_the_page_costs_a_bounded_number_of_queries(viewer, django_assert_max_num_queries):
+    site = Site.objects.create(name="paris-dc1", grid_zone="FRA", pue=1.2)
+    for n in range(10):
+        host = Host.objects.create(hostname=f"node-{n}", site=site)
+        for index in range(4):
+            Device.objects.create(
+                uuid=f"GPU-{n}-{index}", host=host, index=index, name="NVIDIA A100-SXM4-80GB"
+            )
+    with django_assert_max_num_queries(25):
+        response = viewer.get(reverse("methodology"))
+    assert response.content.decode().count("NVIDIA A100-SXM4-80GB") == 1

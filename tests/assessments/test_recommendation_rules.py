@@ -208,7 +208,8 @@ def test_carbon_aware_timing_shifts_a_daily_run_to_the_cleanest_window():
     # Each day: 4 kWh x 500 g = 2.0 kg now, 4 x 100 g = 0.4 kg shifted: 1.6 kg saved a day.
     assert candidate.evidence["movable_energy_now_kgco2e"] == pytest.approx(4.0)
     assert candidate.evidence["movable_energy_shifted_kgco2e"] == pytest.approx(0.8)
-    assert candidate.evidence["usual_best_start_hour_utc"] == 0
+    assert candidate.evidence["shift_hours"] == -7  # 09:00-12:59 -> 02:00-05:59: the least move
+    assert "7 h earlier" in candidate.action
     assert candidate.monthly_kgco2e == pytest.approx(3.2 * 15)
     assert candidate.monthly_energy_kwh == 0
     assert candidate.monthly_cost == 0
@@ -238,10 +239,16 @@ def test_carbon_aware_timing_skips_days_without_a_full_hourly_series_and_round_t
     assert rules.carbon_aware_timing(daily_run + all_day, series, period=ONE_DAY) == []
 
 
-def test_best_shift_moves_the_profile_not_its_total():
-    start, grams = rules.best_shift([2.0, 1.0], [300, 100, 50, 400])
-    # Starting at hour 1: 2 x 100 + 1 x 50 = 250 g beats hour 2: 2 x 50 + 1 x 400 = 500 g.
-    assert (start, grams) == (1, 250.0)
+def test_a_nightly_job_across_midnight_shifts_as_one_schedule():
+    # 23:00-02:59 at 1 kWh an hour; the grid is cleanest 11:00-14:59 (100 g, else 400 g).
+    grid = [100.0 if 11 <= h < 15 else 400.0 for h in range(24)]
+    kwh = [1.0 if h >= 23 or h < 3 else 0.0 for h in range(24)]
+
+    shift, grams = rules.best_daily_shift([(kwh, grid)])
+
+    assert shift == 12 - 24  # 12 h later is 12 h earlier on a daily cycle: -12
+    assert grams == pytest.approx(400.0)
+    assert rules.shifted_grams([(kwh, grid)], 0) == pytest.approx(1600.0)
 
 
 # --- Site choice -------------------------------------------------------------------------------

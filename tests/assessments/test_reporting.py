@@ -472,3 +472,17 @@ def test_month_window_is_the_whole_utc_month():
     assert window.start.isoformat() == "2026-02-01T00:00:00+00:00"
     assert window.end.isoformat() == "2026-03-01T00:00:00+00:00"
     assert window.hours == 28 * 24
+
+
+def test_no_single_sci_is_claimed_for_projects_counting_different_work(october):
+    # llm-finetune recorded no units; adding its carbon to inferences would mislead.
+    assert "An overall Software Carbon Intensity (SCI) is not stated" in october["text"]
+
+
+def test_team_with_one_unit_of_work_gets_its_sci_in_the_summary(october):
+    vision = october["vision_totals"]
+    sci = summary.format_quantity(vision["sci"] * 1000, "gCO2e per unit of work")
+    assert (
+        f"The Software Carbon Intensity (SCI) was {sci} over 1,000,000 units"
+        in (october["team_text"])
+    )

@@ -318,6 +318,14 @@ def test_postgres_sums_equal_the_python_sums(gpu):
         pytest.skip("the set-based SQL path exists only on PostgreSQL")
     llm = make_project("llm")
     make_allocation(llm, gpu.host, start=T0 - HOUR, end=T0 + timedelta(minutes=20, seconds=7))
+    # A 10-second allocation: samples of 97.5 s span the whole segment.
+    vision = make_project("vision", team_name="CV")
+    make_allocation(
+        vision,
+        gpu.host,
+        start=T0 + timedelta(minutes=30),
+        end=T0 + timedelta(minutes=30, seconds=10),
+    )
     tags = [{"project": "llm", "share": 0.6}]
     add_samples(
         gpu,

@@ -152,6 +152,15 @@ def test_declared_device_attributes_are_updated(agent, client):
     assert updated.last_seen_at > first_seen
 
 
+def test_omitted_device_attributes_keep_their_known_values(agent, client):
+    _, token = agent
+    post_batch(client, token, payload())
+    bare = {"uuid": "GPU-0001"}
+    post_batch(client, token, payload([sample(ts=T0 + timedelta(seconds=9))], devices=[bare]))
+    kept = Device.objects.get()
+    assert (kept.power_limit_w, kept.name) == (700, "NVIDIA H100 80GB HBM3")
+
+
 def test_samples_of_an_owned_device_need_no_declaration(agent, client):
     _, token = agent
     post_batch(client, token, payload())

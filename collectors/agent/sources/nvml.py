@@ -80,6 +80,7 @@ class NvmlSource(Source):
         self.gpus: list[Gpu] = []
         self.counter_resets = 0
         self.dropped_energy_j = 0.0
+        self._attribution_failed = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -259,7 +260,13 @@ class NvmlSource(Source):
             return []
         util_pct = self._utilisation(handle)
         mem_used_mib = nvml.nvmlDeviceGetMemoryInfo(handle).used / MIB
-        tags = self._tags(gpu, live_pids)
+        try:
+            tags = self._tags(gpu, live_pids)
+        except Exception as exc:  # attribution is extra: never lose a GPU's energy over it
+            if not self._attribution_failed:
+                self._attribution_failed = True
+                log.warning("process attribution failed, samples go untagged: %r", exc)
+            tags = None
         pieces, dropped = split_interval(now, duration, energy_j)
         self.dropped_energy_j += dropped
         # Only an ordinary interval is attributed: who ran during a gap is unknown.
@@ -306,12 +313,17 @@ class NvmlSource(Source):
         return merge_tags([(self.projects.project_of(pid), share) for pid, share in shares.items()])
 
     def _pids(self, handle) -> list[int]:
+        nvml = self.nvml
+        mismatch = getattr(nvml, "NVMLLibraryMismatchError", ())
         try:
-            return sorted(
-                {process.pid for process in self.nvml.nvmlDeviceGetComputeRunningProcesses(handle)}
-            )
-        except self.nvml.NVMLError:
+            try:
+                processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            except mismatch:
+                # A driver older than nvidia-ml-py has no _v3 of this call: ask for _v2.
+                processes = nvml.nvmlDeviceGetComputeRunningProcesses_v2(handle)
+        except nvml.NVMLError:
             return []
+        return sorted({process.pid for process in processes})
 
     def _sm_utilisation(self, gpu: Gpu) -> dict[int, float] | None:
         """Mean SM utilisation per pid since the previous read; None where NVML has none."""

@@ -4,7 +4,8 @@ Power is a smooth function of (device, time) whose integral has a closed form, s
 any interval, a one-second tick or a gap after a restart, is exact and reproducible: the same
 hostname and time always give the same uuids, samples and tags. Devices cycle through four
 roles: training near the power limit, diurnal inference, idle (60-70 W) and a GPU shared by two
-projects.
+projects. The project slugs and phases are those of the demo organisation
+(assessments/demo.py, `manage.py seed_demo`), so simulated data is attributable there.
 """
 
 import math
@@ -64,7 +65,7 @@ def role_for(index: int, phase: float) -> Role:
             "training",
             640.0,
             (Wave(30.0, 45.0, phase), Wave(15.0, 1800.0, phase / 2)),
-            ({"project": "llm-finetune", "phase": "training", "share": 1.0},),
+            ({"project": "llm-finetune", "phase": "fine_tuning", "share": 1.0},),
             97.0,
             72_000.0,
         )
@@ -73,7 +74,7 @@ def role_for(index: int, phase: float) -> Role:
             "inference",
             290.0,
             (diurnal_wave(170.0), Wave(20.0, 300.0, phase)),
-            ({"project": "chat-assistant", "phase": "inference", "share": 1.0},),
+            ({"project": "chat-inference", "phase": "inference", "share": 1.0},),
             45.0,
             30_000.0,
         )
@@ -84,8 +85,8 @@ def role_for(index: int, phase: float) -> Role:
         420.0,
         (Wave(60.0, 120.0, phase), Wave(25.0, 3600.0, phase)),
         (
-            {"project": "vision-pretrain", "phase": "training", "share": 0.6},
-            {"project": "chat-assistant", "phase": "development", "share": 0.4},
+            {"project": "vision-training", "phase": "training", "share": 0.6},
+            {"project": "model-eval", "phase": "evaluation", "share": 0.4},
         ),
         70.0,
         50_000.0,
