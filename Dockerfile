@@ -12,6 +12,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GREENAI_VAR_DIR=/var/lib/greenai \
+    CHROMIUM_PATH=/usr/bin/chromium \
     BROWSER_PATH=/usr/bin/chromium
 
 # Pango, HarfBuzz and fonts for WeasyPrint (the PDF report); Chromium for kaleido (chart images
@@ -34,7 +35,8 @@ RUN SECRET_KEY=build-time-only-collectstatic-key-not-used-at-run-time \
     python manage.py collectstatic --noinput --verbosity 0 \
     && rm -rf /tmp/build-var
 
-RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home greenai \
+# A writable home: Chromium keeps its per-user files there.
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/greenai greenai \
     && mkdir -p /var/lib/greenai \
     && chown greenai:greenai /var/lib/greenai
 USER greenai

@@ -164,7 +164,7 @@ def summary_sentences(
     if not has_data(current):
         sentences = [
             f"No measurements were recorded for {scope} in {title}. This report therefore "
-            "states no energy, carbon or cost figures for the month."
+            "states no measured energy, carbon or cost figures for the month."
         ]
         if current and current.get("embodied_kgco2e"):
             embodied = format_quantity(current["embodied_kgco2e"], "kgCO2e")
@@ -174,18 +174,20 @@ def summary_sentences(
             )
         return sentences
 
+    comparisons = [
+        (label, other)
+        for label, other in (("last month", previous), ("the same month last year", last_year))
+        if has_data(other)
+    ]
+
     def compared(key: str, unit: str) -> str:
+        """' (up 5.0 % from 100 kWh last month; ...)', or nothing without comparable data."""
         metric = Metric(key, key, unit)
         parts = []
-        for label, other in (("last month", previous), ("the same month last year", last_year)):
-            if has_data(other):
-                formatted = format_metric(other.get(key), metric, currency)
-                parts.append(
-                    f"{change_phrase(current.get(key), other.get(key), formatted)} {label}"
-                )
-            else:
-                parts.append(f"no data for {label}")
-        return "; ".join(parts)
+        for label, other in comparisons:
+            formatted = format_metric(other.get(key), metric, currency)
+            parts.append(f"{change_phrase(current.get(key), other.get(key), formatted)} {label}")
+        return f" ({'; '.join(parts)})" if parts else ""
 
     energy = format_quantity(current.get("energy_kwh"), "kWh")
     facility = format_quantity(current.get("facility_energy_kwh"), "kWh")
@@ -194,15 +196,23 @@ def summary_sentences(
     total = format_quantity(current.get("total_kgco2e"), "kgCO2e")
     cost = format_money(current.get("cost"), currency)
     sentences = [
-        f"In {title}, {scope} used {energy} of IT energy ({compared('energy_kwh', 'kWh')}), "
+        f"In {title}, {scope} used {energy} of IT energy{compared('energy_kwh', 'kWh')}, "
         f"or {facility} at the facility once cooling and power distribution (PUE) are "
-        f"included ({compared('facility_energy_kwh', 'kWh')}).",
-        f"This emitted {operational} of operational carbon "
-        f"({compared('operational_kgco2e', 'kgCO2e')}) and was charged {embodied} of embodied "
-        f"(manufacturing) carbon amortised over the hardware's lifetime "
-        f"({compared('embodied_kgco2e', 'kgCO2e')}), {total} in total.",
-        f"The energy cost {cost} ({compared('cost', 'money')}).",
+        f"included{compared('facility_energy_kwh', 'kWh')}.",
+        f"This emitted {operational} of operational carbon"
+        f"{compared('operational_kgco2e', 'kgCO2e')} and was charged {embodied} of embodied "
+        f"(manufacturing) carbon amortised over the hardware's lifetime"
+        f"{compared('embodied_kgco2e', 'kgCO2e')}: {total} in total"
+        f"{compared('total_kgco2e', 'kgCO2e')}.",
+        f"The energy cost {cost}{compared('cost', 'money')}.",
     ]
+    missing = [
+        label
+        for label, other in (("last month", previous), ("the same month last year", last_year))
+        if not has_data(other)
+    ]
+    if missing:
+        sentences.append(f"There are no measurements for {' or '.join(missing)} to compare with.")
     sci = current.get("sci")
     if sci is not None:
         sci_text = format_quantity(sci * 1000, "gCO2e per unit of work")

@@ -21,15 +21,13 @@ from django.db.models import Avg, Count, Max, Min, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from assessments import charts, dashboards, factors
+from assessments import charts, dashboards, decisions, factors
 from assessments import report_summary as summary
 from assessments.models import (
     HourlyDeviceFact,
     HourlyProjectFact,
-    Optimisation,
     Organisation,
     Project,
-    Recommendation,
     Report,
     Team,
 )
@@ -295,7 +293,7 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
         if has_data
         else {"optimisations": 1, "data_quality": 2}
     )
-    context["optimisation_rows"] = optimisation_rows(team=team, currency=currency)
+    context["optimisation_rows"] = optimisation_rows(window=window, team=team, currency=currency)
     context["recommendation_rows"] = recommendation_rows(team=team, currency=currency)
     context["data_quality"] = data_quality(window=window, team=team, current=current)
     return context
@@ -451,43 +449,70 @@ def hardware_rows(*, hosts: list[dict]) -> list[dict]:
     return rows
 
 
-def optimisation_rows(*, team: Team | None, currency: str) -> list[dict]:
-    """Optimisations applied or verified, with their measured return where one is measured."""
-    optimisations = Optimisation.objects.select_related("project").order_by("-applied_on", "pk")
-    if team:
-        optimisations = optimisations.filter(project__team=team)
-    organisation = Organisation.get()
+def optimisation_rows(*, window: Window, team: Team | None, currency: str) -> list[dict]:
+    """Every optimisation with its measured return as of the month's end (decisions' selector),
+    or, for one not yet measured, its what-if estimate from published savings ranges."""
     rows = []
-    for optimisation in optimisations:
-        rate = (
-            optimisation.hourly_rate
-            if optimisation.hourly_rate is not None
-            else organisation.engineer_hourly_rate
-        )
-        investment = optimisation.engineering_hours * rate + optimisation.other_costs
-        rows.append(
-            {
-                "title": optimisation.title,
-                "project": optimisation.project.name,
-                "technique": optimisation.get_technique_display(),
-                "status": optimisation.get_status_display(),
-                "applied_on": optimisation.applied_on,
-                "investment": summary.format_money(investment, currency),
-                "monthly_energy": summary.NOT_AVAILABLE,
-                "monthly_kgco2e": summary.NOT_AVAILABLE,
-                "monthly_cost": summary.NOT_AVAILABLE,
-                "payback": "not yet measured",
-            }
-        )
+    for result in decisions.optimisation_returns(now=window.end, team=team):
+        optimisation = result.optimisation
+        row = {
+            "title": optimisation.title,
+            "project": optimisation.project.name,
+            "technique": optimisation.get_technique_display(),
+            "status": optimisation.get_status_display(),
+            "applied_on": optimisation.applied_on,
+            "investment": summary.format_money(result.investment, currency),
+            "basis": "not measured",
+            "notes": list(result.notes),
+        }
+        if result.has_measured_savings:
+            measured = result.measured
+            row.update(
+                basis="measured",
+                monthly_energy=summary.format_number(measured.monthly_energy_kwh),
+                monthly_kgco2e=summary.format_number(measured.monthly_kgco2e),
+                monthly_cost=summary.format_number(measured.monthly_cost, 2),
+                payback=_payback_text(measured.payback_months, measured.monthly_cost),
+            )
+            row["notes"] += list(measured.warnings)
+        elif result.estimate is not None:
+            estimate = result.estimate
+            row.update(
+                basis="estimate",
+                monthly_energy=_range_text(estimate.monthly_energy_kwh),
+                monthly_kgco2e=_range_text(estimate.monthly_kgco2e),
+                monthly_cost=_range_text(estimate.monthly_cost, 2),
+                payback=(
+                    f"{_range_text(estimate.payback_months, 1)} months"
+                    if estimate.payback_months
+                    else "no saving expected"
+                ),
+            )
+            row["notes"].append(
+                f"What-if estimate ({estimate.saving.label}), source: {estimate.saving.source}"
+            )
+        else:
+            row.update(monthly_energy="-", monthly_kgco2e="-", monthly_cost="-", payback="-")
+        rows.append(row)
     return rows
 
 
+def _payback_text(months: float | None, monthly_cost_saved: float | None) -> str:
+    if months is not None:
+        return f"{summary.format_number(months, 1)} months"
+    if monthly_cost_saved is not None and monthly_cost_saved <= 0:
+        return "never: it costs more per unit than before"
+    return "not measurable yet"
+
+
+def _range_text(value, decimals: int | None = None) -> str:
+    low = summary.format_number(value.low, decimals)
+    high = summary.format_number(value.high, decimals)
+    return low if low == high else f"{low} to {high}"
+
+
 def recommendation_rows(*, team: Team | None, currency: str) -> list[dict]:
-    """The open recommendations with the largest estimated monthly saving."""
-    recommendations = Recommendation.objects.filter(status=Recommendation.Status.OPEN)
-    if team:
-        recommendations = recommendations.filter(project__team=team)
-    recommendations = recommendations.order_by("-monthly_cost", "-monthly_kgco2e", "pk")
+    """The open recommendations with the largest estimated monthly saving (as of generation)."""
     return [
         {
             "kind": recommendation.get_kind_display(),
@@ -495,11 +520,11 @@ def recommendation_rows(*, team: Team | None, currency: str) -> list[dict]:
             "target": recommendation.target,
             "action": recommendation.action,
             "confidence": recommendation.get_confidence_display(),
-            "energy": summary.format_quantity(recommendation.monthly_energy_kwh, "kWh"),
-            "kgco2e": summary.format_quantity(recommendation.monthly_kgco2e, "kgCO2e"),
-            "cost": summary.format_money(recommendation.monthly_cost, currency),
+            "energy": summary.format_number(recommendation.monthly_energy_kwh),
+            "kgco2e": summary.format_number(recommendation.monthly_kgco2e),
+            "cost": summary.format_number(recommendation.monthly_cost, 2),
         }
-        for recommendation in recommendations[:TOP_RECOMMENDATIONS]
+        for recommendation in decisions.top_recommendations(TOP_RECOMMENDATIONS, team=team)
     ]
 
 

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 # starts cannot reach into it: this bounds the index range scanned per hour.
 MAX_INTERVAL_S = 3600
 HOUR = timedelta(hours=1)
+SQLITE_MAX_BATCH = 50  # device-hours per transaction on SQLite
 
 
 @dataclass
@@ -59,6 +60,9 @@ class RollupResult:
 
 def rollup_dirty_hours(*, batch_size: int = 2000, max_batches: int | None = None) -> RollupResult:
     """Process dirty hours in batches until none is left (or max_batches were done)."""
+    if connection.vendor == "sqlite":
+        # A batch holds SQLite's single write lock while it works: keep ingest waiting briefly.
+        batch_size = min(batch_size, SQLITE_MAX_BATCH)
     started = time.monotonic()
     total = RollupResult()
     while max_batches is None or total.batches < max_batches:
@@ -232,24 +236,40 @@ def _usage_sums_python(pairs: dict) -> dict:
         hours_by_device[device_id].append(hour)
     for device_id, hours in hours_by_device.items():
         wanted = {hour.timestamp(): hour for hour in hours}
-        samples = RawSample.objects.filter(
-            device_id=device_id,
-            ts__gt=min(hours),
-            ts__lt=max(hours) + HOUR + timedelta(seconds=MAX_INTERVAL_S),
-        ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags")
-        for ts, duration_s, energy_j, util_pct, tags in samples.iterator(chunk_size=5000):
-            ts_s = ts.timestamp()
-            tags_key = json.dumps(tags, sort_keys=True) if tags else None
-            for hour_s in fm.hours_touched(ts_s, duration_s):
-                hour = wanted.get(hour_s)
-                if hour is None:
-                    continue
-                pair = pairs[(device_id, hour)]
-                for index, seconds, joules in fm.split_sample(
-                    ts_s, duration_s, energy_j, pair.segments
-                ):
-                    sums[(device_id, hour)][(index, tags_key)].add(joules, seconds, util_pct)
+        for first, last in _runs(sorted(hours)):
+            samples = RawSample.objects.filter(
+                device_id=device_id,
+                ts__gt=first,
+                ts__lt=last + HOUR + timedelta(seconds=MAX_INTERVAL_S),
+            ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags")
+            _add_samples(sums, pairs, device_id, wanted, samples.iterator(chunk_size=5000))
     return sums
+
+
+def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours grouped into (first, last) runs, so each run is one range query."""
+    runs = []
+    for hour in hours:
+        if runs and hour - runs[-1][1] <= HOUR:
+            runs[-1][1] = hour
+        else:
+            runs.append([hour, hour])
+    return [(first, last) for first, last in runs]
+
+
+def _add_samples(sums, pairs, device_id, wanted, samples) -> None:
+    for ts, duration_s, energy_j, util_pct, tags in samples:
+        ts_s = ts.timestamp()
+        tags_key = json.dumps(tags, sort_keys=True) if tags else None
+        for hour_s in fm.hours_touched(ts_s, duration_s):
+            hour = wanted.get(hour_s)
+            if hour is None:
+                continue
+            pair = pairs[(device_id, hour)]
+            for index, seconds, joules in fm.split_sample(
+                ts_s, duration_s, energy_j, pair.segments
+            ):
+                sums[(device_id, hour)][(index, tags_key)].add(joules, seconds, util_pct)
 
 
 # Set-based sums on PostgreSQL. Per-row arithmetic is what costs, so the bulk of the samples,

@@ -161,18 +161,26 @@ def _devices_in_service(site: Site | None):
     return list(devices)
 
 
-def _service_windows(devices, period_end: datetime) -> dict[int, tuple[datetime, datetime]]:
-    """[in service from, until) per device.
+def _service_windows(
+    devices, period_start: datetime, period_end: datetime
+) -> dict[int, tuple[datetime, datetime]]:
+    """[in service from, until) per device, as far as the period needs it.
 
-    From: the host's purchase date if known, else the earliest of the device's first sighting
-    and its first fact (history pushed later still counts). Until: decommissioning, else now.
+    From: the host's purchase date if known, else the device's first sighting, or its first
+    fact in the period if earlier (history pushed after registration still counts). Until: the
+    host's decommissioning, else now.
     """
-    first_fact = dict(
-        HourlyDeviceFact.objects.filter(device__in=devices)
-        .values("device_id")
-        .annotate(first=Min("hour"))
-        .values_list("device_id", "first")
-    )
+    needs_facts = [d.pk for d in devices if not d.host.purchased and d.first_seen_at > period_start]
+    first_fact = {}
+    if needs_facts:
+        first_fact = dict(
+            HourlyDeviceFact.objects.filter(
+                device_id__in=needs_facts, hour__gte=period_start, hour__lt=period_end
+            )
+            .values("device_id")
+            .annotate(first=Min("hour"))
+            .values_list("device_id", "first")
+        )
     now = timezone.now()
     windows = {}
     for device in devices:
@@ -190,49 +198,47 @@ def _service_windows(devices, period_end: datetime) -> dict[int, tuple[datetime,
 def _unmeasured_embodied(devices, period_start: datetime, period_end: datetime) -> float:
     """Embodied carbon of in-service hours in the period that no fact measured (unallocated).
 
-    Priced at the device's latest stored rate (the same one its facts used), or the current
-    rate for a device that never reported.
+    Priced at the rate stored with the device's latest fact in the period (the rate its
+    measured hours used), or the current rate for a device that did not report in it.
     """
     if not devices:
         return 0.0
-    windows = _service_windows(devices, period_end)
+    windows = _service_windows(devices, period_start, period_end)
+    in_period = HourlyDeviceFact.objects.filter(
+        device__in=devices, hour__gte=period_start, hour__lt=period_end
+    )
     measured = defaultdict(float)
-    for device_id, hours in (
-        HourlyDeviceFact.objects.filter(
-            device__in=devices, hour__gte=period_start, hour__lt=period_end
-        )
-        .values("device_id")
-        .annotate(hours=Sum("gpu_hours"))
-        .values_list("device_id", "hours")
+    latest = {}
+    for device_id, hours, last in (
+        in_period.values("device_id")
+        .annotate(hours=Sum("gpu_hours"), last=Max("hour"))
+        .values_list("device_id", "hours", "last")
     ):
         measured[device_id] = hours or 0.0
-    rates = _embodied_rates(devices)
+        latest[device_id] = last
+    rates = _embodied_rates(devices, latest)
     total = []
     for device in devices:
         since, until = windows[device.pk]
         in_service = fm.in_service_hours(since, until, period_start, period_end)
         unmeasured = max(0.0, in_service - measured[device.pk])
-        total.append(fm.embodied_for_hours(rates[device.pk], unmeasured))
+        if unmeasured > 0:
+            total.append(fm.embodied_for_hours(rates[device.pk], unmeasured))
     return math.fsum(total)
 
 
-def _embodied_rates(devices) -> dict[int, float]:
-    latest_hours = dict(
-        HourlyDeviceFact.objects.filter(device__in=devices)
-        .values("device_id")
-        .annotate(last=Max("hour"))
-        .values_list("device_id", "last")
-    )
+def _embodied_rates(devices, latest_hours: dict) -> dict[int, float]:
     rates = {}
     if latest_hours:
-        wanted = Q()
+        by_hour = defaultdict(list)
         for device_id, hour in latest_hours.items():
-            wanted |= Q(device_id=device_id, hour=hour)
-        rates = dict(
-            HourlyDeviceFact.objects.filter(wanted).values_list(
-                "device_id", "embodied_kgco2e_per_hour"
+            by_hour[hour].append(device_id)
+        for hour, device_ids in by_hour.items():
+            rates.update(
+                HourlyDeviceFact.objects.filter(hour=hour, device_id__in=device_ids).values_list(
+                    "device_id", "embodied_kgco2e_per_hour"
+                )
             )
-        )
     missing = [d for d in devices if d.pk not in rates]
     if missing:
         from assessments.factors import embodied_for_devices
@@ -247,7 +253,7 @@ def _coverage(device_ids, period_start: datetime, period_end: datetime) -> float
     if not device_ids:
         return None
     devices = list(Device.objects.filter(pk__in=device_ids).select_related("host"))
-    windows = _service_windows(devices, period_end)
+    windows = _service_windows(devices, period_start, period_end)
     expected_s = math.fsum(
         fm.in_service_hours(*windows[d.pk], period_start, period_end) * fm.SECONDS_PER_HOUR
         for d in devices

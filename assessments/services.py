@@ -3,6 +3,7 @@
 import math
 from datetime import datetime, timedelta
 
+from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -13,6 +14,7 @@ from greenai_site.tokens import new_token
 
 PERSONAL_TOKEN_KIND = "gat"  # must match assessments.api_auth
 _UPSERT_CHUNK = 5000
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class WorkRecordError(ValueError):
@@ -69,20 +71,27 @@ def api_token_revoke(*, api_token: ApiToken) -> None:
 def _device_hours(start: datetime, end: datetime, devices=None) -> set[tuple[int, datetime]]:
     """(device, hour) pairs in [start, end) that have a fact or raw samples."""
     facts = HourlyDeviceFact.objects.filter(hour__gte=start, hour__lt=end)
-    # A sample ending in the first minute of `end` may reach back into the last hour.
-    samples = RawSample.objects.filter(ts__gt=start, ts__lte=end)
+    # An interval [ts - duration, ts) ends in the hour of ts - 1 us and, being at most an hour
+    # long, may start in the hour before: both are candidates (an hour without samples is
+    # simply skipped by the rollup).
+    samples = RawSample.objects.filter(ts__gt=start, ts__lte=end + timedelta(hours=1))
     if devices is not None:
         facts = facts.filter(device__in=devices)
         samples = samples.filter(device__in=devices)
     pairs = set(facts.values_list("device_id", "hour"))
-    raw_hours = (
-        samples.annotate(sample_hour=TruncHour("ts"))
-        .values_list("device_id", "sample_hour")
+    end_hours = (
+        samples.annotate(
+            end_hour=TruncHour(
+                ExpressionWrapper(F("ts") - _MICROSECOND, output_field=DateTimeField())
+            )
+        )
+        .values_list("device_id", "end_hour")
         .distinct()
     )
-    pairs.update((device_id, hour) for device_id, hour in raw_hours if start <= hour < end)
-    # A sample's interval [ts - duration, ts) ends in the hour of ts but may start in the one
-    # before; that earlier hour was marked at ingest and got a fact, so it is in `facts`.
+    for device_id, hour in end_hours:
+        for candidate in (hour, hour - timedelta(hours=1)):
+            if start <= candidate < end:
+                pairs.add((device_id, candidate))
     return pairs
 
 

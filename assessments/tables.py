@@ -349,6 +349,7 @@ def collectors(filters: Filters, project=None) -> Table:
                 "team": collector.team.name if collector.team else "",
                 "status": "revoked" if collector.is_revoked else "active",
                 "last_seen": row["last_seen_at"].isoformat() if row["last_seen_at"] else "never",
+                "lag": _human_seconds(row["lag_seconds"]),
                 "token_prefix": collector.token_prefix,
             }
         )
@@ -361,6 +362,7 @@ def collectors(filters: Filters, project=None) -> Table:
             Column("status", "Status"),
             Column("token_prefix", "Token prefix"),
             Column("last_seen", "Last seen (UTC)"),
+            Column("lag", "Lag"),
             Column("lag_seconds", "Lag", "s", 0),
             Column("samples_per_second", "Sample rate (last 15 min)", "samples/s", 2),
             Column("rejected_last_day", "Rejected batches (24 h)", "count", 0),
@@ -372,6 +374,19 @@ def collectors(filters: Filters, project=None) -> Table:
         "Lag = time since the last accepted batch. Sample rate = samples stored per second "
         "over the last 15 minutes.",
     )
+
+
+def _human_seconds(seconds: float | None) -> str:
+    """A lag as '45 s', '12 min', '3.2 h' or '2.1 days'."""
+    if seconds is None:
+        return "never seen"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 TABLES: dict[str, Callable[..., Table]] = {

@@ -10,11 +10,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from assessments import charts_decisions, decisions, permissions
 from assessments.api_auth import api_login_required, json_error
 from assessments.charts import figure_json
+from assessments.forms import filters_from
 from assessments.forms_decisions import AcceptForm, DismissForm, OptimisationForm
 from assessments.models import Optimisation, Organisation, Project, Recommendation
 from assessments.roi import MIN_COVERAGE, MIN_DAYS_WITH_UNITS
@@ -36,9 +38,15 @@ def _roi_totals(returns) -> dict:
     }
 
 
+def _team(request):
+    """The team filter the other pages keep in the URL (?team=), or None for all teams."""
+    return filters_from(request.GET)[0].team
+
+
 @login_required
 def roi_page(request):
-    returns = decisions.optimisation_returns()
+    team = _team(request)
+    returns = decisions.optimisation_returns(team=team)
     organisation = Organisation.get()
     editable = set(permissions.editable_teams(request.user).values_list("pk", flat=True))
     rows = [
@@ -49,6 +57,9 @@ def roi_page(request):
         "assessments/decisions/roi.html",
         {
             "rows": rows,
+            "team": team,
+            "chart_url": reverse("roi_chart")
+            + (f"?{urlencode({'team': request.GET['team']})}" if team else ""),
             "totals": _roi_totals(returns),
             "currency": organisation.currency,
             "carbon_price": organisation.internal_carbon_price_per_t,
@@ -74,7 +85,7 @@ def roi_chart(request):
             monthly_saving=result.monthly_cost,
             payback_months=result.payback_months,
         )
-        for result in decisions.optimisation_returns()
+        for result in decisions.optimisation_returns(team=_team(request))
         if result.measured is not None and result.cumulative
     ]
     figure = charts_decisions.roi_cumulative_figure(series, currency=Organisation.get().currency)
@@ -152,8 +163,9 @@ def recommendations_page(request):
     order = request.GET.get("order", "kgco2e")
     if order not in decisions.ORDERINGS:
         order = "kgco2e"
+    team = _team(request)
     recommendations = decisions.recommendations_list(
-        status=None if status == "all" else status, kind=kind, order=order
+        status=None if status == "all" else status, kind=kind, order=order, team=team
     )
     editable = set(permissions.editable_teams(request.user).values_list("pk", flat=True))
     projects = _editable_projects(request.user)
@@ -169,6 +181,7 @@ def recommendations_page(request):
         "assessments/decisions/recommendations.html",
         {
             "rows": rows,
+            "team": team,
             "status": status,
             "kind": kind,
             "order": order,

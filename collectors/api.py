@@ -67,16 +67,17 @@ def ingest_view(request):
         body = _read_body(request)
         result = ingest_batch(collector=collector, payload=body)
     except IngestError as exc:
-        response = _refuse(Refusal(exc.status, exc.reason, exc.error, exc.details), collector)
+        refusal = Refusal(exc.status, exc.reason, exc.error, exc.details)
+        response = _refuse(refusal, collector, request)
     except Refusal as refusal:
-        response = _refuse(refusal, collector)
+        response = _refuse(refusal, collector, request)
     except OperationalError:
         logger.exception("Ingest failed on the database.")
         refusal = Refusal(
             503, "database_unavailable", "The database is busy; retry later.", record=False
         )
         refusal.headers["Retry-After"] = "5"
-        response = _refuse(refusal, collector)
+        response = _refuse(refusal, collector, request)
     else:
         if result.duplicate:
             metrics.INGEST_DUPLICATE_BATCHES.inc()
@@ -158,11 +159,14 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def _refuse(refusal: Refusal, collector) -> JsonResponse:
+def _refuse(refusal: Refusal, collector, request) -> JsonResponse:
     metrics.INGEST_REJECTIONS.labels(reason=refusal.reason).inc()
     if refusal.record:
+        # The client address helps find a misconfigured agent behind an unknown token.
+        origin = f"(from {request.META.get('REMOTE_ADDR', 'an unknown address')})"
         message = "\n".join(
-            [refusal.error] + [f"{d['field']}: {d['message']}" for d in refusal.details[:50]]
+            [f"{refusal.error} {origin}"]
+            + [f"{d['field']}: {d['message']}" for d in refusal.details[:50]]
         )
         try:
             ingest_rejection_record(

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, QuerySet
 
-from collectors.models import Collector, Device
+from collectors.models import Collector, Device, IngestRejection
 from greenai_site.tokens import digest_matches, token_prefix
 
 COLLECTOR_TOKEN_KIND = "gac"
@@ -45,3 +45,11 @@ def devices_of_collector(collector: Collector) -> QuerySet[Device]:
         .select_related("host")
         .order_by("host__hostname", "kind", "index")
     )
+
+
+def recent_rejections(*, collector: Collector | None = None, limit: int = 50):
+    """The latest refused ingest requests, newest first (for the collectors page)."""
+    rejections = IngestRejection.objects.select_related("collector").order_by("-at")
+    if collector is not None:
+        rejections = rejections.filter(collector=collector)
+    return rejections[:limit]

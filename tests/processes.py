@@ -113,6 +113,7 @@ class WebServer(ManagedProcess):
                 return self
             except (requests.ConnectionError, requests.Timeout):  # busy CI: a worker boots slowly
                 time.sleep(0.2)
+        self.stop()  # never leave a server behind that no fixture will stop
         raise RuntimeError(f"gunicorn did not answer within 30 s:\n{self.log()}")
 
 

@@ -99,18 +99,3 @@ def csv_url(context, name: str, project_slug: str = "") -> str:
     else:
         url = reverse("export_csv", args=[name])
     return f"{url}?{query}" if query else url
-
-
-@register.filter
-def seconds_human(value):
-    """A lag in seconds as '45 s', '12 min', '3.2 h' or '2.1 days'."""
-    if value is None:
-        return "never seen"
-    value = float(value)
-    if value < 120:
-        return f"{value:.0f} s"
-    if value < 7200:
-        return f"{value / 60:.0f} min"
-    if value < 172800:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86400:.1f} days"

@@ -69,10 +69,10 @@ class Sender:
             )
         else:
             self.metrics.push_failures.labels(outcome.cause).inc()
-        self._update_spool_metrics()
+        self.update_spool_metrics()
         return outcome
 
-    def _update_spool_metrics(self) -> None:
+    def update_spool_metrics(self) -> None:
         self.metrics.spool_batches.set(self.spool.count())
         self.metrics.spool_bytes.set(self.spool.total_bytes())
 
@@ -160,7 +160,7 @@ class Agent:
             except SourceError as exc:
                 log.error("source %s cannot start: %s", source.key, exc)
                 return 1
-        self.sender._update_spool_metrics()
+        self.sender.update_spool_metrics()
         try:
             if any(source.finite for source in self.sources):
                 return self._run_replay()
@@ -320,5 +320,5 @@ class Agent:
             self.metrics.samples_dropped.labels("spool_full").inc(
                 self.spool.dropped_samples - before
             )
-        self.sender._update_spool_metrics()
+        self.sender.update_spool_metrics()
         self.sender.wake()

@@ -110,6 +110,7 @@ class _State:
     initialised = 0
     init_error: int | None = None
     old_driver = False  # no nvmlDeviceGetComputeRunningProcesses_v3
+    generation = 0  # bumped by a driver reload: older handles are invalid
 
 
 state = _State()
@@ -122,17 +123,29 @@ def configure(
     state.initialised = 0
     state.init_error = init_error
     state.old_driver = old_driver
+    state.generation = 0
+
+
+def reload_driver() -> None:
+    """The driver is unloaded and loaded again: counters restart, old handles stop working."""
+    state.generation += 1
+    for gpu in state.gpus:
+        if gpu.energy_mj is not None:
+            gpu.energy_mj = 0
 
 
 @dataclass(frozen=True)
 class _Handle:
     gpu: FakeGpu
     mig: FakeMig | None = None
+    generation: int = field(default_factory=lambda: state.generation)
 
 
 def _check(handle: _Handle) -> FakeGpu:
     if not state.initialised:
         raise NVMLError(NVML_ERROR_UNINITIALIZED)
+    if handle.generation != state.generation:
+        raise NVMLError(NVML_ERROR_GPU_IS_LOST)
     if handle.gpu.lost:
         raise NVMLError(NVML_ERROR_GPU_IS_LOST)
     return handle.gpu
@@ -162,6 +175,18 @@ def nvmlDeviceGetHandleByIndex(index):
     if not 0 <= index < len(state.gpus):
         raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
     return _Handle(state.gpus[index])
+
+
+def nvmlDeviceGetHandleByUUID(uuid):
+    if not state.initialised:
+        raise NVMLError(NVML_ERROR_UNINITIALIZED)
+    for gpu in state.gpus:
+        if gpu.uuid == uuid:
+            return _Handle(gpu)
+        for mig in gpu.mig or []:
+            if mig.uuid == uuid:
+                return _Handle(gpu, mig)
+    raise NVMLError(NVML_ERROR_NOT_FOUND)
 
 
 def nvmlDeviceGetIndex(handle):

@@ -302,6 +302,26 @@ def test_attribution_failure_leaves_the_sample_untagged_but_keeps_its_energy(
     assert caplog.text.count("process attribution failed") == 1
 
 
+def test_after_a_driver_reload_nvml_is_started_again_and_the_reset_counted(tmp_path):
+    gpus = [FakeGpu("GPU-a"), FakeGpu("GPU-b")]
+    nvml.configure(gpus)
+    clock = Clock()
+    source = make_source(clock, tmp_path)
+    source.open()
+    clock.advance(1.0, *gpus)
+    assert len(source.read()) == 2
+    nvml.reload_driver()
+    for _ in range(3):  # the old handles fail; after the third failure NVML starts again
+        clock.advance(1.0, *gpus)
+        with pytest.raises(SourceError, match="GPU is lost"):
+            source.read()
+    clock.advance(1.0, *gpus)
+    samples = source.read()
+    # The counters restarted at the reload: what they counted since is reported.
+    assert [s.energy_j for s in samples] == pytest.approx([1200.0, 1200.0])
+    assert source.counter_resets == 2
+
+
 def test_fake_matches_the_real_pynvml_for_every_name_the_source_uses():
     import inspect
     import re

@@ -122,3 +122,18 @@ def test_unusable_spool_directory_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(SpoolError, match="cannot use spool directory"):
         Spool(tmp_path / "file" / "spool", max_bytes=10).open()
+
+
+def test_a_rejected_batch_moved_back_by_hand_is_sent_again_after_a_restart(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10**7)
+    spool.open()
+    batch = spool.put(payload(), {})
+    target = spool.reject(batch.path, status=400, answer="clock skew")
+    spool.close()
+    target.rename(tmp_path / "batches" / target.name)  # what docs/agent.md tells the user
+    reopened = Spool(tmp_path, max_bytes=10**7)
+    reopened.open()
+    assert reopened.pending() == [batch.path]
+    meta, _ = reopened.load(batch.path)
+    assert meta["batch_id"] == batch.batch_id
+    reopened.close()

@@ -13,8 +13,10 @@ from assessments.models import (
     GridZone,
     HourlyDeviceFact,
     HourlyProjectFact,
+    Optimisation,
     Organisation,
     Project,
+    Recommendation,
     Site,
     Team,
     WorkRecord,
@@ -104,6 +106,27 @@ def make_scenario(*, september_days=15, october_days=31, measured_seconds=3600.0
         period_start=datetime(2026, 10, 1, tzinfo=UTC),
         period_end=datetime(2026, 11, 1, tzinfo=UTC),
         units=1_000_000,
+    )
+    Optimisation.objects.create(
+        project=inference,
+        technique="quantisation",
+        title="INT8 quantisation of the detector",
+        status=Optimisation.Status.PLANNED,
+        engineering_hours=10,
+        hourly_rate=80,
+    )
+    Recommendation.objects.create(
+        kind=Recommendation.Kind.IDLE_GPU,
+        fingerprint="idle_gpu:gpu-node-01:1",
+        target="gpu-node-01 GPU 1",
+        title="Release idle GPU 1 of gpu-node-01",
+        action="Power the GPU down or give it to a project.",
+        period_start=datetime(2026, 10, 1, tzinfo=UTC),
+        period_end=datetime(2026, 11, 1, tzinfo=UTC),
+        monthly_energy_kwh=42.5,
+        monthly_cost=9.95,
+        monthly_kgco2e=3.25,
+        confidence=Recommendation.Confidence.HIGH,
     )
     for _ in range(3):
         IngestRejection.objects.create(

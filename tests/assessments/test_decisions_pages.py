@@ -282,8 +282,9 @@ def test_recommendations_page_orders_by_saving_and_shows_evidence_with_units(cli
     assert page.index(f'id="recommendation-{large.pk}"') < page.index(
         f'id="recommendation-{small.pk}"'
     )
-    assert "50.0 kgCO2e" in page
-    assert "25.00 EUR" in page
+    assert 'data-field="kgco2e">50.0<' in page
+    assert 'data-field="cost">25.00<' in page
+    assert "Carbon (kgCO2e/month)" in page and "Money (EUR/month)" in page
     assert "Idle facility energy" in page and "12.50 kWh" in page
     assert "2026-10-01 00:00 – 2026-10-31 00:00" in page
     assert "/accept/" not in page  # viewers decide nothing
@@ -373,3 +374,18 @@ def test_overview_slot_shows_top_recommendations_and_verified_savings(world):
     assert format_number(verified.cost, 2) + " EUR" in html
     assert "Title power_cap 50.0" in html
     assert "site_choice" not in html
+
+
+def test_pages_follow_the_team_filter(client, world):
+    make_recommendation("power_cap", 50.0, project=world["chat"])
+    make_recommendation("idle_gpu", 5.0)
+    client.force_login(world["viewer"])
+    other_team = f"?team={world['vision'].slug}"
+
+    roi = client.get("/roi/" + other_team).content.decode()
+    recommendations = client.get("/recommendations/" + other_team).content.decode()
+
+    assert "INT8 serving" not in roi
+    assert "Title power_cap 50.0" not in recommendations
+    assert "Title idle_gpu 5.0" in recommendations  # hardware is every team's concern
+    assert "INT8 serving" in client.get(f"/roi/?team={world['nlp'].slug}").content.decode()

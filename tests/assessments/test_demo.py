@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
@@ -196,6 +197,17 @@ def test_history_refuses_a_start_that_is_not_midnight_and_a_bad_window():
         demo.DemoHistory(start=midnight, end=midnight, optimisation_at=midnight)
     with pytest.raises(ValueError, match="at least 1"):
         demo.demo_window(now=midnight, days=0)
+
+
+def test_inventory_file_and_generator_describe_the_same_projects_and_hosts():
+    inventory = yaml.safe_load(demo_seed.DEMO_INVENTORY.read_text())
+    in_file = {
+        p["slug"]: (p["name"], p["team"], p["phase"], p["work_unit"]) for p in inventory["projects"]
+    }
+    in_code = {p.slug: (p.name, p.team, p.phase, p.work_unit) for p in demo.DEMO_PROJECTS}
+    assert in_file == in_code
+    hostnames = {h["hostname"] for h in inventory["hosts"]}
+    assert {h.hostname for h in demo.DEMO_HOSTS} | {demo_seed.LIVE_HOSTNAME} == hostnames
 
 
 # --- Seeding through the real ingest and rollup ---------------------------------------------
@@ -393,6 +405,13 @@ def test_seed_command_if_empty_leaves_an_existing_organisation_alone():
     assert not RawSample.objects.exists()
     assert Project.objects.count() == 1
     assert get_user_model().objects.filter(username="admin").exists()  # logins ensured
+
+
+@pytest.mark.django_db
+def test_seed_command_without_logins_creates_no_users():
+    call_command("seed_demo", "--days", "1", "--no-logins", stdout=io.StringIO())
+    assert RawSample.objects.exists()
+    assert not get_user_model().objects.exists()
 
 
 @pytest.mark.django_db

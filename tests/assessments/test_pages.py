@@ -343,3 +343,46 @@ def test_engineer_records_units_of_work(engineer_client, world):
     )
     assert bad.status_code == 200
     assert world.project.work_records.count() == 2  # nothing stored from the bad form
+
+
+# --- Services behind the forms -----------------------------------------------------------------
+
+
+def test_new_allocation_re_dirties_the_hours_whose_samples_are_kept(world):
+    from assessments import page_services
+    from collectors.models import DirtyHour, RawSample
+
+    RawSample.objects.create(
+        device=world.gpu0, ts=datetime(2026, 10, 5, 10, 30, tzinfo=UTC), duration_s=1, energy_j=5
+    )
+    page_services.allocation_create(
+        project=world.project,
+        host=world.host,
+        device_indexes=None,
+        start=datetime(2026, 10, 1, tzinfo=UTC),
+        end=None,
+    )
+    assert list(DirtyHour.objects.values_list("device_id", "hour")) == [
+        (world.gpu0.pk, datetime(2026, 10, 5, 10, tzinfo=UTC))
+    ]
+
+
+def test_allocation_that_ends_before_it_starts_is_refused(world):
+    from assessments import page_services
+
+    with pytest.raises(ValueError, match="must end after it starts"):
+        page_services.allocation_create(
+            project=world.project,
+            host=world.host,
+            device_indexes=[0],
+            start=datetime(2026, 10, 2, tzinfo=UTC),
+            end=datetime(2026, 10, 1, tzinfo=UTC),
+        )
+    assert not world.host.allocations.exists()
+
+
+def test_project_update_refuses_unknown_fields(world):
+    from assessments import page_services
+
+    with pytest.raises(ValueError, match="Cannot change created_at"):
+        page_services.project_update(project=world.project, created_at=None)

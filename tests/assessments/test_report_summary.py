@@ -115,15 +115,15 @@ def test_summary_says_plainly_when_a_comparison_month_has_no_data():
             currency="EUR",
         )
     )
-    assert "no data for last month" in text
-    assert "no data for the same month last year" in text
+    assert "There are no measurements for last month or the same month last year to compare" in text
+    assert "(up" not in text and "(down" not in text
 
 
 def test_empty_month_summary_states_no_figures():
     sentences = summary.summary_sentences(
         scope="Example Corp",
         month=date(2026, 10, 1),
-        current=_footprint(0.0, gpu_hours=0.0),
+        current=_footprint(0.0, gpu_hours=0.0, embodied_kgco2e=0.0),
         previous=_footprint(100.0),
         last_year=None,
         currency="EUR",
@@ -131,6 +131,19 @@ def test_empty_month_summary_states_no_figures():
     assert len(sentences) == 1
     assert "No measurements were recorded for Example Corp in October 2026" in sentences[0]
     assert "kWh" not in sentences[0]
+
+
+def test_empty_month_still_states_the_embodied_carbon_of_hardware_in_service():
+    sentences = summary.summary_sentences(
+        scope="Example Corp",
+        month=date(2026, 10, 1),
+        current=_footprint(0.0, gpu_hours=0.0, embodied_kgco2e=12.5),
+        previous=None,
+        last_year=None,
+        currency="EUR",
+    )
+    assert len(sentences) == 2
+    assert "still carries 12.5 kgCO2e of embodied (manufacturing) carbon" in sentences[1]
 
 
 def test_sci_is_given_in_grams_per_unit_when_known():

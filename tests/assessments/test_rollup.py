@@ -4,17 +4,19 @@ Scenario (tests/assessments/rollup_factories.py): PUE 1.5, 400 gCO2e/kWh annual,
 2 kgCO2e embodied per device-hour for a host with one GPU. 3.6e6 J = 1 kWh.
 """
 
+import io
 import math
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import override_settings
 
 from assessments import rollup
 from assessments.models import HourlyDeviceFact, HourlyProjectFact
 from assessments.rollup import rollup_dirty_hours
-from assessments.services import recompute_facts
+from assessments.services import mark_hours_for_recompute, recompute_facts
 from collectors.models import DirtyHour, RawSample
 from tests.assessments.rollup_factories import (
     HOUR,
@@ -378,3 +380,52 @@ def test_batches_are_bounded(gpu):
     assert result.batches == 3
     assert result.hours == 5
     assert HourlyDeviceFact.objects.count() == 5
+
+
+def test_a_grid_import_marks_its_hours_and_the_rollup_uses_the_new_values(gpu):
+    add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
+    rollup_dirty_hours()
+    assert fact(gpu, T0).grid_gco2e_per_kwh == 400.0
+    add_hourly_grid("TST-ZONE", T0, 100.0)
+    assert mark_hours_for_recompute("TST-ZONE", T0, T0 + HOUR) == 1
+    assert mark_hours_for_recompute("OTHER-ZONE", T0, T0 + HOUR) == 0
+    rollup_dirty_hours()
+    assert fact(gpu, T0).grid_gco2e_per_kwh == 100.0
+    assert fact(gpu, T0).operational_kgco2e == pytest.approx(1.5 * 0.1)
+
+
+def test_ingest_re_marking_an_hour_keeps_a_pending_refresh(gpu):
+    add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
+    mark_hours_for_recompute("TST-ZONE", T0, T0 + HOUR)
+    add_samples(gpu, end=T0 + timedelta(minutes=90), every_s=60.0, energy_j=60.0)
+    assert DirtyHour.objects.get(device=gpu, hour=T0).refresh_factors
+
+
+def test_rollup_command_recomputes_a_period_with_new_factors(gpu):
+    add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
+    call_command("rollup", stdout=io.StringIO())
+    site = gpu.host.site
+    site.energy_price_per_kwh = 0.5
+    site.save()
+    out = io.StringIO()
+    call_command("rollup", "--start", "2026-11-02", "--end", "2026-11-03", stdout=out)
+    assert "(1 device facts" in out.getvalue()
+    assert fact(gpu, T0).cost == pytest.approx(0.3)
+    call_command(
+        "rollup", "--start", "2026-11-02", "--end", "2026-11-03", "--refresh-factors", stdout=out
+    )
+    assert fact(gpu, T0).cost == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--refresh-factors"], "needs --start and --end"),
+        (["--start", "2026-11-02"], "both --start and --end"),
+        (["--start", "2026-11-03", "--end", "2026-11-02"], "after --start"),
+        (["--start", "yesterday", "--end", "2026-11-02"], "--start: expected YYYY-MM-DD"),
+    ],
+)
+def test_rollup_command_refuses_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("rollup", *args)

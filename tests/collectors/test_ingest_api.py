@@ -251,6 +251,7 @@ def test_missing_or_unknown_token_is_refused_with_401(db, client, header, messag
     assert_nothing_stored()
     rejection = IngestRejection.objects.get()
     assert (rejection.status, rejection.reason, rejection.collector) == (401, "unauthorized", None)
+    assert rejection.message == f"{message} (from 127.0.0.1)"
 
 
 def test_right_prefix_with_wrong_secret_is_refused(agent, client):

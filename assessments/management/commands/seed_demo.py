@@ -1,8 +1,10 @@
 """manage.py seed_demo: load the demo organisation with its history (DESIGN 3.4).
 
-    manage.py seed_demo [--days 90] [--if-empty] [--password PW] [--live-token-file FILE]
+    manage.py seed_demo [--days 90] [--if-empty] [--password PW | --no-logins]
+                        [--live-token-file FILE]
 
-Safe to run again: nothing is stored twice, and the history is extended up to now.
+Safe to run again: nothing is stored twice, and the history is extended up to now. The demo
+logins are created, or their password reset, on every run (the run command relies on it).
 """
 
 import os
@@ -36,12 +38,18 @@ class Command(BaseCommand):
             f"{demo_seed.DEFAULT_DEMO_PASSWORD!r}).",
         )
         parser.add_argument(
+            "--no-logins",
+            action="store_true",
+            help="Do not create the demo logins (admin, engineer, viewer), e.g. when loading "
+            "the demo into an installation that has its own users.",
+        )
+        parser.add_argument(
             "--live-token-file",
             type=Path,
             help="Write the live demo agent's collector token to this file (created or reused).",
         )
 
-    def handle(self, *args, days, if_empty, password, live_token_file, **options):
+    def handle(self, *args, days, if_empty, password, no_logins, live_token_file, **options):
         if days < 1:
             raise CommandError(f"--days must be at least 1, got {days}.")
         if len(password) < 8:
@@ -50,14 +58,17 @@ class Command(BaseCommand):
             self.stdout.write("The database already holds an organisation: not seeding.")
         else:
             self._seed(days)
-        logins = demo_seed.demo_users_ensure(password=password)
-        self.stdout.write(f"Demo logins (password: {password}):")
-        for username, role, teams in logins:
-            team_note = f", team {teams}" if teams else ""
-            self.stdout.write(f"  {username:<10} {role}{team_note}")
+        if not no_logins:
+            logins = demo_seed.demo_users_ensure(password=password)
+            self.stdout.write(f"Demo logins (password: {password}):")
+            for username, role, teams in logins:
+                team_note = f", team {teams}" if teams else ""
+                self.stdout.write(f"  {username:<10} {role}{team_note}")
         if live_token_file:
             demo_seed.live_collector_token(token_file=live_token_file)
-            self.stdout.write(f"Live agent token written to {live_token_file}")
+            self.stdout.write(
+                f"Token of the live agent ({demo_seed.LIVE_COLLECTOR}) in {live_token_file}"
+            )
 
     def _seed(self, days: int) -> None:
         self.stdout.write(f"Seeding the demo organisation with {days} days of history")

@@ -27,6 +27,10 @@ log = logging.getLogger("greenai.agent")
 MIB = 1024 * 1024
 NVML_DEVICE_MIG_ENABLE = 1
 POLLS_PER_INTERVAL = 5
+# Every GPU failing this many reads in a row (e.g. a driver reload): initialise NVML again,
+# at most once per REINIT_EVERY_S.
+REINIT_AFTER_FAILED_READS = 3
+REINIT_EVERY_S = 30.0
 
 
 def load_pynvml():
@@ -81,6 +85,8 @@ class NvmlSource(Source):
         self.counter_resets = 0
         self.dropped_energy_j = 0.0
         self._attribution_failed = False
+        self._failed_reads = 0
+        self._last_reinit = float("-inf")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -232,8 +238,34 @@ class NvmlSource(Source):
                 gpu.failing = True
         self.projects.forget_except(live_pids)
         if errors and not samples:
+            self._failed_reads += 1
+            if self._failed_reads >= REINIT_AFTER_FAILED_READS:
+                self._reinitialise()
             raise SourceError("; ".join(errors))
+        self._failed_reads = 0
         return samples
+
+    def _reinitialise(self) -> None:
+        """After a driver reload the old handles stay invalid: start NVML again, same GPUs."""
+        now = self.clock()
+        if now - self._last_reinit < REINIT_EVERY_S:
+            return
+        self._last_reinit = now
+        nvml = self.nvml
+        try:
+            nvml.nvmlShutdown()
+        except nvml.NVMLError:
+            pass
+        try:
+            nvml.nvmlInit()
+            for gpu in self.gpus:
+                gpu.handle = nvml.nvmlDeviceGetHandleByUUID(gpu.device.uuid)
+                for mig in gpu.mig_slices:
+                    mig.handle = nvml.nvmlDeviceGetHandleByUUID(mig.device.uuid)
+        except nvml.NVMLError as exc:
+            log.warning("NVML could not be started again: %s; retrying later", exc)
+            return
+        log.info("NVML started again after %d failed reads", self._failed_reads)
 
     def _read_gpu(self, gpu: Gpu, live_pids: set[int]) -> list[Sample]:
         nvml = self.nvml
