@@ -81,6 +81,17 @@ def spread_over_days(
     return result
 
 
+def overlap_share(
+    period_start: datetime, period_end: datetime, range_start: datetime, range_end: datetime
+) -> float:
+    """Share of [period_start, period_end) that falls inside [range_start, range_end)."""
+    seconds = (period_end - period_start).total_seconds()
+    if seconds <= 0:
+        return 0.0
+    overlap = (min(period_end, range_end) - max(period_start, range_start)).total_seconds()
+    return max(0.0, overlap) / seconds
+
+
 def age_years(purchased: date | None, on: date) -> float | None:
     if purchased is None:
         return None

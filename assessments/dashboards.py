@@ -19,6 +19,7 @@ from assessments.dashboard_math import (
     day_start,
     delta_pct,
     month_comparison,
+    overlap_share,
     per_unit,
     spread_over_days,
 )
@@ -84,17 +85,30 @@ def _with_total(row: dict) -> dict:
 
 
 def work_units(*, projects, start: date, end: date) -> dict[int, float]:
-    """Units of work per project id in [start, end), records spread evenly over their period."""
-    records = WorkRecord.objects.filter(
-        project__in=projects, period_start__lt=day_start(end), period_end__gt=day_start(start)
-    ).values_list("project_id", "period_start", "period_end", "units")
-    by_project: dict[int, list] = defaultdict(list)
-    for project_id, period_start, period_end, units in records:
-        by_project[project_id].append((period_start, period_end, units))
-    return {
-        project_id: sum(spread_over_days(items, start, end).values())
-        for project_id, items in by_project.items()
-    }
+    """Units of work per project id in [start, end), records spread evenly over their period.
+
+    Records wholly inside the range are summed by the database; only the few that cross its
+    edges are prorated here.
+    """
+    lo, hi = day_start(start), day_start(end)
+    overlapping = WorkRecord.objects.filter(
+        project__in=projects, period_start__lt=hi, period_end__gt=lo
+    )
+    inside = Q(period_start__gte=lo, period_end__lte=hi)
+    totals: dict[int, float] = defaultdict(float)
+    for project_id, units in (
+        overlapping.filter(inside)
+        .values("project_id")
+        .annotate(units=Sum("units"))
+        .values_list("project_id", "units")
+        .order_by()
+    ):
+        totals[project_id] += units or 0.0
+    for project_id, period_start, period_end, units in overlapping.exclude(inside).values_list(
+        "project_id", "period_start", "period_end", "units"
+    ):
+        totals[project_id] += units * overlap_share(period_start, period_end, lo, hi)
+    return dict(totals)
 
 
 def sci_for(*, totals: dict, projects, start: date, end: date, units: float | None = None) -> dict:
@@ -130,7 +144,7 @@ def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
 def kpi_comparison(*, end: date, team=None) -> dict:
     """This month (to date) against the same days of last month and of a year earlier.
 
-    One query sums all three periods; one reads the units of work of all three.
+    One query sums all three periods.
     """
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
     in_period = {key: Q(day__gte=p.start, day__lt=p.end) for key, p in periods.items()}
@@ -143,12 +157,11 @@ def kpi_comparison(*, end: date, team=None) -> dict:
         }
     )
     projects = list(Project.objects.filter(team=team) if team else Project.objects.all())
-    records = _work_records(projects=projects, start=earliest, end=end)
     figures = {}
     for key, period in periods.items():
         totals = {name: row[f"{key}__{name}"] or 0.0 for name in METRICS}
         totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
-        units = sum(spread_over_days(records, period.start, period.end).values())
+        units = sum(work_units(projects=projects, start=period.start, end=period.end).values())
         totals.update(
             sci_for(
                 totals=totals, projects=projects, start=period.start, end=period.end, units=units
@@ -163,14 +176,6 @@ def kpi_comparison(*, end: date, team=None) -> dict:
         for key in (*METRICS, "total_kgco2e", "sci")
     }
     return {"periods": periods, "figures": figures, "deltas": deltas}
-
-
-def _work_records(*, projects, start: date, end: date) -> list[tuple]:
-    return list(
-        WorkRecord.objects.filter(
-            project__in=projects, period_start__lt=day_start(end), period_end__gt=day_start(start)
-        ).values_list("period_start", "period_end", "units")
-    )
 
 
 # --- Series and breakdowns ---------------------------------------------------------------------

@@ -423,59 +423,119 @@ def verified_savings_total(*, now: datetime | None = None, team=None) -> Verifie
 # --- Recommendations: gathering the rules' inputs ----------------------------------------------
 
 
-def _device_label(device) -> str:
-    kind = "GPU" if device.kind == "gpu" else "CPU"
-    return f"{device.host.hostname} {kind} {device.index}"
-
-
 def _device_hours(start: datetime, end: datetime) -> list[rules.DeviceHour]:
-    facts = HourlyDeviceFact.objects.filter(
+    # Plain rows, not model instances: a month of a large fleet is hundreds of thousands.
+    rows = HourlyDeviceFact.objects.filter(
         hour__gte=start, hour__lt=end, device__kind="gpu"
-    ).select_related("device__host")
+    ).values_list(
+        "device_id",
+        "device__index",
+        "device__host_id",
+        "device__host__hostname",
+        "device__power_limit_w",
+        "hour",
+        "util_mean_pct",
+        "measured_seconds",
+        "coverage",
+        "energy_it_kwh",
+        "energy_facility_kwh",
+        "operational_kgco2e",
+        "embodied_kgco2e",
+        "cost",
+        "pue",
+        "grid_gco2e_per_kwh",
+        "price_per_kwh",
+    )
     return [
         rules.DeviceHour(
-            device_id=fact.device_id,
-            device_label=_device_label(fact.device),
-            host_id=fact.device.host_id,
-            host_label=fact.device.host.hostname,
-            hour=fact.hour,
-            util_pct=fact.util_mean_pct,
-            measured_seconds=fact.measured_seconds,
-            coverage=fact.coverage,
-            energy_it_kwh=fact.energy_it_kwh,
-            energy_facility_kwh=fact.energy_facility_kwh,
-            operational_kgco2e=fact.operational_kgco2e,
-            embodied_kgco2e=fact.embodied_kgco2e,
-            cost=fact.cost,
-            pue=fact.pue,
-            grid_gco2e_per_kwh=fact.grid_gco2e_per_kwh,
-            price_per_kwh=fact.price_per_kwh,
-            power_limit_w=fact.device.power_limit_w,
+            device_id=device_id,
+            device_label=f"{hostname} GPU {index}",
+            host_id=host_id,
+            host_label=hostname,
+            hour=hour,
+            util_pct=util,
+            measured_seconds=seconds,
+            coverage=coverage,
+            energy_it_kwh=it_kwh,
+            energy_facility_kwh=facility_kwh,
+            operational_kgco2e=operational,
+            embodied_kgco2e=embodied,
+            cost=cost,
+            pue=pue,
+            grid_gco2e_per_kwh=grid,
+            price_per_kwh=price,
+            power_limit_w=limit,
         )
-        for fact in facts.iterator(chunk_size=5000)
+        for (
+            device_id,
+            index,
+            host_id,
+            hostname,
+            limit,
+            hour,
+            util,
+            seconds,
+            coverage,
+            it_kwh,
+            facility_kwh,
+            operational,
+            embodied,
+            cost,
+            pue,
+            grid,
+            price,
+        ) in rows.iterator(chunk_size=5000)
     ]
 
 
 def _project_hours(start: datetime, end: datetime) -> list[rules.ProjectHour]:
-    facts = HourlyProjectFact.objects.filter(
+    rows = HourlyProjectFact.objects.filter(
         hour__gte=start, hour__lt=end, project__isnull=False
-    ).select_related("project")
+    ).values_list(
+        "project_id",
+        "project__name",
+        "phase",
+        "project__phase",
+        "device_id",
+        "hour",
+        "site_id",
+        "energy_it_kwh",
+        "energy_facility_kwh",
+        "operational_kgco2e",
+        "embodied_kgco2e",
+        "cost",
+        "gpu_hours",
+    )
     return [
         rules.ProjectHour(
-            project_id=fact.project_id,
-            project_label=fact.project.name,
-            phase=fact.phase or fact.project.phase,
-            device_id=fact.device_id,
-            hour=fact.hour,
-            site_id=fact.site_id,
-            energy_it_kwh=fact.energy_it_kwh,
-            energy_facility_kwh=fact.energy_facility_kwh,
-            operational_kgco2e=fact.operational_kgco2e,
-            embodied_kgco2e=fact.embodied_kgco2e,
-            cost=fact.cost,
-            gpu_hours=fact.gpu_hours,
+            project_id=project_id,
+            project_label=name,
+            phase=phase or project_phase,
+            device_id=device_id,
+            hour=hour,
+            site_id=site_id,
+            energy_it_kwh=it_kwh,
+            energy_facility_kwh=facility_kwh,
+            operational_kgco2e=operational,
+            embodied_kgco2e=embodied,
+            cost=cost,
+            gpu_hours=gpu_hours,
         )
-        for fact in facts.iterator(chunk_size=5000)
+        for (
+            project_id,
+            name,
+            phase,
+            project_phase,
+            device_id,
+            hour,
+            site_id,
+            it_kwh,
+            facility_kwh,
+            operational,
+            embodied,
+            cost,
+            gpu_hours,
+        ) in rows.iterator(chunk_size=5000)
     ]
 
 

@@ -132,6 +132,12 @@ def parse_tags(tags) -> tuple[tuple[TagShare, ...], list[str]]:
     return parsed, notes
 
 
+def normalise_phase(text: str, known: Collection[str]) -> str | None:
+    """A tag's phase as one of the known values ("Fine-tuning" -> "fine_tuning"), else None."""
+    key = "_".join(text.strip().lower().replace("-", " ").split())
+    return key if key in known else None
+
+
 @dataclass(frozen=True)
 class Usage:
     """What attribution needs about one (segment, tag set) of a device-hour."""

@@ -36,6 +36,19 @@ from collectors.models import Device, Host, IngestRejection
 
 logger = logging.getLogger(__name__)
 
+
+class _SvgStyleNoise(logging.Filter):
+    """WeasyPrint's HTML CSS parser warns about every SVG presentation property (fill, stroke)
+    in the charts' inline SVG, which its SVG renderer then applies; those warnings are noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Ignored `") and "unknown property" in message)
+
+
+logging.getLogger("weasyprint").addFilter(_SvgStyleNoise())
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # "Step 5 - ..." per page
+
 TOP_RECOMMENDATIONS = 10
 # Charts are drawn at this width in CSS pixels and scaled to the text column (about 170 mm):
 # at 700 px the charts' 12 px labels print at about 8 pt.
@@ -800,12 +813,18 @@ def _chart_specs(
             SMALL_CHART_HEIGHT_PX,
         )
         devices = [device for host in measured_hosts for device in host["devices_rows"]]
+        utilisation = charts.utilisation_figure(devices)
+        height = SMALL_CHART_HEIGHT_PX
+        if len(devices) > 8:  # many device labels: slanted, so they stay readable in print
+            utilisation.update_xaxes(tickangle=-45, tickfont={"size": 10})
+            utilisation.update_layout(legend={"y": -0.6}, margin={"b": 120})
+            height = CHART_HEIGHT_PX + 60
         add(
             "hardware",
             "utilisation",
-            charts.utilisation_figure(devices),
+            utilisation,
             "Mean of the hourly GPU utilisation the agents reported.",
-            SMALL_CHART_HEIGHT_PX,
+            height,
         )
     if any(host["age_years"] is not None for host in hosts):
         add(

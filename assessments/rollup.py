@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from assessments import footprint_math as fm
 from assessments.factor_resolver import FactorResolver
-from assessments.models import Allocation, HourlyDeviceFact, HourlyProjectFact, Project
+from assessments.models import Allocation, HourlyDeviceFact, HourlyProjectFact, Phase, Project
 from collectors.models import Device, DirtyHour, RawSample
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 MAX_INTERVAL_S = 3600
 HOUR = timedelta(hours=1)
 SQLITE_MAX_BATCH = 50  # device-hours per transaction on SQLite
+PHASES = frozenset(Phase.values)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class RollupResult:
     hours: int = 0
     device_facts: int = 0
     project_facts: int = 0
+    failed: int = 0  # device-hours left dirty because recomputing them failed
     seconds: float = 0.0
 
     def add(self, other: "RollupResult") -> None:
@@ -59,25 +61,36 @@ class RollupResult:
 
 
 def rollup_dirty_hours(*, batch_size: int = 2000, max_batches: int | None = None) -> RollupResult:
-    """Process dirty hours in batches until none is left (or max_batches were done)."""
+    """Process dirty hours in batches until none is left (or max_batches were done).
+
+    A batch that fails is retried hour by hour; an hour that fails on its own is logged, left
+    dirty (visible as a rollup backlog) and skipped for the rest of this run, so one bad hour
+    never holds up the others.
+    """
     if connection.vendor == "sqlite":
         # A batch holds SQLite's single write lock while it works: keep ingest waiting briefly.
         batch_size = min(batch_size, SQLITE_MAX_BATCH)
     started = time.monotonic()
     total = RollupResult()
+    failed: set[int] = set()
     while max_batches is None or total.batches < max_batches:
-        result = rollup_batch(batch_size=batch_size)
-        if result.hours == 0:
+        try:
+            result = rollup_batch(batch_size=batch_size, skip=failed)
+        except Exception:
+            logger.exception("rollup batch failed; retrying its hours one by one")
+            result = _rollup_one_by_one(batch_size, failed)
+        if result.hours == 0 and result.failed == 0:
             break
         total.add(result)
+    total.failed = len(failed)
     total.seconds = time.monotonic() - started
     return total
 
 
-def rollup_batch(*, batch_size: int) -> RollupResult:
+def rollup_batch(*, batch_size: int, skip: set[int] = frozenset()) -> RollupResult:
     """Claim, recompute and release one batch of dirty hours, in one transaction."""
     with transaction.atomic():
-        claimed = _claim_dirty_hours(batch_size)
+        claimed = _claim_dirty_hours(batch_size, skip)
         if not claimed:
             return RollupResult()
         device_facts, project_facts = _recompute(claimed)
@@ -88,11 +101,45 @@ def rollup_batch(*, batch_size: int) -> RollupResult:
     )
 
 
+def _rollup_one_by_one(batch_size: int, failed: set[int]) -> RollupResult:
+    total = RollupResult(batches=1)
+    for _ in range(batch_size):
+        try:
+            with transaction.atomic():
+                claimed = _claim_dirty_hours(1, failed)
+                if not claimed:
+                    break
+                try:
+                    device_facts, project_facts = _recompute(claimed)
+                except Exception:
+                    row = claimed[0]
+                    logger.exception(
+                        "rollup of device %s, hour %s failed; left dirty", row.device_id, row.hour
+                    )
+                    failed.add(row.pk)
+                    total.failed += 1
+                    raise _Skip from None
+                _release(claimed)
+        except _Skip:
+            continue
+        _refresh_daily_aggregates(claimed)
+        total.hours += 1
+        total.device_facts += device_facts
+        total.project_facts += project_facts
+    return total
+
+
+class _Skip(Exception):
+    """Rolls back the transaction of one failed hour."""
+
+
 # --- claiming and releasing ---------------------------------------------------------------
 
 
-def _claim_dirty_hours(batch_size: int) -> list[DirtyHour]:
+def _claim_dirty_hours(batch_size: int, skip: set[int] = frozenset()) -> list[DirtyHour]:
     rows = DirtyHour.objects.order_by("hour", "device_id")
+    if skip:
+        rows = rows.exclude(pk__in=skip)
     if connection.vendor == "postgresql":
         rows = rows.select_for_update(skip_locked=True)
     return list(rows[:batch_size])
@@ -399,13 +446,21 @@ def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now
     project_rows = []
     for part, figures in zip(parts, part_figures, strict=True):
         project = projects.get(part.project) if part.project else None
+        phase = fm.normalise_phase(part.phase, PHASES) if part.phase else None
+        if part.phase and phase is None:
+            device_row.factor_notes = sorted(
+                {
+                    *device_row.factor_notes,
+                    f"unknown phase {part.phase!r} in a tag: the project's phase used",
+                }
+            )
         project_rows.append(
             _project_row(
                 pair,
                 site,
                 project,
                 part.attribution,
-                part.phase or (project.phase if project else ""),
+                phase or (project.phase if project else ""),
                 figures,
             )
         )

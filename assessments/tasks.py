@@ -30,14 +30,20 @@ def rollup_dirty_hours(batch_size: int = 2000, max_batches: int = 50, exclusive:
 def _run(batch_size: int, max_batches: int) -> dict:
     result = rollup_service(batch_size=batch_size, max_batches=max_batches)
     logger.info(
-        "rollup: %d hours in %d batches, %d device facts, %d project facts, %.2f s",
+        "rollup: %d hours in %d batches, %d device facts, %d project facts, %d failed, %.2f s",
         result.hours,
         result.batches,
         result.device_facts,
         result.project_facts,
+        result.failed,
         result.seconds,
     )
-    return {"skipped": False, "hours": result.hours, "batches": result.batches}
+    return {
+        "skipped": False,
+        "hours": result.hours,
+        "batches": result.batches,
+        "failed": result.failed,
+    }
 
 
 @shared_task(name="assessments.tasks.generate_monthly_reports", ignore_result=True)

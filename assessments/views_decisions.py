@@ -28,7 +28,8 @@ def _editable_projects(user):
 
 
 def _roi_totals(returns) -> dict:
-    measured = [r for r in returns if r.has_measured_savings]
+    # Only conclusive measurements count in the totals; the others show with their warnings.
+    measured = [r for r in returns if r.has_measured_savings and r.measured.conclusive]
     return {
         "investment": sum(r.investment for r in returns),
         "measured_count": len(measured),

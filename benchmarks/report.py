@@ -1,6 +1,7 @@
 """Time to generate the demo organisation's monthly report (PDF); target under 20 s.
 
     .venv/bin/python benchmarks/report.py [--days 90] [--server postgres://postgres@127.0.0.1:5432]
+        [--runs 2] [--keep] [--reuse]
 
 Creates its own database (greenai_bench_report), loads the demo organisation with
 `manage.py seed_demo --days N` (real ingest and rollup; not timed), then times
@@ -31,6 +32,9 @@ def parse_args():
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     parser.add_argument("--runs", type=int, default=2, help="organisation reports to time")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the database a --keep run left; skip seeding"
+    )
     return parser.parse_args()
 
 
@@ -62,7 +66,8 @@ def setup_django(server: str, media_root: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    recreate_database(args.server)
+    if not args.reuse:
+        recreate_database(args.server)
     media_root = tempfile.mkdtemp(prefix="greenai-bench-report-")
     setup_django(args.server, media_root)
     from django.core.management import call_command
@@ -74,7 +79,8 @@ def main() -> None:
     try:
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
-        call_command("seed_demo", days=args.days, stdout=open(os.devnull, "w"))  # noqa: SIM115
+        if not args.reuse:
+            call_command("seed_demo", days=args.days, stdout=open(os.devnull, "w"))  # noqa: SIM115
         seed_s = time.perf_counter() - started
         month = previous_month(timezone.now().date())
 
@@ -93,7 +99,10 @@ def main() -> None:
             f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.node()} "
             f"({os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()})"
         )
-        print(f"demo seeded ({args.days} days) in {seed_s:.1f} s (not timed below)")
+        if args.reuse:
+            print("demo database reused from an earlier --keep run")
+        else:
+            print(f"demo seeded ({args.days} days) in {seed_s:.1f} s (not timed below)")
         print(f"report month: {month:%Y-%m}; energy {report.totals['energy_kwh']:,.1f} kWh")
         for number, seconds in enumerate(org_times, 1):
             print(f"organisation report, run {number}: {seconds:.2f} s")

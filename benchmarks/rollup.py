@@ -75,9 +75,7 @@ def make_inventory(gpus: int):
         kind="gpu", name="Bench GPU", embodied_kgco2e=150, lifetime_years=4, source="bench"
     )
     team = Team.objects.create(name="Bench", slug="bench")
-    projects = [
-        Project.objects.create(slug=f"p{n}", name=f"P{n}", team=team) for n in range(3)
-    ]
+    projects = [Project.objects.create(slug=f"p{n}", name=f"P{n}", team=team) for n in range(3)]
     hosts = [
         Host.objects.create(
             hostname=f"bench-{n:04d}", site=site, embodied_kgco2e=2500, lifetime_years=4
@@ -112,9 +110,9 @@ def copy_samples(devices) -> int:
     from django.db import connection
 
     start_s = HOUR_START.timestamp()
-    tags = json.dumps(
-        [{"project": "p0", "share": 0.7}, {"project": "p1", "share": 0.3}]
-    ).replace("\\", "\\\\")
+    tags = json.dumps([{"project": "p0", "share": 0.7}, {"project": "p1", "share": 0.3}]).replace(
+        "\\", "\\\\"
+    )
     stamps = [
         datetime.fromtimestamp(start_s + s + 1, UTC).strftime("%Y-%m-%d %H:%M:%S+00")
         for s in range(3600)
@@ -140,7 +138,12 @@ def copy_samples(devices) -> int:
 def mark_all_dirty(devices) -> None:
     from collectors.models import DirtyHour
 
-    DirtyHour.objects.bulk_create([DirtyHour(device=d, hour=HOUR_START) for d in devices])
+    DirtyHour.objects.bulk_create(
+        [DirtyHour(device=d, hour=HOUR_START) for d in devices],
+        update_conflicts=True,
+        unique_fields=["device", "hour"],
+        update_fields=["marked_at"],
+    )
 
 
 def main() -> None:
@@ -163,18 +166,28 @@ def main() -> None:
         elapsed = time.perf_counter() - started
 
         assert DirtyHour.objects.count() == 0
+        # The same again: the samples' pages are now cached and their hint bits set, as for the
+        # rollup that runs every minute on the current hour.
+        mark_all_dirty(devices)
+        started = time.perf_counter()
+        rollup_dirty_hours(batch_size=2000)
+        warm = time.perf_counter() - started
         device_facts = HourlyDeviceFact.objects.count()
         project_facts = HourlyProjectFact.objects.count()
-        print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.node()} "
-              f"({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})")
+        print(
+            f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.node()} "
+            f"({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})"
+        )
         print(f"raw samples loaded with COPY: {rows:,} in {load_s:.1f} s")
         print(
             f"rollup: {result.hours:,} device-hours, {device_facts:,} device facts, "
             f"{project_facts:,} project facts, {result.batches} batch(es)"
         )
-        print(f"rollup time, raw to hourly facts: {elapsed:.2f} s "
-              f"({rows / elapsed:,.0f} samples/s); target < 10 s: "
-              f"{'met' if elapsed < 10 else 'NOT met'}")
+        print(
+            f"rollup time, raw to hourly facts: {elapsed:.2f} s first run (freshly loaded "
+            f"rows), {warm:.2f} s again ({rows / warm:,.0f} samples/s); target < 10 s: "
+            f"{'met' if elapsed < 10 else 'NOT met'}"
+        )
     finally:
         if not args.keep:
             drop_database(args.server)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -154,9 +154,11 @@ def ingest_batch(
     _check_devices(collector, batch, Device.objects.filter(uuid__in=_referenced_uuids(batch)))
     try:
         with transaction.atomic():
-            return _store(collector, batch, now)
+            result, host_id, device_ids = _store(collector, batch, now)
     except _Duplicate:
         return IngestResult(batch.batch_id, 0, True, len(batch.samples))
+    _last_seen_touch(collector.pk, host_id, device_ids, now)
+    return result
 
 
 class _Duplicate(Exception):
@@ -217,7 +219,10 @@ def _device_field(batch: IngestPayload, device_uuid: str) -> str:
     return "devices"
 
 
-def _store(collector: Collector, batch: IngestPayload, now: datetime) -> IngestResult:
+def _store(
+    collector: Collector, batch: IngestPayload, now: datetime
+) -> tuple[IngestResult, int, list[int]]:
+    """The transaction's writes; last-seen times are left to _last_seen_touch."""
     host = _host_upsert(collector, batch, now)
     try:
         # A savepoint, so that a concurrent copy's IntegrityError leaves the transaction usable.
@@ -255,8 +260,21 @@ def _store(collector: Collector, batch: IngestPayload, now: datetime) -> IngestR
     else:
         accepted = _samples_insert_generic(rows, record.pk, now)
     IngestBatch.objects.filter(pk=record.pk).update(stored_count=accepted)
-    Collector.objects.filter(pk=collector.pk).update(last_seen_at=now)
-    return IngestResult(batch.batch_id, accepted, False, len(batch.samples))
+    result = IngestResult(batch.batch_id, accepted, False, len(batch.samples))
+    return result, host.pk, list(device_ids.values())
+
+
+def _last_seen_touch(collector_id: int, host_id: int, device_ids: list[int], now: datetime):
+    """Move last_seen_at forward, after the batch's transaction.
+
+    Not inside it: every batch of a collector (a DaemonSet shares one token across hosts) would
+    lock the same collector row until its commit, so concurrent batches would queue behind
+    each other. Here each UPDATE locks its rows only for its own statement.
+    """
+    stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now)
+    Collector.objects.filter(stale, pk=collector_id).update(last_seen_at=now)
+    Host.objects.filter(stale, pk=host_id).update(last_seen_at=now)
+    Device.objects.filter(stale, pk__in=device_ids).update(last_seen_at=now)
 
 
 class _TagsJson:
@@ -287,14 +305,15 @@ def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> H
         },
     )
     if not created:
-        changes = {"last_seen_at": now}
+        changes = {}
         if batch.host.agent_version and batch.host.agent_version != host.agent_version:
             changes["agent_version"] = batch.host.agent_version
         if host.collector is None or host.collector.revoked_at is not None:
             changes["collector"] = collector  # unclaimed (inventory-made) or a revoked owner
         if host.first_seen_at is None:  # hosts the inventory created before the agent ran
             changes["first_seen_at"] = now
-        Host.objects.filter(pk=host.pk).update(**changes)
+        if changes:  # rarely: most batches change nothing here and lock nothing
+            Host.objects.filter(pk=host.pk).update(**changes)
     return host
 
 
@@ -344,7 +363,6 @@ def _devices_upsert(
         changed = {name: value for name, value in wanted.items() if getattr(device, name) != value}
         if changed:
             Device.objects.filter(pk=device.pk).update(**changed)
-    Device.objects.filter(uuid__in=referenced).update(last_seen_at=now)
     return {uuid_: device.pk for uuid_, device in existing.items()}
 
 

@@ -77,15 +77,19 @@ def evidence_rows(evidence, currency=""):
     return evidence_items(evidence or {}, currency)
 
 
-@register.inclusion_tag("assessments/decisions/_overview.html")
-def decisions_overview(count: int = 3):
-    """Top open recommendations and the verified savings, for the overview page."""
+@register.inclusion_tag("assessments/decisions/_overview.html", takes_context=True)
+def decisions_overview(context, count: int = 3):
+    """Top open recommendations and the verified savings, for the overview page (following
+    its team filter where it has one)."""
     from assessments.decisions import top_recommendations, verified_savings_total
 
+    filters = context.get("filters")
+    team = getattr(filters, "team", None)
     return {
-        "top": top_recommendations(count),
-        "verified": verified_savings_total(),
+        "top": top_recommendations(count, team=team),
+        "verified": verified_savings_total(team=team),
         "currency": Organisation.get().currency,
+        "team": team,
     }
 
 

@@ -99,6 +99,8 @@ def test_roi_page_shows_the_same_numbers_as_the_api(client, world):
     high = api["monthly_savings_range"]["energy_kwh"]["high"]
     assert low < savings["energy_kwh"] < high
     assert f"5–95%: {format_number(low, 1)} to {format_number(high, 1)}" in row
+    kpi = page[page.index('data-kpi="monthly-cost"') :]
+    assert f"{format_number(savings['cost'], 2)} EUR" in kpi[: kpi.index("</div>\n  </div>")]
 
 
 def test_roi_page_shows_quality_trade_offs_and_the_method(client, world):
@@ -389,3 +391,31 @@ def test_pages_follow_the_team_filter(client, world):
     assert "Title power_cap 50.0" not in recommendations
     assert "Title idle_gpu 5.0" in recommendations  # hardware is every team's concern
     assert "INT8 serving" in client.get(f"/roi/?team={world['nlp'].slug}").content.decode()
+
+
+def test_recommendations_page_shows_the_same_savings_as_the_api(client, world):
+    recommendation = make_recommendation("power_cap", 12.3456, project=world["chat"])
+    client.force_login(world["viewer"])
+
+    page = client.get("/recommendations/").content.decode()
+    [api] = client.get("/api/v1/recommendations").json()["recommendations"]
+
+    # The row's cells come first after its start (its evidence table has no data-field).
+    row = page[page.index(f'<tr id="recommendation-{recommendation.pk}"') :]
+    savings = api["estimated_monthly_savings"]
+    assert cell(row, "kgco2e") == format_number(savings["kgco2e"], 1)
+    assert cell(row, "cost") == format_number(savings["cost"], 2)
+    assert cell(row, "energy") == format_number(savings["energy_kwh"], 1)
+
+
+def test_overview_slot_follows_the_team_filter(world):
+    make_recommendation("power_cap", 50.0, project=world["chat"])
+    decisions.optimisations_verify()
+
+    class Filters:
+        team = world["vision"]
+
+    html = render_to_string("assessments/_overview_decisions.html", {"filters": Filters()})
+
+    assert "Title power_cap 50.0" not in html
+    assert "0 verified optimisations" in html

@@ -195,3 +195,10 @@ def test_in_service_hours_overlap_the_period():
         D0 - timedelta(days=100), D0 + timedelta(hours=5), D0, D0 + timedelta(days=1)
     ) == pytest.approx(5)
     assert fm.in_service_hours(D0 + timedelta(days=2), D0 + timedelta(days=3), D0, D0) == 0
+
+
+def test_tag_phases_are_normalised_to_known_values():
+    known = {"fine_tuning", "data_preparation", "training"}
+    assert fm.normalise_phase("Fine-tuning", known) == "fine_tuning"
+    assert fm.normalise_phase(" data preparation ", known) == "data_preparation"
+    assert fm.normalise_phase("pretraining-v2", known) is None

@@ -11,7 +11,13 @@ from django.urls import reverse
 from assessments import dashboards
 from assessments.daily_facts import daily_facts_refresh
 from assessments.dashboard_math import month_comparison, spread_over_days
-from assessments.models import ApiToken, DailyProjectFact, HourlyProjectFact, UserProfile
+from assessments.models import (
+    ApiToken,
+    DailyProjectFact,
+    HourlyProjectFact,
+    UserProfile,
+    WorkRecord,
+)
 from collectors.models import Collector, IngestRejection
 from collectors.selectors import COLLECTOR_TOKEN_KIND
 from greenai_site.tokens import digest_matches
@@ -386,3 +392,16 @@ def test_project_update_refuses_unknown_fields(world):
 
     with pytest.raises(ValueError, match="Cannot change created_at"):
         page_services.project_update(project=world.project, created_at=None)
+
+
+def test_work_units_prorate_records_crossing_the_range_edges(world):
+    WorkRecord.objects.create(
+        project=world.project,
+        period_start=datetime(2026, 10, 31, 12, tzinfo=UTC),
+        period_end=datetime(2026, 11, 1, 12, tzinfo=UTC),
+        units=500,
+    )
+    units = dashboards.work_units(
+        projects=[world.project], start=date(2026, 10, 1), end=date(2026, 11, 1)
+    )
+    assert units == {world.project.pk: pytest.approx(1000 + 250)}

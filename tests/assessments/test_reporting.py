@@ -90,10 +90,11 @@ def render_pages(pdf: bytes, name: str, dpi: int = 60) -> list[Path]:
 
 
 def pixels_near(image_path: Path, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+    """How many pixels of the page are within `tolerance` of `colour` in every channel."""
     image = Image.open(image_path).convert("RGB")
     return sum(
-        1
-        for pixel in image.getdata()
+        count
+        for count, pixel in image.getcolors(maxcolors=image.width * image.height)
         if all(
             abs(channel - target) <= tolerance
             for channel, target in zip(pixel, colour, strict=True)

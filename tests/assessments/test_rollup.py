@@ -137,6 +137,16 @@ def test_a_shared_gpu_is_split_70_30_by_tags(gpu):
     assert_parts_add_up(gpu, T0)
 
 
+def test_an_unknown_tag_phase_falls_back_to_the_project_phase_with_a_note(gpu):
+    make_project("llm", phase="training")
+    long_phase = "pretraining-stage-two-with-a-very-long-name"
+    tags = [{"project": "llm", "phase": long_phase, "share": 1.0}]
+    add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6, tags=tags)
+    rollup_dirty_hours()
+    assert parts(gpu, T0)[("llm", "tag")].phase == "training"
+    assert any(long_phase in note for note in fact(gpu, T0).factor_notes)
+
+
 def test_untagged_rest_of_a_partial_tag_goes_to_allocation(gpu):
     llm = make_project("llm")
     make_allocation(llm, gpu.host, start=T0 - timedelta(days=1))
@@ -371,6 +381,28 @@ def _segments(device, hour):
         cuts += [a.start.timestamp()] + ([a.end.timestamp()] if a.end else [])
     segments = fm.segments_of_hour(hour.timestamp(), cuts)
     return segments, [() for _ in segments]
+
+
+def test_an_hour_that_fails_is_left_dirty_and_does_not_hold_up_the_others(gpu, monkeypatch):
+    other = make_device(gpu.host, index=1)
+    add_samples(gpu, end=T0 + HOUR, every_s=60.0, energy_j=60.0)
+    add_samples(other, end=T0 + HOUR, every_s=60.0, energy_j=60.0)
+    real_recompute = rollup._recompute
+
+    def fail_for_gpu(claimed):
+        if any(row.device_id == gpu.pk for row in claimed):
+            raise RuntimeError("simulated bug")
+        return real_recompute(claimed)
+
+    monkeypatch.setattr(rollup, "_recompute", fail_for_gpu)
+    result = rollup_dirty_hours()
+    assert result.failed == 1
+    assert result.hours == 1
+    assert HourlyDeviceFact.objects.filter(device=other).count() == 1
+    assert list(DirtyHour.objects.values_list("device_id", flat=True)) == [gpu.pk]
+    monkeypatch.setattr(rollup, "_recompute", real_recompute)
+    assert rollup_dirty_hours().hours == 1
+    assert DirtyHour.objects.count() == 0
 
 
 def test_batches_are_bounded(gpu):

@@ -152,6 +152,17 @@ def test_declared_device_attributes_are_updated(agent, client):
     assert updated.last_seen_at > first_seen
 
 
+def test_last_seen_moves_forward_for_collector_host_and_devices(agent, client):
+    collector, token = agent
+    post_batch(client, token, payload())
+    Collector.objects.update(last_seen_at=T0)
+    Host.objects.update(last_seen_at=T0)
+    Device.objects.update(last_seen_at=T0)
+    post_batch(client, token, payload([sample(ts=T0 + timedelta(seconds=9))], devices=[]))
+    for model in (Collector, Host, Device):
+        assert model.objects.get().last_seen_at > T0, model.__name__
+
+
 def test_omitted_device_attributes_keep_their_known_values(agent, client):
     _, token = agent
     post_batch(client, token, payload())
@@ -364,6 +375,48 @@ def test_invalid_batch_stores_nothing_and_names_every_bad_field(agent, client):
     rejection = IngestRejection.objects.get()
     assert (rejection.collector, rejection.status, rejection.reason) == (collector, 400, "invalid")
     assert "samples[3].power_w: Input should be a valid number (got text)" in rejection.message
+
+
+FAR_FUTURE = "2099-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"power_w": "312.5"}, "samples[1].power_w", "Input should be a valid number (got text)"),
+        ({"watts": 3}, "samples[1].watts", "Extra inputs are not permitted"),
+        ({"energy_j": float("nan")}, "samples[1].energy_j", "Input should be a finite number"),
+        ({"energy_j": float("inf")}, "samples[1].energy_j", "Input should be a finite number"),
+        ({"energy_j": -0.5}, "samples[1].energy_j", "greater than or equal to 0"),
+        ({"power_w": 5000.5}, "samples[1].power_w", "less than or equal to 5000"),
+        ({"duration_s": 0}, "samples[1].duration_s", "greater than 0"),
+        ({"duration_s": 3600.001}, "samples[1].duration_s", "less than or equal to 3600"),
+        ({"ts": FAR_FUTURE}, "samples[1].ts", "more than 10 minutes ahead"),
+        ({"device": "GPU-UNKNOWN"}, "samples[1].device", "is not declared in this batch"),
+        ({"tags": [{"project": "p", "share": 1.5}]}, "samples[1].tags[0].share", "less than"),
+        (
+            {"tags": [{"project": "p", "share": 0.7}, {"project": "q", "share": 0.7}]},
+            "samples[1].tags",
+            "tag shares sum to 1.4, above 1",
+        ),
+        ({"energy_j": None, "power_w": None}, "samples[1].energy_j", "give energy_j or power_w"),
+    ],
+)
+def test_each_refusal_names_its_field_and_stores_nothing(agent, client, change, field, message):
+    _, token = agent
+    bad = sample(ts=T0 + timedelta(seconds=2))
+    for key, value in change.items():
+        if value is None:
+            bad.pop(key)
+        else:
+            bad[key] = value
+    response = post_batch(client, token, payload([sample(), bad]))
+    assert response.status_code == 400
+    details = response.json()["details"]
+    assert [d["field"] for d in details] == [field]
+    assert message in details[0]["message"]
+    assert_nothing_stored()
+    assert IngestRejection.objects.get().status == 400
 
 
 def test_future_timestamp_is_refused(agent, client):

@@ -62,3 +62,7 @@ class Command(BaseCommand):
             f"({result.device_facts} device facts, {result.project_facts} project facts) "
             f"in {result.seconds:.2f} s."
         )
+        if result.failed:
+            self.stderr.write(
+                f"{result.failed} device-hours failed and stay dirty: see the log for why."
+            )
