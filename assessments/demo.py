@@ -20,6 +20,7 @@ The scenario (see DEMO_HOSTS and DEMO_PROJECTS):
   all day, allocated to nobody.
 """
 
+import functools
 import math
 import random
 import uuid
@@ -162,14 +163,31 @@ def _daily_job(
     one started yesterday may still run after midnight.
     """
     for job_day in (day - 1, day):
-        rnd = _day_random(name, job_day)
-        starts = job_day * DAY_S + rnd.uniform(*start_h) * HOUR_S - LOCAL_OFFSET_S
-        weekday = _is_weekday(starts)
-        if (weekday and rnd.random() < 0.15) or (not weekday and rnd.random() > weekend_chance):
-            continue  # no job that day
-        if starts <= ts < starts + rnd.uniform(*hours) * HOUR_S:
+        window = _job_window(name, job_day, start_h, hours, weekend_chance)
+        if window and window[0] <= ts < window[1]:
             return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _job_window(
+    name: str, job_day: int, start_h: tuple, hours: tuple, weekend_chance: float
+) -> tuple[float, float] | None:
+    """(start, end) in epoch seconds of the job started on job_day, or None: no job that day."""
+    rnd = _day_random(name, job_day)
+    starts = job_day * DAY_S + rnd.uniform(*start_h) * HOUR_S - LOCAL_OFFSET_S
+    if _is_weekday(starts):
+        if rnd.random() < 0.15:
+            return None
+    elif rnd.random() > weekend_chance:
+        return None
+    return starts, starts + rnd.uniform(*hours) * HOUR_S
+
+
+@functools.lru_cache(maxsize=4096)
+def _daily_traffic(day: int) -> float:
+    """Some days are busier than others (campaigns, outages elsewhere): 0.85 to 1.15."""
+    return 0.85 + 0.3 * _day_random("traffic", day).random()
 
 
 def _office_jobs(ts: float, day_rnd: random.Random, day: int) -> float:
@@ -183,7 +201,7 @@ def _inference(ts: float, day_rnd: random.Random, day: int) -> float:
     hour = _local_hour(ts)
     daytime = math.exp(-(((hour - 14.5) / 4.2) ** 2))
     weekday_factor = 1.0 if _is_weekday(ts) else 0.55
-    return 0.1 + 0.75 * daytime * weekday_factor
+    return 0.1 + 0.75 * daytime * weekday_factor * _daily_traffic(day)
 
 
 def _data_prep(ts: float, day_rnd: random.Random, day: int) -> float:

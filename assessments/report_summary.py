@@ -120,9 +120,15 @@ SUMMARY_METRICS = [
 ]
 
 
+SCI_METRIC = Metric("sci", "Software Carbon Intensity (SCI)", "sci")
+SCI_UNIT = "gCO2e per unit of work"
+
+
 def format_metric(value: float | None, metric: Metric, currency: str) -> str:
     if metric.unit == "money":
         return format_money(value, currency)
+    if metric.unit == "sci":  # stored in kgCO2e per unit, read in grams
+        return format_quantity(None if value is None else value * 1000, SCI_UNIT)
     return format_quantity(value, metric.unit)
 
 
@@ -134,11 +140,16 @@ def has_data(footprint: dict | None) -> bool:
 
 
 def comparison_rows(
-    current: dict, previous: dict | None, last_year: dict | None, currency: str
+    current: dict,
+    previous: dict | None,
+    last_year: dict | None,
+    currency: str,
+    *,
+    include_sci: bool = False,
 ) -> list[dict]:
     """One row per summary metric: this month, last month and last year, each with its change."""
     rows = []
-    for metric in SUMMARY_METRICS:
+    for metric in [*SUMMARY_METRICS, *([SCI_METRIC] if include_sci else [])]:
         value = current.get(metric.key)
         row = {"label": metric.label, "value": format_metric(value, metric, currency)}
         for name, other in (("previous", previous), ("last_year", last_year)):
@@ -215,10 +226,10 @@ def summary_sentences(
         sentences.append(f"There are no measurements for {' or '.join(missing)} to compare with.")
     sci = current.get("sci")
     if sci is not None:
-        sci_text = format_quantity(sci * 1000, "gCO2e per unit of work")
+        sci_text = format_metric(sci, SCI_METRIC, currency)
         sentences.append(
-            f"The Software Carbon Intensity (SCI) was {sci_text} over "
-            f"{format_number(current.get('work_units'))} units of work."
+            f"The Software Carbon Intensity (SCI) was {sci_text}{compared('sci', 'sci')}, "
+            f"over {format_number(current.get('work_units'))} units of work."
         )
     else:
         sentences.append(

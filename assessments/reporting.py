@@ -31,7 +31,8 @@ from assessments.models import (
     Report,
     Team,
 )
-from assessments.svg_export import figures_to_svg
+from assessments.selectors import footprint  # the rollup's selector, as the footprint API uses
+from assessments.svg_export import ChartRenderingError, figures_to_svg
 from collectors.models import Device, Host, IngestRejection
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,9 @@ def report_generate(
         context = report_context(window=window, team=team, generated_at=generated_at)
         pdf = render_pdf(context)
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReportError) else str(exc)
+        # Our own errors already read as a sentence; others get their type for the log reader.
+        own = isinstance(exc, (ReportError, ChartRenderingError))
+        message = str(exc) if own else f"{type(exc).__name__}: {exc}"
         _report_record_failure(window=window, team=team, error=message, at=generated_at)
         logger.exception("Monthly report %s for %s failed", window.month, team or "organisation")
         if isinstance(exc, ReportError):
@@ -235,8 +238,6 @@ def render_pdf(context: dict) -> bytes:
 
 def report_context(*, window: Window, team: Team | None, generated_at: datetime) -> dict:
     """Everything the template shows, formatted, from the month's stored facts."""
-    from assessments.selectors import footprint  # the rollup's selector, as the API uses it
-
     organisation = Organisation.get()
     currency = organisation.currency
     scope = f"team {team.name}" if team else organisation.name
@@ -277,7 +278,9 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
         ),
         "key_figures": _key_figures(current, currency) if has_data else [],
         "comparison_rows": (
-            summary.comparison_rows(current, previous, last_year, currency) if has_data else []
+            summary.comparison_rows(current, previous, last_year, currency, include_sci=same_unit)
+            if has_data
+            else []
         ),
         "coverage_warning": (
             summary.coverage_statement(current.get("coverage")) if has_data else None
@@ -364,8 +367,6 @@ def _team_table(*, window: Window, current: dict, currency: str, team: Team | No
 
 
 def team_rows(*, window: Window, currency: str) -> tuple[list[dict], list[dict]]:
-    from assessments.selectors import footprint
-
     team_ids = (
         HourlyProjectFact.objects.filter(_fact_filter(window, None), team__isnull=False)
         .values_list("team", flat=True)
@@ -381,8 +382,6 @@ def team_rows(*, window: Window, currency: str) -> tuple[list[dict], list[dict]]
 
 
 def project_rows(*, window: Window, team: Team | None, currency: str) -> list[dict]:
-    from assessments.selectors import footprint
-
     project_ids = (
         HourlyProjectFact.objects.filter(_fact_filter(window, team), project__isnull=False)
         .values_list("project", flat=True)

@@ -226,7 +226,8 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
     for key, pair in pairs.items():
         pair_sums = sums.get(key, {})
         use_stored = pair.old_fact is not None and (
-            not pair_sums or pair.hour + HOUR <= retention_cutoff
+            not pair_sums
+            or (pair.hour + HOUR <= retention_cutoff and _lost_samples(pair, pair_sums))
         )
         if use_stored:
             built = _rebuild_from_stored(pair, resolver, now)
@@ -240,6 +241,12 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
 
     _replace_facts(pairs.keys(), device_rows, project_rows)
     return len(device_rows), len(project_rows)
+
+
+def _lost_samples(pair: _Pair, pair_sums: dict) -> bool:
+    """Whether the samples left measure less time than the stored fact did (retention ran)."""
+    seconds = min(fm.SECONDS_PER_HOUR, sum(usage.seconds for usage in pair_sums.values()))
+    return seconds < pair.old_fact.measured_seconds - 1e-6
 
 
 def _allocations_by_device(devices, claimed) -> dict[int, list[Allocation]]:

@@ -31,7 +31,7 @@ from assessments.models import (
     Team,
     WorkRecord,
 )
-from collectors.models import Device
+from collectors.models import Device, DirtyHour
 
 FIGURE_FIELDS = (
     "energy_it_kwh",
@@ -267,6 +267,17 @@ def _coverage(device_ids, period_start: datetime, period_end: datetime) -> float
     return fm.coverage(measured_s, expected_s)
 
 
+# --- rollup backlog -----------------------------------------------------------------------
+
+
+def rollup_backlog() -> dict:
+    """Dirty device-hours waiting for the rollup, and how long the oldest has waited (s)."""
+    count = DirtyHour.objects.count()
+    oldest = DirtyHour.objects.order_by("marked_at").values_list("marked_at", flat=True).first()
+    age = (timezone.now() - oldest).total_seconds() if oldest else None
+    return {"dirty_hours": count, "oldest_age_s": age}
+
+
 # --- sources --------------------------------------------------------------------------------
 
 
@@ -319,5 +330,6 @@ def footprint_factors(
     grid_sources = sorted(set(facts.values_list("grid_source", flat=True).distinct()))
     notes: set[str] = set()
     for note_list in facts.exclude(factor_notes=[]).values_list("factor_notes", flat=True)[:5000]:
-        notes.update(note_list)
+        # The rollup prefixes notes about factors with "factor: " (they travel with them).
+        notes.update(note.removeprefix("factor: ") for note in note_list)
     return {"sites": sites, "grid_sources": grid_sources, "notes": sorted(notes)}

@@ -7,12 +7,12 @@ from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from assessments.api_auth import PERSONAL_TOKEN_KIND
 from assessments.models import ApiToken, HourlyDeviceFact, Project, WorkRecord
 from assessments.rollup import RollupResult, rollup_dirty_hours
 from collectors.models import Device, DirtyHour, RawSample
 from greenai_site.tokens import new_token
 
-PERSONAL_TOKEN_KIND = "gat"  # must match assessments.api_auth
 _UPSERT_CHUNK = 5000
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -150,12 +150,3 @@ def recompute_facts(
     first, last = _hour_bounds(start, end)
     marked = _mark(_device_hours(first, last), refresh_factors=refresh_factors)
     return marked, rollup_dirty_hours(batch_size=batch_size)
-
-
-def dirty_hour_count() -> int:
-    return DirtyHour.objects.count()
-
-
-def oldest_dirty_hour_age_seconds() -> float | None:
-    oldest = DirtyHour.objects.order_by("marked_at").values_list("marked_at", flat=True).first()
-    return (timezone.now() - oldest).total_seconds() if oldest else None

@@ -1,6 +1,6 @@
 """Rollup throughput on PostgreSQL: 1,000 GPUs x 1 hour at 1 Hz, raw samples to hourly facts.
 
-    .venv/bin/python benchmarks/rollup.py [--gpus 1000] [--server postgres://postgres@127.0.0.1:5432]
+    .venv/bin/python benchmarks/rollup.py [--gpus 1000] [--server postgres://USER@HOST:PORT]
 
 Creates its own database (greenai_bench_rollup), loads 3.6 million raw samples with COPY (a
 quarter of the GPUs tagged 70/30 between two projects, half of the hosts under an allocation
@@ -27,10 +27,24 @@ HOUR_START = datetime(2026, 11, 2, 10, tzinfo=UTC)
 GPUS_PER_HOST = 8
 
 
+def _default_server() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        return url.rsplit("/", 1)[0]
+    return "postgres://postgres@127.0.0.1:5432"
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpus", type=int, default=1000)
-    parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--server",
+        default=_default_server(),
+        help="PostgreSQL server URL without a database (default: from DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=500, help="device-hours per batch (the task's default)"
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     return parser.parse_args()
 
@@ -162,7 +176,7 @@ def main() -> None:
         mark_all_dirty(devices)
 
         started = time.perf_counter()
-        result = rollup_dirty_hours(batch_size=2000)
+        result = rollup_dirty_hours(batch_size=args.batch_size)
         elapsed = time.perf_counter() - started
 
         assert DirtyHour.objects.count() == 0
@@ -170,7 +184,7 @@ def main() -> None:
         # rollup that runs every minute on the current hour.
         mark_all_dirty(devices)
         started = time.perf_counter()
-        rollup_dirty_hours(batch_size=2000)
+        rollup_dirty_hours(batch_size=args.batch_size)
         warm = time.perf_counter() - started
         device_facts = HourlyDeviceFact.objects.count()
         project_facts = HourlyProjectFact.objects.count()

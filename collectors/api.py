@@ -93,14 +93,32 @@ def ingest_view(request):
 
 
 def _authenticated_collector(request):
+    # A client retrying with a bad token is recorded once a minute per address, not per request
+    # (the metrics still count every one).
+    address = request.META.get("REMOTE_ADDR", "")
     token = bearer_token(request)
     if token is None:
-        raise Refusal(401, "unauthorized", "Send 'Authorization: Bearer <collector token>'.")
+        raise Refusal(
+            401,
+            "unauthorized",
+            "Send 'Authorization: Bearer <collector token>'.",
+            record=first_in_window(f"ingest-401:{address}"),
+        )
     collector = collector_for_token(token)
     if collector is None:
-        raise Refusal(401, "unauthorized", "Unknown collector token.")
+        raise Refusal(
+            401,
+            "unauthorized",
+            "Unknown collector token.",
+            record=first_in_window(f"ingest-401:{address}"),
+        )
     if collector.is_revoked:
-        raise Refusal(401, "revoked", f"The token of collector {collector.name!r} is revoked.")
+        raise Refusal(
+            401,
+            "revoked",
+            f"The token of collector {collector.name!r} is revoked.",
+            record=first_in_window(f"ingest-401:collector-{collector.pk}"),
+        )
     return collector
 
 

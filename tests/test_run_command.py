@@ -9,6 +9,7 @@ beat never feeds tasks to other tests' workers).
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -216,16 +217,16 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
         assert "[run] Stopped" in log.read_text()
         _assert_all_stopped(var_dir, base_url)
 
-        # Started again on the same data: no second seeding, the same login, the agent's token
-        # reused; SIGTERM (a service manager's stop) stops it too.
-        history = database.count(HISTORY_SAMPLES_SQL)
+        # Started again on the same data: the demo's history is completed up to now (nothing
+        # stored twice), the same login works; SIGTERM (a service manager's stop) stops it too.
+        live = database.count(LIVE_SAMPLES_SQL)
         log = tmp_path / "run-again.log"
         process = _start_run(env, log)
         _wait_for("login page again", lambda: _log_in(base_url), process, log, 120)
-        assert "not seeding" in log.read_text()
+        assert "Completing the demo's 1 days of history" in log.read_text()
         _wait_for(
             "live samples after the restart",
-            lambda: database.count(HISTORY_SAMPLES_SQL) > history,
+            lambda: database.count(LIVE_SAMPLES_SQL) > live,
             process,
             log,
             60,
@@ -243,3 +244,19 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
             except ProcessLookupError:
                 pass
         database.drop()
+
+
+def test_run_command_refuses_a_port_in_use_before_touching_anything(tmp_path):
+    var_dir = tmp_path / "var"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "GREENAI_VAR_DIR": str(var_dir), "PORT": str(port)}
+        env["GREENAI_SKIP_INSTALL"] = "1"
+        done = subprocess.run(
+            [str(ROOT / "run")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert f"Port {port} is already in use" in done.stdout
+    assert not (var_dir / "greenai.sqlite3").exists()  # nothing migrated or seeded

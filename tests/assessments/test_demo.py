@@ -15,6 +15,7 @@ from assessments import demo, demo_seed
 from assessments.models import (
     Allocation,
     GridIntensityHour,
+    GridZone,
     HourlyDeviceFact,
     HourlyProjectFact,
     Phase,
@@ -243,29 +244,25 @@ def _seed(**kwargs):
 
 
 @pytest.mark.django_db
-def test_seeding_twice_stores_nothing_twice():
+def test_seeding_again_stores_nothing_twice_and_later_only_the_new_samples():
     now = _recent_weekday_afternoon(weekday=2)
     first, _ = _seed(days=1, now=now)
     counts = _counts()
     assert counts["RawSample"] == first.samples_sent == first.samples_stored > 0
-    second, _ = _seed(days=1, now=now)
-    assert second.samples_stored == 0
-    assert second.duplicate_batches == second.batches == first.batches
-    assert second.hours_rolled_up == 0
+
+    again, _ = _seed(days=1, now=now)
+    assert again.samples_stored == 0
+    assert again.duplicate_batches == again.batches == first.batches
+    assert again.hours_rolled_up == 0
     assert _counts() == counts
 
-
-@pytest.mark.django_db
-def test_seeding_later_adds_only_the_new_samples_up_to_the_new_now():
-    now = _recent_weekday_afternoon(weekday=2)
-    first, _ = _seed(days=1, now=now)
     later, _ = _seed(days=1, now=now + timedelta(hours=1))
     assert later.samples_stored == 18 * 12  # an hour of 5-minute samples of 18 GPUs
     assert RawSample.objects.count() == first.samples_stored + later.samples_stored
     newest = RawSample.objects.order_by("-ts").first().ts
     assert timedelta(0) <= now + timedelta(hours=1) - newest < timedelta(minutes=5)
-    # The partial day's work record was updated in place, not added again.
-    assert WorkRecord.objects.count() == 6 * 2
+    # The partial day's work records were updated in place, not added again.
+    assert WorkRecord.objects.count() == counts["WorkRecord"] == 6 * 2
 
 
 @pytest.mark.django_db
@@ -351,6 +348,22 @@ def test_energy_per_inference_falls_after_the_optimisation_day():
 
 
 @pytest.mark.django_db
+def test_demo_grid_series_keeps_hours_already_imported():
+    demo_seed.demo_inventory_load()
+    zone = GridZone.objects.get(code=demo_seed.GRID_SERIES_ZONE)
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    imported_hour = start + timedelta(hours=5)
+    GridIntensityHour.objects.create(
+        zone=zone, hour=imported_hour, gco2e_per_kwh=123.0, source="Electricity Maps DE 2026"
+    )
+    demo_seed.demo_grid_series_write(start=start, end=start + DAY)
+    hours = GridIntensityHour.objects.filter(zone=zone, hour__gte=start)
+    assert hours.count() == 25  # the day and the hour after its end
+    imported = hours.get(hour=imported_hour)
+    assert (imported.gco2e_per_kwh, imported.source) == (123.0, "Electricity Maps DE 2026")
+
+
+@pytest.mark.django_db
 def test_demo_logins_have_their_roles_and_the_given_password():
     demo_seed.demo_inventory_load()
     logins = demo_seed.demo_users_ensure(password="another-pass-9")
@@ -408,9 +421,23 @@ def test_seed_command_if_empty_leaves_an_existing_organisation_alone():
 
 
 @pytest.mark.django_db
+def test_seed_command_if_empty_completes_an_earlier_demo_seeding():
+    # An earlier (or interrupted) seeding: the demo's history stops two hours ago.
+    _seed(days=1, now=timezone.now() - timedelta(hours=2))
+    before = RawSample.objects.count()
+    out = io.StringIO()
+    call_command("seed_demo", "--if-empty", "--days", "1", stdout=out)
+    assert "Completing the demo's 1 days of history" in out.getvalue()
+    assert RawSample.objects.count() >= before + 18 * 23  # two more hours of 18 GPUs
+    newest = RawSample.objects.order_by("-ts").first().ts
+    assert timezone.now() - newest < timedelta(minutes=5)
+
+
+@pytest.mark.django_db
 def test_seed_command_without_logins_creates_no_users():
-    call_command("seed_demo", "--days", "1", "--no-logins", stdout=io.StringIO())
-    assert RawSample.objects.exists()
+    team = Team.objects.create(name="Ours", slug="ours")
+    Project.objects.create(slug="our-project", name="Our project", team=team)
+    call_command("seed_demo", "--if-empty", "--no-logins", stdout=io.StringIO())
     assert not get_user_model().objects.exists()
 
 

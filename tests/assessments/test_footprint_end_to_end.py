@@ -30,7 +30,7 @@ from assessments.services import api_token_create
 from collectors.services import collector_create
 from tests.processes import ROOT, WebServer, subprocess_env
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
 PUE, PRICE, GRID_10H = 1.3, 0.18, 50.0

@@ -157,7 +157,29 @@ def test_sci_is_given_in_grams_per_unit_when_known():
             currency="EUR",
         )
     )
-    assert "0.130 gCO2e per unit of work over 1,000,000 units of work" in text
+    assert "was 0.130 gCO2e per unit of work, over 1,000,000 units of work" in text
+
+
+def test_sci_is_compared_with_last_month_where_both_have_it():
+    text = " ".join(
+        summary.summary_sentences(
+            scope="team Vision",
+            month=date(2026, 10, 1),
+            current=_footprint(200.0, sci=0.00010, work_units=1_000_000),
+            previous=_footprint(100.0, sci=0.00020, work_units=400_000),
+            last_year=None,
+            currency="EUR",
+        )
+    )
+    assert "was 0.100 gCO2e per unit of work (down 50.0 % from 0.200 gCO2e per unit" in text
+
+
+def test_sci_row_joins_the_comparison_table_only_when_asked():
+    current = _footprint(200.0, sci=0.0001)
+    assert len(summary.comparison_rows(current, None, None, "EUR")) == 6
+    rows = summary.comparison_rows(current, None, None, "EUR", include_sci=True)
+    assert rows[-1]["label"] == "Software Carbon Intensity (SCI)"
+    assert rows[-1]["value"] == "0.100 gCO2e per unit of work"
 
 
 def test_comparison_rows_leave_change_blank_without_a_base():

@@ -16,6 +16,7 @@ import pytest
 from celery.schedules import crontab
 from django.conf import settings
 from django.core import mail
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import transaction
@@ -115,6 +116,7 @@ def october(django_db_setup, django_db_blocker, tmp_path_factory):
     media = tmp_path_factory.mktemp("media")
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=str(media)):
         with transaction.atomic():
+            cache.clear()
             scenario = make_scenario()
             start, end = month_bounds(OCTOBER)
             vision = scenario["teams"][1]
@@ -299,6 +301,12 @@ def test_team_report_covers_only_that_team(october):
 # --- Empty and partial months --------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The dashboards cache factor sources for a while; each test starts from its own data."""
+    cache.clear()
+
+
 @pytest.fixture
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -318,6 +326,7 @@ def test_month_without_data_says_so_instead_of_showing_zeros(db, media):
     assert "Days without any measurement 30 of 30" in flat(pdf_text(pdf, layout=True))
     assert "Energy, carbon and cost over the month" not in text  # no empty charts
     assert "Teams and projects" not in text
+    assert "No sites are registered." in text  # the appendix lists this database's factors
     pages = render_pages(pdf, "empty-month")
     assert all(pixels_near(page, OPERATIONAL_ORANGE) == 0 for page in pages)
 
@@ -346,6 +355,14 @@ def test_missing_chromium_fails_with_a_clear_error_and_is_recorded(db, media, se
     assert report.status == Report.Status.FAILED
     assert "CHROMIUM_PATH" in report.error
     assert not report.file
+
+
+def test_a_browser_that_fails_to_start_gives_a_clear_error(db, media, settings):
+    make_scenario(september_days=0, october_days=2)
+    settings.CHROMIUM_PATH = shutil.which("false")  # executable, but exits at once
+    with pytest.raises(ReportError, match="could not render the report's charts"):
+        report_generate(month=OCTOBER)
+    assert Report.objects.get(month=OCTOBER, team=None).status == Report.Status.FAILED
 
 
 def test_failed_regeneration_keeps_the_earlier_good_report(db, media, settings):
@@ -407,6 +424,11 @@ def test_beat_schedule_runs_the_report_task_on_the_first_of_each_month():
     assert schedule.day_of_month == {settings.REPORT_DAY_OF_MONTH}
     assert settings.REPORT_DAY_OF_MONTH == 1
     assert generate_monthly_reports.name == "assessments.tasks.generate_monthly_reports"
+    # A worker started from greenai_site.celery finds the task under the scheduled name.
+    from greenai_site.celery import app
+
+    app.loader.import_default_modules()
+    assert "assessments.tasks.generate_monthly_reports" in app.tasks
 
 
 @override_settings(
@@ -456,6 +478,32 @@ def test_command_without_output_prints_the_stored_file(db, media):
     assert path.read_bytes().startswith(b"%PDF")
 
 
+@override_settings(
+    EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+    REPORT_RECIPIENTS=["board@example.com"],
+)
+def test_command_emails_the_report_when_asked(db, media):
+    make_organisation()
+    err = io.StringIO()
+    call_command("monthly_report", "2026-06", "--email", stdout=io.StringIO(), stderr=err)
+    assert "E-mailed to board@example.com" in err.getvalue()
+    assert len(mail.outbox) == 1
+
+
+@override_settings(
+    EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+    EMAIL_HOST="127.0.0.1",
+    EMAIL_PORT=9,  # discard port: nothing listens, the connection is refused at once
+    EMAIL_TIMEOUT=5,
+    REPORT_RECIPIENTS=["board@example.com"],
+)
+def test_command_says_when_emailing_fails_and_keeps_the_report(db, media):
+    make_organisation()
+    with pytest.raises(CommandError, match="is stored .* but e-mailing it failed"):
+        call_command("monthly_report", "2026-06", "--email", stdout=io.StringIO())
+    assert Report.objects.get(month=EMPTY_MONTH, team=None).status == Report.Status.READY
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -487,10 +535,11 @@ def test_no_single_sci_is_claimed_for_projects_counting_different_work(october):
 def test_team_with_one_unit_of_work_gets_its_sci_in_the_summary(october):
     vision = october["vision_totals"]
     sci = summary.format_quantity(vision["sci"] * 1000, "gCO2e per unit of work")
-    assert (
-        f"The Software Carbon Intensity (SCI) was {sci} over 1,000,000 units"
-        in (october["team_text"])
-    )
+    text = october["team_text"]
+    assert f"The Software Carbon Intensity (SCI) was {sci}" in text
+    assert "over 1,000,000 units of work." in text
+    rows = flat(pdf_text(october["team_pdf"], layout=True))
+    assert f"Software Carbon Intensity {sci}" in rows  # its row in the comparison table
 
 
 def test_optimisations_and_recommendations_are_listed_with_savings(october):

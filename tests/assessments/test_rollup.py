@@ -16,6 +16,7 @@ from django.test.utils import override_settings
 from assessments import rollup
 from assessments.models import HourlyDeviceFact, HourlyProjectFact
 from assessments.rollup import rollup_dirty_hours
+from assessments.selectors import rollup_backlog
 from assessments.services import mark_hours_for_recompute, recompute_facts
 from collectors.models import DirtyHour, RawSample
 from tests.assessments.rollup_factories import (
@@ -317,6 +318,15 @@ def test_hours_older_than_raw_retention_are_repriced_from_stored_energy(gpu):
     assert f.coverage == pytest.approx(1.0)
 
 
+def test_a_late_sample_in_an_old_hour_still_counts(gpu):
+    add_samples(gpu, end=T0 + timedelta(minutes=30), count=1800, power_w=1000.0)
+    rollup_dirty_hours()
+    add_samples(gpu, end=T0 + HOUR, count=1800, power_w=1000.0)
+    with override_settings(RAW_SAMPLE_RETENTION_DAYS=1):
+        rollup_dirty_hours()
+    assert fact(gpu, T0).energy_it_kwh == pytest.approx(1.0)
+
+
 def test_an_hour_whose_samples_are_gone_keeps_its_facts(gpu):
     add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
     rollup_dirty_hours()
@@ -403,6 +413,19 @@ def test_an_hour_that_fails_is_left_dirty_and_does_not_hold_up_the_others(gpu, m
     monkeypatch.setattr(rollup, "_recompute", real_recompute)
     assert rollup_dirty_hours().hours == 1
     assert DirtyHour.objects.count() == 0
+
+
+def test_a_site_without_pue_or_price_uses_documented_defaults_and_says_so():
+    site = make_site(name="unknown-site", pue=None, price=None)
+    device = make_device(make_host(site))
+    add_samples(device, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
+    rollup_dirty_hours()
+    f = fact(device, T0)
+    assert f.pue == pytest.approx(1.56)  # industry average (Uptime Institute 2024)
+    assert f.price_per_kwh == 0.0
+    notes = " ".join(f.factor_notes)
+    assert "no PUE" in notes and "no electricity price" in notes
+    assert rollup_backlog() == {"dirty_hours": 0, "oldest_age_s": None}
 
 
 def test_batches_are_bounded(gpu):

@@ -265,6 +265,13 @@ def test_missing_or_unknown_token_is_refused_with_401(db, client, header, messag
     assert rejection.message == f"{message} (from 127.0.0.1)"
 
 
+def test_repeated_401s_are_recorded_once_a_minute(agent, client):
+    _, token = agent
+    for _ in range(3):
+        assert post_batch(client, "gac_12345678_wrong", payload()).status_code == 401
+    assert IngestRejection.objects.filter(status=401).count() == 1
+
+
 def test_right_prefix_with_wrong_secret_is_refused(agent, client):
     collector, token = agent
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")

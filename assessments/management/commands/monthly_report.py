@@ -57,7 +57,13 @@ class Command(BaseCommand):
         else:
             path = _storage_path(report.file)
         if email:
-            sent_to = reports_email(reports=[report])
+            try:
+                sent_to = reports_email(reports=[report])
+            except Exception as exc:  # SMTP and socket errors of many kinds
+                raise CommandError(
+                    f"The report is stored ({path}) but e-mailing it failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             message = f"E-mailed to {', '.join(sent_to)}" if sent_to else "No recipients set"
             self.stderr.write(message)
         self.stdout.write(path)

@@ -28,8 +28,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-empty",
             action="store_true",
-            help="Load the organisation and history only if the database has none yet; the "
-            "logins (and the live token) are ensured either way.",
+            help="Load the demo only into an empty database, or one holding the demo already "
+            "(an interrupted seeding is completed, the history extended up to now); leave any "
+            "other organisation alone. The logins (and the live token) are ensured either way.",
         )
         parser.add_argument(
             "--password",
@@ -54,7 +55,7 @@ class Command(BaseCommand):
             raise CommandError(f"--days must be at least 1, got {days}.")
         if len(password) < 8:
             raise CommandError("--password must be at least 8 characters long.")
-        if if_empty and demo_seed.database_has_data():
+        if if_empty and demo_seed.database_has_own_data():
             self.stdout.write("The database already holds an organisation: not seeding.")
         else:
             self._seed(days)
@@ -71,7 +72,10 @@ class Command(BaseCommand):
             )
 
     def _seed(self, days: int) -> None:
-        self.stdout.write(f"Seeding the demo organisation with {days} days of history")
+        if demo_seed.demo_is_seeded():
+            self.stdout.write(f"Completing the demo's {days} days of history up to now")
+        else:
+            self.stdout.write(f"Seeding the demo organisation with {days} days of history")
         # The raw stream: the progress bar redraws its line with "\r" on a terminal.
         stream = getattr(self.stdout, "_out", self.stdout)
         result = demo_seed.seed_demo(days=days, out=stream)
