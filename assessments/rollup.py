@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 # starts cannot reach into it: this bounds the index range scanned per hour.
 MAX_INTERVAL_S = 3600
 HOUR = timedelta(hours=1)
+# Device-hours per batch: a batch holds its dirty rows locked while it works, and an ingest
+# re-marking one of them waits, so batches stay around a second or two of work.
+DEFAULT_BATCH_SIZE = 500
 SQLITE_MAX_BATCH = 50  # device-hours per transaction on SQLite
 PHASES = frozenset(Phase.values)
 
@@ -60,7 +63,9 @@ class RollupResult:
         self.project_facts += other.project_facts
 
 
-def rollup_dirty_hours(*, batch_size: int = 2000, max_batches: int | None = None) -> RollupResult:
+def rollup_dirty_hours(
+    *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int | None = None
+) -> RollupResult:
     """Process dirty hours in batches until none is left (or max_batches were done).
 
     A batch that fails is retried hour by hour; an hour that fails on its own is logged, left

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from assessments.api_auth import PERSONAL_TOKEN_KIND
 from assessments.models import ApiToken, HourlyDeviceFact, Project, WorkRecord
-from assessments.rollup import RollupResult, rollup_dirty_hours
+from assessments.rollup import DEFAULT_BATCH_SIZE, RollupResult, rollup_dirty_hours
 from collectors.models import Device, DirtyHour, RawSample
 from greenai_site.tokens import new_token
 
@@ -140,7 +140,11 @@ def mark_hours_for_recompute(
 
 
 def recompute_facts(
-    *, start: datetime, end: datetime, refresh_factors: bool = False, batch_size: int = 2000
+    *,
+    start: datetime,
+    end: datetime,
+    refresh_factors: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> tuple[int, RollupResult]:
     """Recompute every device-hour in [start, end) now; (hours marked, rollup result).
 

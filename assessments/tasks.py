@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from assessments.rollup import DEFAULT_BATCH_SIZE
 from assessments.rollup import rollup_dirty_hours as rollup_service
 from assessments.rollup_lock import exclusive_rollup
 
@@ -11,7 +12,9 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="assessments.tasks.rollup_dirty_hours", ignore_result=True)
-def rollup_dirty_hours(batch_size: int = 2000, max_batches: int = 50, exclusive: bool = True):
+def rollup_dirty_hours(
+    batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int = 50, exclusive: bool = True
+):
     """Recompute dirty hours in bounded batches (beat runs it every minute).
 
     `exclusive` takes the rollup lock, so a run still busy when the next is due makes that one

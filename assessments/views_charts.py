@@ -52,7 +52,7 @@ CHARTS = {
         title="Top projects by carbon",
     ),
     "coverage": lambda f: charts.coverage_figure(
-        dashboards.coverage(start=f.start, end=f.end, with_series=True)["series"], **_span(f)
+        dashboards.coverage_series(start=f.start, end=f.end), **_span(f)
     ),
     "hardware-utilisation": lambda f: charts.utilisation_figure(
         dashboards.hardware_devices(start=f.start, end=f.end)

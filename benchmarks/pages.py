@@ -38,6 +38,9 @@ def parse_args():
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the pages of a database kept by --keep"
+    )
     return parser.parse_args()
 
 
@@ -228,7 +231,8 @@ def time_requests(client, url: str, requests: int) -> dict:
 
 def main():
     args = parse_args()
-    recreate_database(args.server)
+    if not args.reuse:
+        recreate_database(args.server)
     setup_django(args.server)
     try:
         from django.contrib.auth import get_user_model
@@ -236,23 +240,28 @@ def main():
         from django.utils import timezone
 
         from assessments.daily_facts import daily_facts_refresh
-        from assessments.models import HourlyDeviceFact, UserProfile
+        from assessments.models import HourlyDeviceFact, Project, UserProfile
         from assessments.views_charts import CHARTS, PROJECT_CHARTS
 
         end = timezone.now().replace(minute=0, second=0, microsecond=0)
-        projects = make_inventory(args.gpus)
-        fill_seconds = fill_facts(args.days, end)
-        make_work_records(projects, args.days, end)
-        began = time.perf_counter()
-        daily_facts_refresh(start=end - timedelta(days=args.days), end=end)
-        refresh_seconds = time.perf_counter() - began
+        fill_seconds = refresh_seconds = None
+        if args.reuse:
+            projects = list(Project.objects.order_by("id"))
+            user = get_user_model().objects.get(username="bench")
+        else:
+            projects = make_inventory(args.gpus)
+            fill_seconds = fill_facts(args.days, end)
+            make_work_records(projects, args.days, end)
+            began = time.perf_counter()
+            daily_facts_refresh(start=end - timedelta(days=args.days), end=end)
+            refresh_seconds = time.perf_counter() - began
+            user = get_user_model().objects.create_user("bench")
+            UserProfile.objects.create(user=user, role=UserProfile.Role.VIEWER)
         # What the rollup pays per run: one day's aggregates rebuilt.
         began = time.perf_counter()
         daily_facts_refresh(start=end - timedelta(hours=1), end=end)
         one_day_seconds = time.perf_counter() - began
 
-        user = get_user_model().objects.create_user("bench")
-        UserProfile.objects.create(user=user, role=UserProfile.Role.VIEWER)
         client = Client()
         client.force_login(user)
         client.get("/")  # warm up imports and connections
@@ -283,8 +292,8 @@ def main():
             "gpus": args.gpus,
             "days": args.days,
             "hourly_device_facts": HourlyDeviceFact.objects.count(),
-            "fill_seconds": round(fill_seconds, 1),
-            "daily_refresh_year_seconds": round(refresh_seconds, 1),
+            "fill_seconds": fill_seconds and round(fill_seconds, 1),
+            "daily_refresh_year_seconds": refresh_seconds and round(refresh_seconds, 1),
             "daily_refresh_one_day_seconds": round(one_day_seconds, 2),
             "requests_each": args.requests,
             "results": results,

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from assessments.rollup import rollup_dirty_hours
+from assessments.rollup import DEFAULT_BATCH_SIZE, rollup_dirty_hours
 from assessments.services import recompute_facts
 
 
@@ -36,9 +36,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Use today's factors (PUE, price, grid, embodied) instead of the stored ones.",
         )
-        parser.add_argument("--batch-size", type=int, default=2000)
+        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
 
-    def handle(self, *args, start=None, end=None, refresh_factors=False, batch_size=2000, **kw):
+    def handle(
+        self,
+        *args,
+        start=None,
+        end=None,
+        refresh_factors=False,
+        batch_size=DEFAULT_BATCH_SIZE,
+        **kw,
+    ):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         if (start is None) != (end is None):
