@@ -6,9 +6,9 @@ and the CSV export all share. Dates are UTC days; `end` is exclusive everywhere.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -26,6 +26,7 @@ from assessments.dashboard_math import (
 from assessments.models import (
     DailyDeviceFact,
     DailyProjectFact,
+    HardwareModel,
     HourlyProjectFact,
     Organisation,
     Phase,
@@ -48,14 +49,8 @@ DAILY_TREND_MAX_DAYS = 92
 SAMPLE_RATE_WINDOW = timedelta(minutes=15)
 
 
-# Organisation settings and factor sources change rarely; pages ask for them many times.
-SETTINGS_CACHE_SECONDS = 30
-
-
 def currency() -> str:
-    return cache.get_or_set(
-        "dashboards:currency", lambda: Organisation.get().currency, SETTINGS_CACHE_SECONDS
-    )
+    return Organisation.get().currency
 
 
 def _sums(queryset) -> dict:
@@ -552,12 +547,17 @@ def _cite(factor) -> str:
     return f"{factor.source}{year}{gap}"
 
 
+@dataclass(frozen=True)
+class _NamedGpu:
+    """What factors.gpu_model_for reads of a device: match each reported name once."""
+
+    name: str
+    kind: str = Device.Kind.GPU
+    gpu_model_override_id: None = None
+
+
 def factor_sources() -> dict:
     """The factors behind the carbon and cost figures, each with its source, for source notes."""
-    return cache.get_or_set("dashboards:factor-sources", _factor_sources, SETTINGS_CACHE_SECONDS)
-
-
-def _factor_sources() -> dict:
     sites = []
     for site in Site.objects.order_by("name"):
         grid, pue, price = (
@@ -579,9 +579,14 @@ def _factor_sources() -> dict:
             }
         )
     candidates = factors.gpu_candidates()
-    used = {}
-    for device in Device.objects.filter(kind=Device.Kind.GPU).select_related("gpu_model_override"):
-        model = factors.gpu_model_for(device, candidates=candidates)
+    gpus = Device.objects.filter(kind=Device.Kind.GPU)
+    used = {
+        model.pk: model
+        for model in HardwareModel.objects.filter(pk__in=gpus.values("gpu_model_override"))
+    }
+    names = gpus.filter(gpu_model_override__isnull=True).values_list("name", flat=True)
+    for name in names.distinct().order_by():
+        model = factors.gpu_model_for(_NamedGpu(name), candidates=candidates)
         if model is not None:
             used[model.pk] = model
     hardware = [

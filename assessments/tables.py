@@ -54,10 +54,12 @@ def _footprint_columns(currency: str) -> list[Column]:
     ]
 
 
-def kpis(filters: Filters, project=None, *, comparison: dict | None = None) -> Table:
+def kpis(
+    filters: Filters, project=None, *, currency: str | None = None, comparison: dict | None = None
+) -> Table:
     comparison = comparison or dashboards.kpi_comparison(end=filters.end, team=filters.team)
     periods, figures = comparison["periods"], comparison["figures"]
-    currency = dashboards.currency()
+    currency = currency or dashboards.currency()
     sci_unit = f"kgCO2e per {figures['current'].get('work_unit') or 'unit'}"
     metrics = [
         ("energy_it_kwh", "IT energy", "kWh"),
@@ -108,7 +110,7 @@ def _span(period) -> str:
     return f"{period.start:%d %b} – {period.end:%d %b %Y}, end exclusive"
 
 
-def top_projects(filters: Filters, project=None) -> Table:
+def top_projects(filters: Filters, project=None, *, currency: str | None = None) -> Table:
     rows = dashboards.top_projects(start=filters.start, end=filters.end, team=filters.team)
     for row in rows:
         row["url"] = reverse("project_detail", args=[row["project__slug"]])
@@ -119,7 +121,7 @@ def top_projects(filters: Filters, project=None) -> Table:
         [
             Column("label", "Project"),
             Column("project__team__name", "Team"),
-            *_footprint_columns(dashboards.currency()),
+            *_footprint_columns(currency or dashboards.currency()),
             Column("work_units", "Units of work", "count", 0),
             Column("sci", "SCI", "kgCO2e per unit", 6),
             Column("project__work_unit", "Unit of work"),
@@ -131,14 +133,17 @@ def top_projects(filters: Filters, project=None) -> Table:
 
 
 def _breakdown(by: str, title: str):
-    def build(filters: Filters, project=None) -> Table:
+    def build(filters: Filters, project=None, *, currency: str | None = None) -> Table:
         rows = dashboards.breakdown(
             by=by, start=filters.start, end=filters.end, team=filters.team, project=project
         )
         return Table(
             f"by-{by}" if project is None else f"project-by-{by}",
             title,
-            [Column("label", by.capitalize()), *_footprint_columns(dashboards.currency())],
+            [
+                Column("label", by.capitalize()),
+                *_footprint_columns(currency or dashboards.currency()),
+            ],
             rows,
             CARBON_NOTE,
         )
@@ -146,12 +151,14 @@ def _breakdown(by: str, title: str):
     return build
 
 
-def unallocated(filters: Filters, project=None, *, data: dict | None = None) -> Table:
+def unallocated(
+    filters: Filters, project=None, *, currency: str | None = None, data: dict | None = None
+) -> Table:
     data = data or dashboards.unallocated(start=filters.start, end=filters.end)
     return Table(
         "unallocated",
         "Unallocated: device time no project used",
-        [Column("label", "Site"), *_footprint_columns(dashboards.currency())],
+        [Column("label", "Site"), *_footprint_columns(currency or dashboards.currency())],
         data["by_site"],
         "Energy and embodied carbon of measured or in-service device time that no tag or "
         "allocation assigns to a project: visible waste. " + CARBON_NOTE,
@@ -177,7 +184,7 @@ def coverage(filters: Filters, project=None, *, data: dict | None = None) -> Tab
     )
 
 
-def projects(filters: Filters, project=None) -> Table:
+def projects(filters: Filters, project=None, *, currency: str | None = None) -> Table:
     rows = dashboards.project_rows(start=filters.start, end=filters.end, team=filters.team)
     for row in rows:
         item = row.pop("project")
@@ -197,7 +204,7 @@ def projects(filters: Filters, project=None) -> Table:
             Column("slug", "Slug"),
             Column("team", "Team"),
             Column("phase", "Phase"),
-            *_footprint_columns(dashboards.currency()),
+            *_footprint_columns(currency or dashboards.currency()),
             Column("work_units", "Units of work", "count", 0),
             Column("work_unit", "Unit of work"),
             Column("sci", "SCI", "kgCO2e per unit", 6),
@@ -208,7 +215,7 @@ def projects(filters: Filters, project=None) -> Table:
     )
 
 
-def teams(filters: Filters, project=None) -> Table:
+def teams(filters: Filters, project=None, *, currency: str | None = None) -> Table:
     from assessments.models import Team
 
     sums = {
@@ -234,7 +241,7 @@ def teams(filters: Filters, project=None) -> Table:
         [
             Column("label", "Team"),
             Column("projects", "Projects", "count", 0),
-            *_footprint_columns(dashboards.currency()),
+            *_footprint_columns(currency or dashboards.currency()),
         ],
         rows,
         CARBON_NOTE,
@@ -242,7 +249,7 @@ def teams(filters: Filters, project=None) -> Table:
     )
 
 
-def project_by_device(filters: Filters, project=None) -> Table:
+def project_by_device(filters: Filters, project=None, *, currency: str | None = None) -> Table:
     rows = dashboards.project_by_device(project=project, start=filters.start, end=filters.end)
     return Table(
         "project-by-device",
@@ -250,7 +257,7 @@ def project_by_device(filters: Filters, project=None) -> Table:
         [
             Column("label", "Device"),
             Column("device__name", "Model"),
-            *_footprint_columns(dashboards.currency()),
+            *_footprint_columns(currency or dashboards.currency()),
         ],
         rows,
         CARBON_NOTE,

@@ -60,19 +60,21 @@ def overview(request):
     coverage = dashboards.coverage(start=filters.start, end=filters.end)
     unallocated = dashboards.unallocated(start=filters.start, end=filters.end)
     share = coverage["coverage"]
+    currency = dashboards.currency()
     return _page(
         request,
         "assessments/overview.html",
-        kpis=tables.kpis(filters, comparison=comparison),
+        currency=currency,
+        kpis=tables.kpis(filters, comparison=comparison, currency=currency),
         periods=comparison["periods"],
         unallocated_total=unallocated["total"],
         coverage_pct=None if share is None else share * 100,
         tables=[
-            tables.top_projects(filters),
-            tables.TABLES["by-team"](filters),
-            tables.TABLES["by-phase"](filters),
-            tables.TABLES["by-site"](filters),
-            tables.unallocated(filters, data=unallocated),
+            tables.top_projects(filters, currency=currency),
+            tables.TABLES["by-team"](filters, currency=currency),
+            tables.TABLES["by-phase"](filters, currency=currency),
+            tables.TABLES["by-site"](filters, currency=currency),
+            tables.unallocated(filters, data=unallocated, currency=currency),
             tables.coverage(filters, data=coverage),
         ],
     )

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -43,6 +44,7 @@ def plain_static(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()  # chart JSON of an earlier test's data must not be served
 
 
 @pytest.fixture
