@@ -251,30 +251,34 @@ def per_unit_figure(series: Sequence[dict], *, work_unit: str, start=None, end=N
     return _time_axis(fig, rows, start, end)
 
 
-def utilisation_figure(devices: Sequence[dict]) -> go.Figure:
-    """Mean utilisation per device (%), with the share of its hours spent idle."""
-    rows = [row for row in devices if row["hours"]]
+def utilisation_figure(rows: Sequence[dict]) -> go.Figure:
+    """Mean utilisation (%) and the share of hours spent idle, per host or per device."""
+    rows = [row for row in rows if row["hours"]]
     labels = [row["label"] for row in rows]
     fig = go.Figure(
         [
             go.Bar(
-                x=labels,
-                y=[row["util_mean_pct"] for row in rows],
+                y=labels,
+                x=[row["util_mean_pct"] for row in rows],
+                orientation="h",
                 name="Mean utilisation",
                 marker_color=COLOURS["energy_it"],
-                hovertemplate="%{y:.1f} %",
+                hovertemplate="%{x:.1f} %",
             ),
             go.Bar(
-                x=labels,
-                y=[row["idle_hours"] / row["hours"] * 100 for row in rows],
+                y=labels,
+                x=[row["idle_hours"] / row["hours"] * 100 for row in rows],
+                orientation="h",
                 name="Idle hours (< 5 % utilisation)",
                 marker_color=COLOURS["idle"],
-                hovertemplate="%{y:.1f} % of hours",
+                hovertemplate="%{x:.1f} % of hours",
             ),
         ]
     )
-    fig = _layout(fig, title="GPU utilisation and idle time", y_title="%")
-    fig.update_yaxes(range=[0, 105])
+    fig = _layout(fig, title="Utilisation and idle time (%)")
+    fig.update_xaxes(range=[0, 105])
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(hovermode="y unified", height=max(280, 120 + 44 * len(rows)))
     return fig
 
 
@@ -349,6 +353,7 @@ def age_vs_lifetime_figure(hosts: Sequence[dict]) -> go.Figure:
                 marker={
                     "symbol": "line-ew-open",
                     "size": 40,
+                    "color": COLOURS["lifetime"],
                     "line": {"width": 4, "color": COLOURS["lifetime"]},
                 },
                 hovertemplate="%{y:.1f} years",

@@ -197,7 +197,7 @@ def time_series(*, start: date, end: date, team=None, project=None, bucket=None)
 
 
 def _label_phase(value: str) -> str:
-    return Phase(value).label if value in Phase.values else (value or "Untagged")
+    return Phase(value).label if value in Phase.values else (value or "No project (unallocated)")
 
 
 def breakdown(*, by: str, start: date, end: date, team=None, project=None) -> list[dict]:
@@ -220,7 +220,8 @@ def breakdown(*, by: str, start: date, end: date, team=None, project=None) -> li
         elif by == "project":
             row["label"] = row["project__name"] or "Unallocated"
         else:
-            row["label"] = row.pop(field[by]) or ("No team" if by == "team" else "Unknown site")
+            missing = "No team (unallocated)" if by == "team" else "Unknown site"
+            row["label"] = row.pop(field[by]) or missing
         result.append(row)
     return sorted(result, key=lambda r: r["total_kgco2e"], reverse=True)
 
@@ -398,14 +399,26 @@ def hardware_devices(*, start: date, end: date, today: date | None = None) -> li
         )
         .order_by()
     }
+    devices = list(
+        Device.objects.select_related("host", "host__site", "gpu_model_override").order_by(
+            "host__hostname", "kind", "index"
+        )
+    )
+    # The same embodied factors (model, lifetimes, sources) the rollup charges with.
+    embodied = factors.embodied_for_devices(devices)
     candidates = factors.gpu_candidates()
+    models_by_name: dict[str, object] = {}
     rows = []
-    devices = Device.objects.select_related("host", "host__site", "gpu_model_override")
-    for device in devices.order_by("host__hostname", "kind", "index"):
+    for device in devices:
         row = _with_total(dict(sums.get(device.pk, {})))
-        model = factors.gpu_model_for(device, candidates=candidates)
+        factor = embodied[device.pk]
+        if device.gpu_model_override_id or device.name not in models_by_name:
+            model = factors.gpu_model_for(device, candidates=candidates)
+            if not device.gpu_model_override_id:
+                models_by_name[device.name] = model
+        else:
+            model = models_by_name[device.name]
         host = device.host
-        lifetime = model.lifetime_years if model else host.lifetime_years
         util_hours = row.get("util_hours") or 0
         row.update(
             device=device,
@@ -416,9 +429,12 @@ def hardware_devices(*, start: date, end: date, today: date | None = None) -> li
             idle_hours=row.get("idle_hours") or 0,
             idle_energy_it_kwh=row.get("idle_energy_it_kwh") or 0.0,
             gpu_model=model,
-            embodied_source=model.source if model else "",
+            gpu_model_name=factor.gpu_model,
+            embodied_source="; ".join(factor.sources),
+            embodied_gaps="; ".join(factor.gaps),
             age_years=age_years(host.purchased, today),
-            lifetime_years=lifetime,
+            lifetime_years=factor.l_gpu or factor.l_host,
+            host_lifetime_years=factor.l_host,
         )
         rows.append(row)
     return rows
@@ -439,11 +455,13 @@ def hardware_hosts(*, start: date, end: date, today: date | None = None) -> list
                 "site": host.site.name if host.site else "",
                 "devices": 0,
                 "gpus": 0,
+                "hours": 0,
+                "idle_hours": 0,
                 "util_pct_sum": 0.0,
                 "util_hours": 0,
                 "idle_energy_it_kwh": 0.0,
                 "age_years": age_years(host.purchased, today),
-                "lifetime_years": host.lifetime_years,
+                "lifetime_years": row["host_lifetime_years"] or host.lifetime_years,
                 **{name: 0.0 for name in (*METRICS, "total_kgco2e")},
             },
         )
@@ -451,6 +469,8 @@ def hardware_hosts(*, start: date, end: date, today: date | None = None) -> list
         entry["gpus"] += row["device"].kind == Device.Kind.GPU
         entry["util_pct_sum"] += row.get("util_pct_sum") or 0.0
         entry["util_hours"] += row.get("util_hours") or 0
+        entry["hours"] += row["hours"]
+        entry["idle_hours"] += row["idle_hours"]
         entry["idle_energy_it_kwh"] += row["idle_energy_it_kwh"]
         for name in (*METRICS, "total_kgco2e"):
             entry[name] += row[name]
@@ -468,6 +488,8 @@ def hardware_hosts(*, start: date, end: date, today: date | None = None) -> list
                 "site": host.site.name if host.site else "",
                 "devices": 0,
                 "gpus": 0,
+                "hours": 0,
+                "idle_hours": 0,
                 "util_mean_pct": None,
                 "idle_energy_it_kwh": 0.0,
                 "embodied_share": None,

@@ -319,7 +319,8 @@ def hardware_devices(filters: Filters, project=None) -> Table:
     rows = dashboards.hardware_devices(start=filters.start, end=filters.end)
     for row in rows:
         row.update(
-            model=row["gpu_model"].name if row["gpu_model"] else "unknown model (data gap)",
+            model=row["gpu_model_name"]
+            or ("unknown model (data gap)" if row["device"].kind == "gpu" else ""),
             device_name=row["device"].name,
         )
     return Table(
@@ -337,6 +338,7 @@ def hardware_devices(filters: Filters, project=None) -> Table:
             Column("operational_kgco2e", "Operational carbon", "kgCO2e", 2),
             Column("embodied_kgco2e", "Embodied carbon (amortised)", "kgCO2e", 2),
             Column("embodied_source", "Embodied source"),
+            Column("embodied_gaps", "Embodied data gaps"),
             Column("age_years", "Age", "years", 1),
             Column("lifetime_years", "Expected lifetime", "years", 1),
         ],

@@ -54,9 +54,7 @@ CHARTS = {
     "coverage": lambda f: charts.coverage_figure(
         dashboards.coverage_series(start=f.start, end=f.end), **_span(f)
     ),
-    "hardware-utilisation": lambda f: charts.utilisation_figure(
-        dashboards.hardware_devices(start=f.start, end=f.end)
-    ),
+    "hardware-utilisation": lambda f: charts.utilisation_figure(_hosts(f)),
     "hardware-idle-energy": lambda f: charts.idle_energy_figure(_hosts(f)),
     "hardware-embodied-vs-operational": lambda f: charts.embodied_vs_operational_figure(_hosts(f)),
     "hardware-age-vs-lifetime": lambda f: charts.age_vs_lifetime_figure(_hosts(f)),

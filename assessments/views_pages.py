@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
@@ -21,6 +20,7 @@ from assessments.forms import (
     ApiTokenForm,
     CollectorForm,
     FilterForm,
+    Filters,
     ProjectForm,
     WorkRecordForm,
     filters_from,
@@ -42,7 +42,8 @@ def _page(request, template: str, **context):
     context.setdefault("filter_form", FilterForm(initial=filters.query() | {"team": filters.team}))
     context.setdefault("filter_query", urlencode(filters.query()))
     context.setdefault("sources", dashboards.factor_sources())
-    context.setdefault("currency", dashboards.currency())
+    if "currency" not in context:
+        context["currency"] = dashboards.currency()
     return render(request, template, context)
 
 
@@ -126,7 +127,7 @@ def team_list(request):
 def team_detail(request, slug: str):
     team = get_object_or_404(Team, slug=slug)
     filters = _filters(request)
-    team_filters = type(filters)(start=filters.start, end=filters.end, team=team)
+    team_filters = Filters(start=filters.start, end=filters.end, team=team)
     return _page(
         request,
         "assessments/team_detail.html",
@@ -347,7 +348,6 @@ def token_list(request):
             "form": form,
             "tokens": request.user.api_tokens.order_by("revoked_at", "-created_at"),
             "new_token": request.session.pop(NEW_API_TOKEN, None),
-            "api_example_url": request.build_absolute_uri(reverse("overview")),
         },
     )
 

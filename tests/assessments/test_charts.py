@@ -106,7 +106,8 @@ def test_hardware_figures_use_each_hosts_numbers():
 def test_utilisation_figure_shows_share_of_idle_hours():
     devices = [{"label": "n/gpu0", "hours": 10, "util_mean_pct": 40.0, "idle_hours": 5}]
     util, idle = charts.utilisation_figure(devices).data
-    assert list(util.y) == [40.0] and list(idle.y) == [50.0]
+    assert list(util.x) == [40.0] and list(idle.x) == [50.0]
+    assert list(util.y) == ["n/gpu0"]
 
 
 def test_empty_figure_says_there_is_no_data():

@@ -171,6 +171,7 @@ def test_hardware_counts_idle_energy_and_age(world):
     assert host["util_mean_pct"] == pytest.approx((80 + 80 + 1 + 1) / 4)
     assert host["age_years"] == pytest.approx(730 / 365.25)
     assert host["embodied_kgco2e"] == pytest.approx(pf.OCT_EMBODIED)
+    assert host["lifetime_years"] == 4
 
 
 def test_team_filter_keeps_only_that_teams_projects(viewer_client, world):
