@@ -234,6 +234,9 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 143
         _assert_all_stopped(var_dir, base_url)
+    except BaseException:
+        print(f"--- end of {log.name} ---\n{log.read_text(errors='replace')[-8000:]}")
+        raise
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

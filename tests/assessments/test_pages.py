@@ -406,3 +406,38 @@ def test_work_units_prorate_records_crossing_the_range_edges(world):
         projects=[world.project], start=date(2026, 10, 1), end=date(2026, 11, 1)
     )
     assert units == {world.project.pk: pytest.approx(1000 + 250)}
+
+
+def test_collector_health_reports_lag_sample_rate_and_rejections(world):
+    import uuid
+    from datetime import timedelta
+
+    from collectors.models import IngestBatch
+
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    collector = Collector.objects.create(
+        name="rack-d",
+        token_prefix="dddd1111",
+        token_digest="x",
+        last_seen_at=now - timedelta(seconds=90),
+    )
+    IngestBatch.objects.create(
+        batch_id=uuid.uuid4(),
+        collector=collector,
+        received_at=now - timedelta(minutes=5),
+        stored_count=900,
+    )
+    IngestBatch.objects.create(  # outside the 15-minute window
+        batch_id=uuid.uuid4(),
+        collector=collector,
+        received_at=now - timedelta(hours=1),
+        stored_count=5000,
+    )
+    IngestRejection.objects.create(collector=collector, status=400, reason="bad", at=now)
+    IngestRejection.objects.create(
+        collector=collector, status=400, reason="bad", at=now - timedelta(days=3)
+    )
+    (row,) = dashboards.collector_health(now=now)
+    assert row["lag_seconds"] == pytest.approx(90)
+    assert row["samples_per_second"] == pytest.approx(900 / 900)
+    assert (row["rejected_last_day"], row["rejected_total"]) == (1, 2)
