@@ -185,8 +185,8 @@ class WorkRecordForm(forms.Form):
     def record_values(self) -> dict:
         data = self.cleaned_data
         return {
-            "period_start": _utc_midnight(data["period_start"]),
-            "period_end": _utc_midnight(data["period_end"]),
+            "start": _utc_midnight(data["period_start"]),
+            "end": _utc_midnight(data["period_end"]),
             "units": data["units"],
             "note": data.get("note", ""),
         }

@@ -32,6 +32,7 @@ from assessments.models import (
     Team,
 )
 from assessments.reference_data import shipped_sources
+from assessments.services import allocation_hours_mark
 from collectors.models import Host
 
 INVENTORY_SOURCE = "organisation's inventory"
@@ -714,12 +715,19 @@ class _Loader:
                 # A host that has not reported yet may be named here before it exists.
                 host = self.hosts[hostname] = Host.objects.create(hostname=hostname)
                 self.count("hosts", "created")
-            _, outcome = _upsert(
+            key = {"project": project, "host": host, "start": values["start"]}
+            before = Allocation.objects.filter(**key).values_list("end", flat=True).first()
+            allocation, outcome = _upsert(
                 Allocation,
-                {"project": project, "host": host, "start": values["start"]},
+                key,
                 {"device_indexes": values.get("devices"), "end": values.get("end")},
             )
             self.count("allocations", outcome)
+            if outcome != "unchanged":
+                # Hours already rolled up change hands: recompute them (old and new window).
+                ends = [allocation.end, before]
+                end = None if None in ends else max(ends)
+                allocation_hours_mark(host=host, start=allocation.start, end=end)
 
 
 def inventory_load(

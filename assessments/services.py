@@ -1,20 +1,73 @@
-"""Writes of the assessments app: work units, personal API tokens, recomputing hourly facts."""
+"""Writes of the assessments app: projects, allocations, work units, personal API tokens,
+recomputing hourly facts.
+
+Views check role and team first (assessments.permissions); these functions do the writing.
+"""
 
 import math
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from assessments.api_auth import PERSONAL_TOKEN_KIND
-from assessments.models import ApiToken, HourlyDeviceFact, Project, WorkRecord
+from assessments.models import Allocation, ApiToken, HourlyDeviceFact, Project, Team, WorkRecord
 from assessments.rollup import DEFAULT_BATCH_SIZE, RollupResult, rollup_dirty_hours
 from collectors.models import Device, DirtyHour, RawSample
 from greenai_site.tokens import new_token
 
 _UPSERT_CHUNK = 5000
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def project_create(*, slug: str, name: str, team: Team, phase: str, work_unit: str = "") -> Project:
+    return Project.objects.create(slug=slug, name=name, team=team, phase=phase, work_unit=work_unit)
+
+
+def project_update(*, project: Project, **fields) -> Project:
+    allowed = {"slug", "name", "team", "phase", "work_unit"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a project.")
+    for name, value in fields.items():
+        setattr(project, name, value)
+    project.save(update_fields=list(fields))
+    return project
+
+
+def allocation_create(
+    *,
+    project: Project,
+    host,
+    device_indexes: list[int] | None,
+    start: datetime,
+    end: datetime | None,
+) -> Allocation:
+    """A project's use of some (indexes) or all (None) devices of a host over [start, end)."""
+    if end is not None and end <= start:
+        raise ValueError("An allocation must end after it starts.")
+    with transaction.atomic():
+        allocation = Allocation.objects.create(
+            project=project, host=host, device_indexes=device_indexes, start=start, end=end
+        )
+        allocation_hours_mark(host=host, start=start, end=end)
+    return allocation
+
+
+def allocation_delete(*, allocation: Allocation) -> None:
+    with transaction.atomic():
+        allocation_hours_mark(host=allocation.host, start=allocation.start, end=allocation.end)
+        allocation.delete()
+
+
+def allocation_hours_mark(*, host, start: datetime, end: datetime | None) -> None:
+    """Attribution of hours already rolled up changes: the rollup recomputes them with the
+    factors stored with their facts (an allocation changes who used the energy, not its carbon).
+    """
+    first, last = _hour_bounds(start, end or timezone.now() + timedelta(hours=1))
+    _mark(_device_hours(first, last, host.devices.all()), refresh_factors=False)
 
 
 class WorkRecordError(ValueError):

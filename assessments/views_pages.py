@@ -1,7 +1,7 @@
 """Server-rendered dashboard pages and the engineers' forms.
 
 Thin views: filters from the URL, data from assessments.dashboards/tables, writes through
-assessments.page_services and collectors.services after a role-and-team check.
+assessments.services and collectors.services after a role-and-team check.
 """
 
 from django.contrib import messages
@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from assessments import dashboards, page_services, permissions, tables
+from assessments import dashboards, permissions, services, tables
 from assessments.csv_export import csv_response
 from assessments.forms import (
     AllocationForm,
@@ -200,7 +200,7 @@ def project_create(request):
     form = ProjectForm(request.POST or None, teams=teams)
     if request.method == "POST" and form.is_valid():
         permissions.check_can_edit_team(request.user, form.cleaned_data["team"])
-        project = page_services.project_create(**form.cleaned_data)
+        project = services.project_create(**form.cleaned_data)
         messages.success(request, f"Project {project.name} registered.")
         return redirect("project_detail", slug=project.slug)
     return render(request, "assessments/project_form.html", {"form": form, "project": None})
@@ -228,7 +228,7 @@ def allocation_create(request, slug: str):
     permissions.check_can_edit_team(request.user, project.team)
     form = AllocationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        allocation = page_services.allocation_create(project=project, **form.allocation_values())
+        allocation = services.allocation_create(project=project, **form.allocation_values())
         messages.success(request, f"Allocated: {allocation}.")
         return redirect("project_detail", slug=project.slug)
     return render(
@@ -242,7 +242,7 @@ def allocation_create(request, slug: str):
 def allocation_delete(request, slug: str, pk: int):
     allocation = get_object_or_404(Allocation, pk=pk, project__slug=slug)
     permissions.check_can_edit_team(request.user, allocation.project.team)
-    page_services.allocation_delete(allocation=allocation)
+    services.allocation_delete(allocation=allocation)
     messages.success(request, "Allocation removed.")
     return redirect("project_detail", slug=slug)
 
@@ -254,7 +254,7 @@ def work_record_create(request, slug: str):
     permissions.check_can_edit_team(request.user, project.team)
     form = WorkRecordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        page_services.work_record_create(
+        services.work_record_create(
             project=project, created_by=request.user, **form.record_values()
         )
         unit = project.work_unit or "units of work"
@@ -336,7 +336,7 @@ def token_list(request):
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            api_token, token = page_services.api_token_create(
+            api_token, token = services.api_token_create(
                 user=request.user, name=form.cleaned_data["name"]
             )
             request.session[NEW_API_TOKEN] = {"name": api_token.name, "token": token}
@@ -358,6 +358,6 @@ def token_revoke(request, pk: int):
     api_token = get_object_or_404(ApiToken, pk=pk)
     if api_token.user_id != request.user.pk and not permissions.is_admin(request.user):
         raise PermissionDenied("You may only revoke your own tokens.")
-    page_services.api_token_revoke(api_token=api_token)
+    services.api_token_revoke(api_token=api_token)
     messages.success(request, f"Token {api_token.name} revoked.")
     return redirect("token_list")

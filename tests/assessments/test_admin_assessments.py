@@ -26,16 +26,6 @@ from collectors.models import Device, Host
 HOUR = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    # Pages render {% static %} without a collectstatic manifest in tests.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
-
-
 def test_every_assessments_model_is_in_the_admin():
     missing = [
         model.__name__

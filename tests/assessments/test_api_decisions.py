@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from assessments import decisions
 from assessments.models import Optimisation, Recommendation
-from assessments.page_services import api_token_create
+from assessments.services import api_token_create
 from tests.assessments.decisions_factories import (
     at,
     make_device,

@@ -31,11 +31,6 @@ from collectors.selectors import collector_for_token
 DAY = timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _recent_weekday_afternoon(weekday: int) -> datetime:
     """14:07 UTC on the most recent given weekday at least two days ago (a fixed 'now')."""
     moment = timezone.now().replace(hour=14, minute=7, second=0, microsecond=0) - 2 * DAY

@@ -400,3 +400,27 @@ def test_updating_a_gpu_models_value_keeps_it_the_organisations():
     assert result.counts["gpu_models"]["updated"] == 1
     model = HardwareModel.objects.get(name="NVIDIA H100 80GB HBM3")
     assert (model.embodied_kgco2e, model.lifetime_years, model.source) == (600, 3, "Vendor PCF")
+
+
+@pytest.mark.django_db
+def test_a_new_allocation_marks_its_hours_already_measured_for_recompute():
+    from collectors.models import DirtyHour, RawSample
+
+    host = Host.objects.create(hostname="gpu-node-09")
+    device = Device.objects.create(uuid="GPU-09", host=host, index=0, name="NVIDIA L4")
+    RawSample.objects.create(
+        device=device, ts=datetime(2026, 11, 2, 10, 30, tzinfo=UTC), duration_s=60, energy_j=600
+    )
+    DirtyHour.objects.all().delete()  # as if rolled up already
+    load(
+        dedent(
+            """\
+            teams: [{name: NLP}]
+            projects: [{slug: p1, name: P1, team: NLP, phase: training}]
+            allocations:
+              - {project: p1, host: gpu-node-09, devices: all, start: 2026-11-01, end: null}
+            """
+        )
+    )
+    marked = set(DirtyHour.objects.values_list("device_id", "hour"))
+    assert (device.id, datetime(2026, 11, 2, 10, tzinfo=UTC)) in marked

@@ -10,16 +10,6 @@ from assessments.models import GridIntensityHour, GridZone, HardwareModel, Site
 from collectors.models import Device, Host
 
 
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    # Pages render {% static %} without a collectstatic manifest in tests.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def viewer(client, django_user_model):
     user = django_user_model.objects.create_user("viewer", password="pw")

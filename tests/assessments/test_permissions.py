@@ -4,7 +4,6 @@ own-team engineers and admins succeed, anonymous users are sent to the login pag
 from datetime import UTC, datetime
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from assessments.models import Allocation, ApiToken, Project, UserProfile, WorkRecord
@@ -12,16 +11,6 @@ from collectors.models import Collector
 from tests.assessments import page_factories as pf
 
 Role = UserProfile.Role
-
-
-@pytest.fixture(autouse=True)
-def _plain_static(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
-    cache.clear()
 
 
 @pytest.fixture

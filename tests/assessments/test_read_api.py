@@ -335,12 +335,7 @@ def test_openapi_schema_lists_the_read_api(client):
     assert "WorkRequest" in schema["components"]["schemas"]
 
 
-def test_login_page_renders(client, settings):
-    # Tests run without collectstatic: plain static storage instead of the manifest.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def test_login_page_renders(client):
     response = client.get("/accounts/login/")
     assert response.status_code == 200
     assert b"Log in" in response.content

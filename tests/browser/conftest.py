@@ -38,13 +38,9 @@ def browser():
 
 @pytest.fixture
 def plain_static(settings):
-    # The manifest storage needs collectstatic; the live server serves from the finders.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()  # chart JSON of an earlier test's data must not be served
+    # Static storage and password hashing come from tests/conftest.py; chart JSON of an
+    # earlier browser test's data must not be served.
+    cache.clear()
 
 
 @pytest.fixture
