@@ -324,14 +324,11 @@ def _device_embodied(
     device, label, siblings, host: HostEmbodied, find_model, fallbacks
 ) -> EmbodiedFactor:
     gpus = _physical_gpus(siblings)
-    slices_of: dict[str, list] = {}
-    for other in siblings:
-        if other.is_mig and other.parent_uuid:
-            slices_of.setdefault(other.parent_uuid, []).append(other)
-    if device.kind == "gpu" and device.uuid in slices_of:
-        # Its MIG slices report the work and carry the embodied carbon; counting both doubles.
+    if device.is_mig and device.parent_uuid:
+        # The agent reports a MIG GPU's energy (and its slices' processes as tag shares) on the
+        # physical GPU, so that GPU carries the embodied carbon; counting slices would double it.
         return EmbodiedFactor(
-            0.0, 0.0, None, 0.0, None, 0, note=f"{label}: embodied carbon carried by its MIG slices"
+            0.0, 0.0, None, 0.0, None, 0, note=f"{label}: embodied carbon carried by its parent GPU"
         )
 
     sources, gaps = [], []
@@ -357,10 +354,6 @@ def _device_embodied(
     te_host = host.te if n_sharing else 0.0
     per_hour = embodied_kg_per_hour(te_gpu, l_gpu, te_host, host.life, max(n_sharing, 1))
     te_host_share = te_host / max(n_sharing, 1)
-    if device.is_mig and device.parent_uuid:
-        # A MIG slice carries an equal part of its physical GPU's share.
-        n_slices = len(slices_of[device.parent_uuid])
-        per_hour, te_gpu, te_host_share = (x / n_slices for x in (per_hour, te_gpu, te_host_share))
     return EmbodiedFactor(
         kgco2e_per_hour=per_hour,
         te_gpu=te_gpu,

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
+from bench_db import drop_database, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "greenai_bench_pages"
@@ -49,20 +49,6 @@ def parse_args():
         "--reuse", action="store_true", help="time the pages of a database kept by --keep"
     )
     return parser.parse_args()
-
-
-def recreate_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database(server: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
 
 
 def setup_django(server: str) -> None:
@@ -239,7 +225,7 @@ def time_requests(client, url: str, requests: int) -> dict:
 def main():
     args = parse_args()
     if not args.reuse:
-        recreate_database(args.server)
+        recreate_database(args.server, DB_NAME)
     setup_django(args.server)
     try:
         from django.contrib.auth import get_user_model
@@ -315,7 +301,7 @@ def main():
         )
     finally:
         if not args.keep:
-            drop_database(args.server)
+            drop_database(args.server, DB_NAME)
 
 
 if __name__ == "__main__":

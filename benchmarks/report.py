@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
+from bench_db import drop_database, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "greenai_bench_report"
@@ -38,20 +38,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def recreate_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database(server: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-
-
 def setup_django(server: str, media_root: str) -> None:
     os.environ["DATABASE_URL"] = f"{server}/{DB_NAME}"
     os.environ["MEDIA_ROOT"] = media_root
@@ -67,7 +53,7 @@ def setup_django(server: str, media_root: str) -> None:
 def main() -> None:
     args = parse_args()
     if not args.reuse:
-        recreate_database(args.server)
+        recreate_database(args.server, DB_NAME)
     media_root = tempfile.mkdtemp(prefix="greenai-bench-report-")
     setup_django(args.server, media_root)
     from django.core.management import call_command
@@ -117,7 +103,7 @@ def main() -> None:
         print(f"PDF: {report.file.path}")
     finally:
         if not args.keep:
-            drop_database(args.server)
+            drop_database(args.server, DB_NAME)
 
 
 if __name__ == "__main__":

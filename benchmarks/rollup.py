@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
+from bench_db import drop_database, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "greenai_bench_rollup"
@@ -47,20 +47,6 @@ def parse_args():
     )
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     return parser.parse_args()
-
-
-def recreate_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database(server: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
 
 
 def setup_django(server: str) -> None:
@@ -162,7 +148,7 @@ def mark_all_dirty(devices) -> None:
 
 def main() -> None:
     args = parse_args()
-    recreate_database(args.server)
+    recreate_database(args.server, DB_NAME)
     try:
         setup_django(args.server)
         from assessments.models import HourlyDeviceFact, HourlyProjectFact
@@ -204,7 +190,7 @@ def main() -> None:
         )
     finally:
         if not args.keep:
-            drop_database(args.server)
+            drop_database(args.server, DB_NAME)
 
 
 if __name__ == "__main__":
