@@ -357,7 +357,9 @@ def collectors(filters: Filters, project=None) -> Table:
                 "label": collector.name,
                 "team": collector.team.name if collector.team else "",
                 "status": "revoked" if collector.is_revoked else "active",
-                "last_seen": row["last_seen_at"].isoformat() if row["last_seen_at"] else "never",
+                "last_seen": row["last_seen_at"].strftime("%Y-%m-%d %H:%M:%S")
+                if row["last_seen_at"]
+                else "never",
                 "lag": _human_seconds(row["lag_seconds"]),
                 "token_prefix": collector.token_prefix,
             }
