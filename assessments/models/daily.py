@@ -3,8 +3,10 @@ millions. Rebuilt from the hourly facts by assessments.daily_facts.daily_facts_r
 
 from django.db import models
 
+from assessments.models.facts import FootprintMeasures
 
-class DailyProjectFact(models.Model):
+
+class DailyProjectFact(FootprintMeasures):
     """One day's sums of HourlyProjectFact per (project, team, site, phase); project null =
     unallocated."""
 
@@ -19,12 +21,6 @@ class DailyProjectFact(models.Model):
         "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     phase = models.CharField(max_length=20, blank=True)
-    energy_it_kwh = models.FloatField(default=0)
-    energy_facility_kwh = models.FloatField(default=0)
-    operational_kgco2e = models.FloatField(default=0)
-    embodied_kgco2e = models.FloatField(default=0)
-    cost = models.FloatField(default=0)
-    gpu_hours = models.FloatField(default=0)
 
     class Meta:
         indexes = [
@@ -34,7 +30,7 @@ class DailyProjectFact(models.Model):
         ]
 
 
-class DailyDeviceFact(models.Model):
+class DailyDeviceFact(FootprintMeasures):
     """One device over one UTC day: sums of its HourlyDeviceFact rows."""
 
     day = models.DateField()
@@ -45,12 +41,6 @@ class DailyDeviceFact(models.Model):
     util_pct_sum = models.FloatField(default=0, help_text="Sum of the hourly mean utilisation.")
     idle_hours = models.PositiveSmallIntegerField(default=0)
     idle_energy_it_kwh = models.FloatField(default=0)
-    energy_it_kwh = models.FloatField(default=0)
-    energy_facility_kwh = models.FloatField(default=0)
-    operational_kgco2e = models.FloatField(default=0)
-    embodied_kgco2e = models.FloatField(default=0)
-    cost = models.FloatField(default=0)
-    gpu_hours = models.FloatField(default=0)
 
     class Meta:
         constraints = [

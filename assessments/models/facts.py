@@ -4,7 +4,21 @@ from django.db import models
 from django.utils import timezone
 
 
-class HourlyDeviceFact(models.Model):
+class FootprintMeasures(models.Model):
+    """The figures every fact table sums: one definition, so hourly and daily facts agree."""
+
+    energy_it_kwh = models.FloatField(default=0)
+    energy_facility_kwh = models.FloatField(default=0)
+    operational_kgco2e = models.FloatField(default=0)
+    embodied_kgco2e = models.FloatField(default=0)
+    cost = models.FloatField(default=0)
+    gpu_hours = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class HourlyDeviceFact(FootprintMeasures):
     """One device over one UTC hour, with the factor values the numbers were computed with."""
 
     device = models.ForeignKey("collectors.Device", on_delete=models.CASCADE, related_name="+")
@@ -15,12 +29,6 @@ class HourlyDeviceFact(models.Model):
     measured_seconds = models.FloatField(default=0)
     coverage = models.FloatField(default=0, help_text="measured_seconds / 3600")
     util_mean_pct = models.FloatField(null=True, blank=True)
-    energy_it_kwh = models.FloatField(default=0)
-    energy_facility_kwh = models.FloatField(default=0)
-    operational_kgco2e = models.FloatField(default=0)
-    embodied_kgco2e = models.FloatField(default=0)
-    cost = models.FloatField(default=0)
-    gpu_hours = models.FloatField(default=0)
     # Factors used; a recompute reuses them unless asked to refresh factors.
     pue = models.FloatField()
     grid_gco2e_per_kwh = models.FloatField(help_text="Energy-weighted mean over the hour.")
@@ -37,7 +45,7 @@ class HourlyDeviceFact(models.Model):
         indexes = [models.Index(fields=["hour"], name="devicefact_hour")]
 
 
-class HourlyProjectFact(models.Model):
+class HourlyProjectFact(FootprintMeasures):
     """A project's share of one device over one hour; project null = unallocated."""
 
     class Attribution(models.TextChoices):
@@ -59,12 +67,6 @@ class HourlyProjectFact(models.Model):
         "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     phase = models.CharField(max_length=20, blank=True)
-    energy_it_kwh = models.FloatField(default=0)
-    energy_facility_kwh = models.FloatField(default=0)
-    operational_kgco2e = models.FloatField(default=0)
-    embodied_kgco2e = models.FloatField(default=0)
-    cost = models.FloatField(default=0)
-    gpu_hours = models.FloatField(default=0)
 
     class Meta:
         constraints = [
