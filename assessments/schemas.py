@@ -39,7 +39,7 @@ class Footprint(BaseModel):
     work_units: float = Field(description="Units of work recorded in the period (pro rata).")
     sci: float | None = Field(
         description="Software Carbon Intensity (O + M) / R, kgCO2e per work unit; "
-        "null without work units."
+        "null without work units, or when the projects in scope count different units."
     )
     coverage: float | None = Field(
         description="Measured / expected device-seconds of the devices that reported (0..1)."

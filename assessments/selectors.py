@@ -121,7 +121,7 @@ def footprint(
         if phase is not None:
             work_records = work_records.filter(project__phase=phase)
 
-    work_units = _work_units(work_records, period_start, period_end)
+    work_units, unit_names = _work_units(work_records, period_start, period_end)
     operational = totals["operational_kgco2e"]
     embodied = totals["embodied_kgco2e"]
     result = {
@@ -134,7 +134,9 @@ def footprint(
         "currency": Organisation.get().currency,
         "gpu_hours": totals["gpu_hours"],
         "work_units": work_units,
-        "sci": fm.sci(operational, embodied, work_units),
+        # Carbon per "unit" means nothing when projects count different units (tokens and
+        # images): then SCI is given per project only.
+        "sci": fm.sci(operational, embodied, work_units) if len(unit_names) <= 1 else None,
         "coverage": _coverage(device_ids, period_start, period_end),
     }
     if is_organisation:
@@ -143,12 +145,17 @@ def footprint(
     return result
 
 
-def _work_units(records, period_start: datetime, period_end: datetime) -> float:
+def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[float, set[str]]:
+    """Units of work in the period (pro rata), and the names of the units they count."""
     overlapping = records.filter(period_start__lt=period_end, period_end__gte=period_start)
-    return math.fsum(
-        fm.prorated_units(r.units, r.period_start, r.period_end, period_start, period_end)
-        for r in overlapping.only("units", "period_start", "period_end")
+    rows = list(
+        overlapping.values_list("units", "period_start", "period_end", "project__work_unit")
     )
+    units = math.fsum(
+        fm.prorated_units(units, start, end, period_start, period_end)
+        for units, start, end, _ in rows
+    )
+    return units, {name for *_, name in rows}
 
 
 # --- in-service time -----------------------------------------------------------------------

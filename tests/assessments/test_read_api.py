@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from assessments.models import UserProfile, WorkRecord
+from assessments.models import Project, UserProfile, WorkRecord
 from assessments.rollup import rollup_dirty_hours
 from assessments.selectors import footprint
 from assessments.services import api_token_create, api_token_revoke, work_record_create
@@ -108,6 +108,22 @@ def test_team_footprint_sums_its_projects(scenario):
     vision = footprint(start=date(2026, 11, 2), end=date(2026, 11, 3), team="cv")
     assert vision["energy_kwh"] == pytest.approx(0.3)
     assert vision["sci"] is None  # no work units
+
+
+def test_sci_is_null_where_projects_count_different_units(scenario):
+    scenario.work_unit = "training samples"
+    scenario.save()
+    vision = Project.objects.get(slug="vision")
+    vision.work_unit = "images"
+    vision.save()
+    work_record_create(project=vision, units=500, start=T0, end=T0 + 2 * HOUR)
+    data = footprint(start=date(2026, 11, 2), end=date(2026, 11, 3))
+    assert data["work_units"] == pytest.approx(1500)
+    assert data["sci"] is None
+    vision.work_unit = "training samples"
+    vision.save()
+    data = footprint(start=date(2026, 11, 2), end=date(2026, 11, 3))
+    assert data["sci"] == pytest.approx(ORGANISATION["total_kgco2e"] / 1500, rel=REL)
 
 
 def test_phase_filter_uses_the_phase_of_each_part(scenario):
