@@ -9,7 +9,7 @@ def _load_reference_data(sender, using="default", **kwargs):
     from django.db import DatabaseError, connections
 
     from assessments.models import GridZone, HardwareModel
-    from assessments.reference_data import load_reference_data
+    from assessments.organisation.reference_data import load_reference_data
 
     tables = set(connections[using].introspection.table_names())
     if not {GridZone._meta.db_table, HardwareModel._meta.db_table} <= tables:

@@ -4,9 +4,9 @@ import logging
 
 from celery import shared_task
 
-from assessments.rollup import DEFAULT_BATCH_SIZE
-from assessments.rollup import rollup_dirty_hours as rollup_service
-from assessments.rollup_lock import exclusive_rollup
+from assessments.footprint.rollup import DEFAULT_BATCH_SIZE
+from assessments.footprint.rollup import rollup_dirty_hours as rollup_service
+from assessments.footprint.rollup_lock import exclusive_rollup
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def generate_monthly_reports(today: str | None = None, email: bool = True):
     """
     from datetime import date
 
-    from assessments.reporting import monthly_reports_generate
+    from assessments.reports.services import monthly_reports_generate
 
     reports = monthly_reports_generate(
         today=date.fromisoformat(today) if today else None, email=email
@@ -76,7 +76,7 @@ def refresh_recommendations(now: str | None = None):
     """
     from datetime import UTC, datetime
 
-    from assessments.decisions import optimisations_verify, recommendations_refresh
+    from assessments.decisions.services import optimisations_verify, recommendations_refresh
 
     moment = datetime.fromisoformat(now) if now else None
     if moment is not None and moment.tzinfo is None:

@@ -3,8 +3,8 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("assessments.urls_read_api")),  # footprint API, work units, OpenAPI
-    path("", include("assessments.urls_pages")),  # dashboards and engineers' forms
-    path("", include("assessments.urls_decisions")),  # optimisations, ROI, recommendations
-    path("", include("assessments.urls_reports")),  # monthly PDF reports
+    path("", include("assessments.footprint.urls")),  # footprint API, work units, OpenAPI
+    path("", include("assessments.dashboards.urls")),  # dashboards and engineers' forms
+    path("", include("assessments.decisions.urls")),  # optimisations, ROI, recommendations
+    path("", include("assessments.reports.urls")),  # monthly PDF reports
 ]

@@ -232,9 +232,9 @@ def main():
         from django.test import Client
         from django.utils import timezone
 
-        from assessments.daily_facts import daily_facts_refresh
+        from assessments.dashboards.chart_json import CHARTS, PROJECT_CHARTS
+        from assessments.footprint.daily_facts import daily_facts_refresh
         from assessments.models import HourlyDeviceFact, Project, UserProfile
-        from assessments.views_charts import CHARTS, PROJECT_CHARTS
 
         end = timezone.now().replace(minute=0, second=0, microsecond=0)
         fill_seconds = refresh_seconds = None

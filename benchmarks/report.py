@@ -5,7 +5,7 @@
 
 Creates its own database (greenai_bench_report), loads the demo organisation with
 `manage.py seed_demo --days N` (real ingest and rollup; not timed), then times
-`assessments.reporting.report_generate` for last month: the organisation's report (charts
+`assessments.reports.services.report_generate` for last month: the organisation's report (charts
 through Chromium, WeasyPrint, storage) and each team's. Prints the figures and the PDF's path;
 the database is dropped afterwards unless --keep.
 """
@@ -60,7 +60,7 @@ def main() -> None:
     from django.utils import timezone
 
     from assessments.models import Team
-    from assessments.reporting import previous_month, report_generate
+    from assessments.reports.services import previous_month, report_generate
 
     try:
         call_command("migrate", verbosity=0)

@@ -5,7 +5,7 @@
 Creates its own database (greenai_bench_rollup), loads 3.6 million raw samples with COPY (a
 quarter of the GPUs tagged 70/30 between two projects, half of the hosts under an allocation
 that ends mid-hour, the rest unallocated), marks every (device, hour) dirty, and times
-`assessments.rollup.rollup_dirty_hours` until no dirty hour is left. Target: under 10 s.
+`assessments.footprint.rollup.rollup_dirty_hours` until no dirty hour is left. Target: under 10 s.
 The database is dropped afterwards.
 """
 
@@ -151,8 +151,8 @@ def main() -> None:
     recreate_database(args.server, DB_NAME)
     try:
         setup_django(args.server)
+        from assessments.footprint.rollup import rollup_dirty_hours
         from assessments.models import HourlyDeviceFact, HourlyProjectFact
-        from assessments.rollup import rollup_dirty_hours
         from collectors.models import DirtyHour
 
         devices = make_inventory(args.gpus)

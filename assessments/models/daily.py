@@ -1,5 +1,5 @@
 """Daily aggregates of the hourly facts, so dashboards over months read thousands of rows, not
-millions. Rebuilt from the hourly facts by assessments.daily_facts.daily_facts_refresh."""
+millions. Rebuilt from the hourly facts by assessments.footprint.daily_facts.daily_facts_refresh."""
 
 from django.db import models
 

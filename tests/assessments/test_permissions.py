@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from assessments.models import Allocation, ApiToken, Project, UserProfile, WorkRecord
 from collectors.models import Collector
-from tests.assessments import page_factories as pf
+from tests.assessments.dashboards import page_factories as pf
 
 Role = UserProfile.Role
 

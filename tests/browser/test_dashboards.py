@@ -9,7 +9,7 @@ import pytest
 
 from assessments.models import Project, UserProfile
 from collectors.models import Collector
-from tests.assessments import page_factories as pf
+from tests.assessments.dashboards import page_factories as pf
 from tests.browser.conftest import log_in, screenshot, wait_for_charts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

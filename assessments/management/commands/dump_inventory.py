@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from assessments.inventory import inventory_dump
+from assessments.organisation.inventory import inventory_dump
 
 
 class Command(BaseCommand):

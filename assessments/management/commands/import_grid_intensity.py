@@ -5,7 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from assessments.grid_import import (
+from assessments.models import GridZone
+from assessments.organisation.grid_import import (
     BASIS_DIRECT,
     BASIS_LCA,
     GridImportError,
@@ -14,8 +15,7 @@ from assessments.grid_import import (
     parse_grid_csv,
     zone_mismatch,
 )
-from assessments.models import GridZone
-from assessments.services import mark_hours_for_recompute
+from assessments.organisation.services import mark_hours_for_recompute
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from assessments.inventory import InventoryError, inventory_load
+from assessments.organisation.inventory import InventoryError, inventory_load
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from assessments.reference_data import load_reference_data
+from assessments.organisation.reference_data import load_reference_data
 
 
 class Command(BaseCommand):

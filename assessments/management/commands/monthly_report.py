@@ -6,8 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from assessments.models import Team
-from assessments.report_summary import parse_month
-from assessments.reporting import ReportError, report_generate, reports_email
+from assessments.reports.report_summary import parse_month
+from assessments.reports.services import ReportError, report_generate, reports_email
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from assessments.rollup import DEFAULT_BATCH_SIZE, rollup_dirty_hours
-from assessments.services import recompute_facts
+from assessments.footprint.rollup import DEFAULT_BATCH_SIZE, rollup_dirty_hours
+from assessments.organisation.services import recompute_facts
 
 
 def _moment(value: str, name: str) -> datetime:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from assessments import demo_seed
+from assessments.demo import seed as demo_seed
 
 
 class Command(BaseCommand):

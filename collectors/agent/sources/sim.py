@@ -5,7 +5,7 @@ any interval, a one-second tick or a gap after a restart, is exact and reproduci
 hostname and time always give the same uuids, samples and tags. Devices cycle through four
 roles: training near the power limit, diurnal inference, idle (60-70 W) and a GPU shared by two
 projects. The project slugs and phases are those of the demo organisation
-(assessments/demo.py, `manage.py seed_demo`), so simulated data is attributable there.
+(assessments/demo/history.py, `manage.py seed_demo`), so simulated data is attributable there.
 """
 
 import math

@@ -1,0 +1,361 @@
+"""Read API of the decisions area: optimisations with their return, and recommendations.
+
+Thin views: a selector in assessments.decisions.services computes, a pydantic model serialises. The
+ROI and recommendations pages show the very same OptimisationReturn and Recommendation values.
+"""
+
+from datetime import date, datetime
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from pydantic import BaseModel, Field
+
+from assessments.api_auth import api_login_required, json_error
+from assessments.decisions import services as decisions
+from assessments.decisions.roi import Range, WindowMeasure
+from assessments.models import Optimisation, Organisation, Project, Recommendation, Technique
+from greenai_site.openapi import api_operation
+
+STATUSES = {401: "Not logged in, or bad/revoked token."}
+
+
+class Window(BaseModel):
+    start: date
+    end: date = Field(description="Exclusive.")
+    days_elapsed: int = Field(description="Days of the window before today.")
+    days_with_units: int
+    units: float
+    energy_kwh_per_unit: float | None = Field(description="Facility kWh (IT x PUE) per unit.")
+    kgco2e_per_unit: float | None = Field(description="Operational + embodied kgCO2e per unit.")
+    cost_per_unit: float | None
+    coverage: float | None = Field(description="Share of expected samples present, 0..1.")
+
+
+class Savings(BaseModel):
+    energy_kwh: float | None = Field(description="Facility kWh a month.")
+    cost: float | None = Field(description="Organisation's currency a month.")
+    kgco2e: float | None = Field(description="Operational + embodied kgCO2e a month.")
+
+
+class Span(BaseModel):
+    low: float | None
+    high: float | None
+
+
+class SavingsRange(BaseModel):
+    energy_kwh: Span | None
+    cost: Span | None
+    kgco2e: Span | None
+
+
+class Investment(BaseModel):
+    engineering_hours: float
+    hourly_rate: float
+    other_costs: float
+    total: float
+    currency: str
+
+
+class BeforeAfter(BaseModel):
+    before: float | None
+    after: float | None
+
+
+class Quality(BaseModel):
+    latency_p50_ms: BeforeAfter
+    latency_p95_ms: BeforeAfter
+    metric: str
+    value: BeforeAfter
+
+
+class Estimate(BaseModel):
+    """What-if of a planned (or not yet measurable) optimisation; indicative only."""
+
+    technique_range: str
+    applies_to: str
+    source: str
+    note: str
+    monthly_savings_low: Savings
+    monthly_savings_high: Savings
+    payback_months: Span | None
+    net_return_3y: Span
+
+
+class OptimisationOut(BaseModel):
+    id: int
+    project: str
+    project_name: str
+    work_unit: str
+    technique: str
+    title: str
+    status: str
+    applied_on: date | None
+    currency: str
+    investment: Investment
+    baseline: Window | None
+    evaluation: Window | None
+    monthly_units: float | None
+    monthly_units_basis: str | None
+    monthly_savings: Savings
+    monthly_savings_range: SavingsRange | None = Field(
+        description="5-95% range from a bootstrap of daily values (1000 draws, fixed seed)."
+    )
+    energy_change_pct: float | None
+    payback_months: float | None = Field(description="null: never paid back (or not measured).")
+    net_return_3y: float | None
+    carbon_value_per_month: float | None = Field(
+        description="kgCO2e saved x internal carbon price; null without a carbon price."
+    )
+    conclusive: bool | None
+    warnings: list[str]
+    estimate: Estimate | None
+    quality: Quality
+
+
+class OptimisationList(BaseModel):
+    count: int
+    optimisations: list[OptimisationOut]
+
+
+class RecommendationOut(BaseModel):
+    id: int
+    kind: str
+    target: str
+    title: str
+    action: str
+    evidence: dict
+    period_start: datetime
+    period_end: datetime
+    estimated_monthly_savings: Savings
+    currency: str
+    confidence: str
+    status: str
+    dismissed_reason: str
+    project: str | None
+    optimisation_id: int | None
+
+
+class RecommendationList(BaseModel):
+    count: int
+    recommendations: list[RecommendationOut]
+
+
+# --- Serialisation ----------------------------------------------------------------------------
+
+
+def _window(window: WindowMeasure | None) -> Window | None:
+    if window is None:
+        return None
+    return Window(
+        start=window.start,
+        end=window.end,
+        days_elapsed=window.days_elapsed,
+        days_with_units=window.days_with_units,
+        units=window.units,
+        energy_kwh_per_unit=window.energy_kwh_per_unit,
+        kgco2e_per_unit=window.kgco2e_per_unit,
+        cost_per_unit=window.cost_per_unit,
+        coverage=window.coverage,
+    )
+
+
+def _span(value: Range | None) -> Span | None:
+    return None if value is None else Span(low=value.low, high=value.high)
+
+
+def optimisation_out(result: decisions.OptimisationReturn) -> OptimisationOut:
+    optimisation = result.optimisation
+    measured = result.measured
+    estimate = None
+    if result.estimate is not None:
+        what_if = result.estimate
+        estimate = Estimate(
+            technique_range=what_if.saving.label,
+            applies_to=what_if.saving.applies_to,
+            source=what_if.saving.source,
+            note=what_if.saving.note,
+            monthly_savings_low=Savings(
+                energy_kwh=what_if.monthly_energy_kwh.low,
+                cost=what_if.monthly_cost.low,
+                kgco2e=what_if.monthly_kgco2e.low,
+            ),
+            monthly_savings_high=Savings(
+                energy_kwh=what_if.monthly_energy_kwh.high,
+                cost=what_if.monthly_cost.high,
+                kgco2e=what_if.monthly_kgco2e.high,
+            ),
+            payback_months=_span(what_if.payback_months),
+            net_return_3y=_span(what_if.net_return_3y),
+        )
+    ranges = None
+    if measured is not None and measured.energy_kwh_range is not None:
+        ranges = SavingsRange(
+            energy_kwh=_span(measured.energy_kwh_range),
+            cost=_span(measured.cost_range),
+            kgco2e=_span(measured.kgco2e_range),
+        )
+    return OptimisationOut(
+        id=optimisation.pk,
+        project=optimisation.project.slug,
+        project_name=optimisation.project.name,
+        work_unit=optimisation.project.work_unit,
+        technique=optimisation.technique,
+        title=optimisation.title,
+        status=optimisation.status,
+        applied_on=optimisation.applied_on,
+        currency=result.currency,
+        investment=Investment(
+            engineering_hours=optimisation.engineering_hours,
+            hourly_rate=result.hourly_rate,
+            other_costs=optimisation.other_costs,
+            total=result.investment,
+            currency=result.currency,
+        ),
+        baseline=_window(measured.baseline if measured else None),
+        evaluation=_window(measured.evaluation if measured else None),
+        monthly_units=measured.monthly_units if measured else None,
+        monthly_units_basis=measured.monthly_units_basis if measured else None,
+        monthly_savings=Savings(
+            energy_kwh=result.monthly_energy_kwh,
+            cost=result.monthly_cost,
+            kgco2e=result.monthly_kgco2e,
+        ),
+        monthly_savings_range=ranges,
+        energy_change_pct=measured.energy_change_pct if measured else None,
+        payback_months=result.payback_months,
+        net_return_3y=result.net_return_3y,
+        carbon_value_per_month=measured.carbon_value_per_month if measured else None,
+        conclusive=measured.conclusive if measured else None,
+        warnings=(measured.warnings if measured else []) + result.notes,
+        estimate=estimate,
+        quality=Quality(
+            latency_p50_ms=BeforeAfter(
+                before=optimisation.latency_p50_ms_before, after=optimisation.latency_p50_ms_after
+            ),
+            latency_p95_ms=BeforeAfter(
+                before=optimisation.latency_p95_ms_before, after=optimisation.latency_p95_ms_after
+            ),
+            metric=optimisation.quality_metric,
+            value=BeforeAfter(before=optimisation.quality_before, after=optimisation.quality_after),
+        ),
+    )
+
+
+def recommendation_out(recommendation: Recommendation, currency: str) -> RecommendationOut:
+    return RecommendationOut(
+        id=recommendation.pk,
+        kind=recommendation.kind,
+        target=recommendation.target,
+        title=recommendation.title,
+        action=recommendation.action,
+        evidence=recommendation.evidence,
+        period_start=recommendation.period_start,
+        period_end=recommendation.period_end,
+        estimated_monthly_savings=Savings(
+            energy_kwh=recommendation.monthly_energy_kwh,
+            cost=recommendation.monthly_cost,
+            kgco2e=recommendation.monthly_kgco2e,
+        ),
+        currency=currency,
+        confidence=recommendation.confidence,
+        status=recommendation.status,
+        dismissed_reason=recommendation.dismissed_reason,
+        project=recommendation.project.slug if recommendation.project else None,
+        optimisation_id=recommendation.optimisation_id,
+    )
+
+
+def _choice(request, name: str, choices) -> str | None:
+    value = request.GET.get(name) or None
+    if value is not None and value not in choices:
+        raise ValueError(
+            f"Query parameter '{name}' must be one of {', '.join(sorted(choices))}; got {value!r}."
+        )
+    return value
+
+
+# --- Views -------------------------------------------------------------------------------------
+
+
+@api_operation(
+    method="GET",
+    summary="Optimisations with their investment, measured return (or what-if estimate)",
+    tag="decisions",
+    query={
+        "project": "Only this project (its slug); optional.",
+        "status": "planned, applied or verified; optional.",
+        "technique": "Only this technique; optional.",
+    },
+    response=OptimisationList,
+    statuses={**STATUSES, 400: "Bad filter value.", 404: "Unknown project."},
+)
+@api_login_required
+@require_GET
+def optimisation_list(request):
+    try:
+        status = _choice(request, "status", Optimisation.Status.values)
+        technique = _choice(request, "technique", Technique.values)
+    except ValueError as exc:
+        return json_error(400, str(exc), [{"field": "query", "message": str(exc)}])
+    project = None
+    if request.GET.get("project"):
+        project = Project.objects.filter(slug=request.GET["project"]).first()
+        if project is None:
+            return json_error(404, f"No project with slug {request.GET['project']!r}.")
+    results = decisions.optimisation_returns(project=project)
+    results = [
+        r
+        for r in results
+        if (status is None or r.optimisation.status == status)
+        and (technique is None or r.optimisation.technique == technique)
+    ]
+    body = OptimisationList(
+        count=len(results), optimisations=[optimisation_out(r) for r in results]
+    )
+    return JsonResponse(body.model_dump(mode="json"))
+
+
+@api_operation(
+    method="GET",
+    summary="One optimisation with its investment, measured return (or what-if estimate)",
+    tag="decisions",
+    response=OptimisationOut,
+    statuses={**STATUSES, 404: "Unknown optimisation."},
+)
+@api_login_required
+@require_GET
+def optimisation_detail(request, pk: int):
+    optimisation = Optimisation.objects.select_related("project").filter(pk=pk).first()
+    if optimisation is None:
+        return json_error(404, f"No optimisation with id {pk}.")
+    result = decisions.optimisation_measure(optimisation=optimisation)
+    return JsonResponse(optimisation_out(result).model_dump(mode="json"))
+
+
+@api_operation(
+    method="GET",
+    summary="Recommendations computed from the last 30 days of facts, largest saving first",
+    tag="decisions",
+    query={
+        "status": "open, accepted or dismissed; optional (default: all).",
+        "kind": "Only this kind; optional.",
+        "order": "kgco2e (default), cost or energy: the saving to sort by.",
+    },
+    response=RecommendationList,
+    statuses={**STATUSES, 400: "Bad filter value."},
+)
+@api_login_required
+@require_GET
+def recommendation_list(request):
+    try:
+        status = _choice(request, "status", Recommendation.Status.values)
+        kind = _choice(request, "kind", Recommendation.Kind.values)
+        order = _choice(request, "order", decisions.ORDERINGS) or "kgco2e"
+    except ValueError as exc:
+        return json_error(400, str(exc), [{"field": "query", "message": str(exc)}])
+    currency = Organisation.get().currency
+    rows = list(decisions.recommendations_list(status=status, kind=kind, order=order))
+    body = RecommendationList(
+        count=len(rows), recommendations=[recommendation_out(r, currency) for r in rows]
+    )
+    return JsonResponse(body.model_dump(mode="json"))
