@@ -11,12 +11,14 @@ from django.utils import timezone
 from assessments.models import (
     Allocation,
     ApiToken,
+    AttributionRule,
     DailyDeviceFact,
     DailyProjectFact,
     GridIntensityHour,
     GridZone,
     HardwareModel,
     HourlyDeviceFact,
+    HourlyJobFact,
     HourlyProjectFact,
     Optimisation,
     Organisation,
@@ -28,6 +30,7 @@ from assessments.models import (
     UserProfile,
     WorkRecord,
 )
+from assessments.organisation.services import attribution_rule_delete, attribution_rule_save
 
 
 class ComputedAdmin(admin.ModelAdmin):
@@ -361,3 +364,30 @@ class DailyDeviceFactAdmin(ComputedAdmin):
     search_fields = ("device__uuid", "device__host__hostname")
     date_hierarchy = "day"
     list_select_related = ("device__host",)
+
+
+@admin.register(AttributionRule)
+class AttributionRuleAdmin(admin.ModelAdmin):
+    """Admins edit the rules here; every change re-attributes the hours of jobs' samples."""
+
+    list_display = ("position", "match", "project", "phase")
+    ordering = ("position",)
+    autocomplete_fields = ("project",)
+
+    def save_model(self, request, obj, form, change):
+        attribution_rule_save(rule=obj)
+
+    def delete_model(self, request, obj):
+        attribution_rule_delete(rule=obj)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            attribution_rule_delete(rule=rule)
+
+
+@admin.register(HourlyJobFact)
+class HourlyJobFactAdmin(ComputedAdmin):
+    list_display = ("hour", "job_key", "user", "project", "device", "energy_it_kwh", "gpu_hours")
+    list_filter = ("project",)
+    search_fields = ("job_key", "user", "namespace", "pod")
+    date_hierarchy = "hour"

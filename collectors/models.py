@@ -140,6 +140,9 @@ class RawSample(models.Model):
     mem_used_mib = models.FloatField(null=True, blank=True)
     # [{"project": slug, "phase": name, "share": 0..1}, ...] or null when untagged.
     tags = models.JSONField(null=True, blank=True)
+    # [{"id", "user", "account", "partition", "namespace", "pod", "container", "share"}, ...]:
+    # the Slurm jobs or Kubernetes pods that used the device, or null.
+    jobs = models.JSONField(null=True, blank=True)
     batch = models.ForeignKey(IngestBatch, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -61,6 +61,32 @@ class TagIn(BaseModel):
     share: Annotated[float, Field(ge=0, le=1)]
 
 
+Name = Annotated[str, Field(max_length=253)]
+
+
+class JobIn(BaseModel):
+    """A Slurm job or Kubernetes pod that used the device during the interval."""
+
+    model_config = _STRICT
+
+    id: Annotated[str, Field(max_length=100)] = ""
+    user: Annotated[str, Field(max_length=100)] = ""
+    account: Annotated[str, Field(max_length=100)] = ""
+    partition: Annotated[str, Field(max_length=100)] = ""
+    namespace: Name = ""
+    pod: Name = ""
+    container: Name = ""
+    share: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+    @model_validator(mode="after")
+    def _identified(self):
+        if not self.id and not self.pod:
+            raise PydanticCustomError(
+                "job_unidentified", "a job needs an id (Slurm) or a pod (Kubernetes)"
+            )
+        return self
+
+
 class SampleIn(BaseModel):
     model_config = _STRICT
 
@@ -81,6 +107,7 @@ class SampleIn(BaseModel):
     util_pct: Annotated[float, Field(ge=0, le=100)] | None = None
     mem_used_mib: Annotated[float, Field(ge=0)] | None = None
     tags: list[TagIn] | None = None
+    jobs: Annotated[list[JobIn], Field(max_length=64)] | None = None
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -103,6 +130,14 @@ class SampleIn(BaseModel):
             total = sum(tag.share for tag in tags)
             raise PydanticCustomError("share_sum", f"tag shares sum to {total:.6g}, above 1")
         return tags
+
+    @field_validator("jobs")
+    @classmethod
+    def _job_shares_sum_to_at_most_one(cls, jobs):
+        if jobs and sum(job.share for job in jobs) > 1 + SHARE_SUM_TOLERANCE:
+            total = sum(job.share for job in jobs)
+            raise PydanticCustomError("share_sum", f"job shares sum to {total:.6g}, above 1")
+        return jobs
 
     @model_validator(mode="after")
     def _energy_known_and_plausible(self):

@@ -251,6 +251,7 @@ def _store(
                 sample.util_pct,
                 sample.mem_used_mib,
                 tags_json(sample.tags),
+                _jobs_json(sample.jobs),
             )
     rows = list(by_key.values())
     if not rows:
@@ -275,6 +276,14 @@ def _last_seen_touch(collector_id: int, host_id: int, device_ids: list[int], now
     Collector.objects.filter(stale, pk=collector_id).update(last_seen_at=now)
     Host.objects.filter(stale, pk=host_id).update(last_seen_at=now)
     Device.objects.filter(stale, pk__in=device_ids).update(last_seen_at=now)
+
+
+def _jobs_json(jobs) -> str | None:
+    if not jobs:
+        return None
+    return json.dumps(
+        [job.model_dump(exclude_defaults=True) | {"share": job.share} for job in jobs]
+    )
 
 
 class _TagsJson:
@@ -376,6 +385,7 @@ _SAMPLE_COLUMNS = (
     "util_pct",
     "mem_used_mib",
     "tags",
+    "jobs",
 )
 _STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS greenai_ingest_staging (
@@ -386,7 +396,8 @@ CREATE TEMP TABLE IF NOT EXISTS greenai_ingest_staging (
     power_w double precision,
     util_pct double precision,
     mem_used_mib double precision,
-    tags jsonb
+    tags jsonb,
+    jobs jsonb
 ) ON COMMIT DELETE ROWS
 """
 
@@ -474,11 +485,20 @@ def _samples_insert_generic(rows: list[tuple], batch_pk: int, now: datetime) -> 
                 util_pct=util_pct,
                 mem_used_mib=mem_used_mib,
                 tags=json.loads(tags) if tags is not None else None,
+                jobs=json.loads(jobs) if jobs is not None else None,
                 batch_id=batch_pk,
             )
-            for device_id, ts, duration_s, energy_j, power_w, util_pct, mem_used_mib, tags in (
-                new_rows.values()
-            )
+            for (
+                device_id,
+                ts,
+                duration_s,
+                energy_j,
+                power_w,
+                util_pct,
+                mem_used_mib,
+                tags,
+                jobs,
+            ) in new_rows.values()
         ],
         ignore_conflicts=True,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 
 from assessments.dashboards import selectors as dashboards
+from assessments.jobs import selectors as jobs
 from assessments.organisation.forms import Filters
 
 CARBON_NOTE = (
@@ -400,6 +401,50 @@ def _human_seconds(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+JOBS_NOTE = (
+    "A job is a Slurm job or a Kubernetes pod reported with the samples; its figures are its "
+    "share of its devices' hours, priced like the devices (see the methodology page)."
+)
+
+
+def project_jobs(filters: Filters, project=None, *, currency: str | None = None) -> Table:
+    rows = jobs.jobs_list(start=filters.start, end=filters.end, project=project, limit=200)
+    for row in rows:
+        row["label"] = row["job_key"]
+        row["first_seen"] = f"{row['first_seen']:%Y-%m-%d %H:%M}"
+        row["last_seen"] = f"{row['last_seen']:%Y-%m-%d %H:%M}"
+    return Table(
+        "project-jobs",
+        "Jobs",
+        [
+            Column("label", "Job"),
+            Column("user", "User"),
+            Column("account", "Account"),
+            Column("namespace", "Namespace"),
+            *_footprint_columns(currency or dashboards.currency()),
+            Column("first_seen", "First seen (UTC)"),
+            Column("last_seen", "Last seen (UTC)"),
+        ],
+        rows,
+        JOBS_NOTE + " Largest IT energy first; at most 200 jobs.",
+    )
+
+
+def users(filters: Filters, project=None, *, currency: str | None = None) -> Table:
+    rows = jobs.users_list(start=filters.start, end=filters.end, team=filters.team)
+    return Table(
+        "users",
+        "By user",
+        [
+            Column("label", "User"),
+            Column("jobs", "Jobs", "count", 0),
+            *_footprint_columns(currency or dashboards.currency()),
+        ],
+        rows,
+        JOBS_NOTE + " Only jobs that report a user (Slurm) are listed.",
+    )
+
+
 TABLES: dict[str, Callable[..., Table]] = {
     "kpis": kpis,
     "top-projects": top_projects,
@@ -413,10 +458,12 @@ TABLES: dict[str, Callable[..., Table]] = {
     "hardware-hosts": hardware_hosts,
     "hardware-devices": hardware_devices,
     "collectors": collectors,
+    "users": users,
 }
 PROJECT_TABLES: dict[str, Callable[..., Table]] = {
     "project-by-phase": _breakdown("phase", "By lifecycle phase"),
     "project-by-site": _breakdown("site", "By site"),
     "project-by-device": project_by_device,
     "project-per-unit": project_per_unit,
+    "project-jobs": project_jobs,
 }

@@ -110,6 +110,7 @@ def project_detail(request, slug: str):
             tables.project_by_device(filters, project),
             tables.PROJECT_TABLES["project-by-phase"](filters, project),
             tables.PROJECT_TABLES["project-by-site"](filters, project),
+            tables.project_jobs(filters, project),
         ],
         optimisations=Optimisation.objects.filter(project=project).order_by("-applied_on", "-id"),
         allocations=project.allocations.select_related("host").order_by("-start"),
@@ -138,6 +139,7 @@ def team_detail(request, slug: str):
         team_query=urlencode(team_filters.query()),
         totals=dashboards.period_totals(start=filters.start, end=filters.end, team=team),
         table=tables.projects(team_filters),
+        user_table=tables.users(team_filters),
         members=team.members.select_related("user").order_by("user__username"),
     )
 

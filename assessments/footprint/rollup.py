@@ -30,7 +30,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
-from assessments.models import Allocation, HourlyDeviceFact, HourlyProjectFact, Phase, Project
+from assessments.models import (
+    Allocation,
+    AttributionRule,
+    HourlyDeviceFact,
+    HourlyJobFact,
+    HourlyProjectFact,
+    Phase,
+    Project,
+)
+from assessments.organisation import attribution
 from assessments.organisation.factor_resolver import FactorResolver
 from collectors.models import Device, DirtyHour, RawSample
 
@@ -189,6 +198,10 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
         {row.device_id for row in claimed}
     )
     projects = {p.slug: p for p in Project.objects.select_related("team")}
+    rules = [
+        attribution.Rule(rule.position, rule.match, rule.project.slug, rule.phase)
+        for rule in AttributionRule.objects.select_related("project")
+    ]
     allocations = _allocations_by_device(devices.values(), claimed)
 
     pairs: dict[tuple[int, datetime], _Pair] = {}
@@ -228,6 +241,8 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
     )
     device_rows: list[HourlyDeviceFact] = []
     project_rows: list[HourlyProjectFact] = []
+    job_rows: list[HourlyJobFact] = []
+    jobs_replaced: list[tuple[int, datetime]] = []  # pairs whose job facts are recomputed
     now = timezone.now()
     for key, pair in pairs.items():
         pair_sums = sums.get(key, {})
@@ -238,14 +253,18 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
         if use_stored:
             built = _rebuild_from_stored(pair, resolver, now)
         elif pair_sums:
-            built = _build_from_sums(pair, pair_sums, projects, resolver, now)
+            built = _build_from_sums(pair, pair_sums, projects, rules, resolver, now)
+            job_rows.extend(built[2])
+            jobs_replaced.append(key)
         else:
             built = None  # no samples and no fact: nothing to record
+            jobs_replaced.append(key)
         if built:
             device_rows.append(built[0])
             project_rows.extend(built[1])
 
     _replace_facts(pairs.keys(), device_rows, project_rows)
+    _replace_job_facts(jobs_replaced, job_rows)
     return len(device_rows), len(project_rows)
 
 
@@ -301,7 +320,7 @@ def _usage_sums_python(pairs: dict) -> dict:
                 device_id=device_id,
                 ts__gt=first,
                 ts__lt=last + HOUR + timedelta(seconds=MAX_INTERVAL_S),
-            ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags")
+            ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags", "jobs")
             _add_samples(sums, pairs, device_id, wanted, samples.iterator(chunk_size=5000))
     return sums
 
@@ -318,9 +337,10 @@ def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
 
 
 def _add_samples(sums, pairs, device_id, wanted, samples) -> None:
-    for ts, duration_s, energy_j, util_pct, tags in samples:
+    for ts, duration_s, energy_j, util_pct, tags, jobs in samples:
         ts_s = ts.timestamp()
         tags_key = json.dumps(tags, sort_keys=True) if tags else None
+        jobs_key = json.dumps(jobs, sort_keys=True) if jobs else None
         for hour_s in fm.hours_touched(ts_s, duration_s):
             hour = wanted.get(hour_s)
             if hour is None:
@@ -329,7 +349,7 @@ def _add_samples(sums, pairs, device_id, wanted, samples) -> None:
             for index, seconds, joules in fm.split_sample(
                 ts_s, duration_s, energy_j, pair.segments
             ):
-                sums[(device_id, hour)][(index, tags_key)].add(joules, seconds, util_pct)
+                sums[(device_id, hour)][(index, tags_key, jobs_key)].add(joules, seconds, util_pct)
 
 
 # Set-based sums on PostgreSQL. Per-row arithmetic is what costs, so the bulk of the samples,
@@ -345,7 +365,7 @@ WITH seg AS (
                          %(s0)s::float8[], %(s1)s::float8[])
         AS s(seg_id, device_id, seg_start, seg_end, s0, s1)
 ), main AS (
-    SELECT seg.seg_id, r.tags,
+    SELECT seg.seg_id, r.tags, r.jobs,
            sum(r.energy_j) AS energy,
            coalesce(sum(r.duration_s) FILTER (WHERE r.duration_s > 0), 0.0) AS seconds,
            coalesce(sum(r.util_pct * r.duration_s) FILTER (WHERE r.duration_s > 0), 0.0)
@@ -355,40 +375,40 @@ WITH seg AS (
     FROM seg
     JOIN collectors_rawsample r
       ON r.device_id = seg.device_id AND r.ts > seg.seg_start AND r.ts <= seg.seg_end
-    GROUP BY seg.seg_id, r.tags
+    GROUP BY seg.seg_id, r.tags, r.jobs
 ), edge AS (
     -- Counted whole in `main` but started before the segment: take off the part before s0.
-    SELECT seg.seg_id, h.tags, h.util_pct, h.energy_j, h.duration_s,
+    SELECT seg.seg_id, h.tags, h.jobs, h.util_pct, h.energy_j, h.duration_s,
            -(seg.s0 - (date_part('epoch', h.ts) - h.duration_s)) AS seconds
     FROM seg CROSS JOIN LATERAL (
-        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample
+        SELECT ts, tags, jobs, util_pct, energy_j, duration_s FROM collectors_rawsample
         WHERE device_id = seg.device_id AND ts > seg.seg_start AND ts <= seg.seg_end
         ORDER BY ts LIMIT %(edge_rows)s
     ) h
     WHERE h.duration_s > 0 AND date_part('epoch', h.ts) - h.duration_s < seg.s0
     UNION ALL
     -- Ends after the segment but starts before its end: add the part inside.
-    SELECT seg.seg_id, t.tags, t.util_pct, t.energy_j, t.duration_s,
+    SELECT seg.seg_id, t.tags, t.jobs, t.util_pct, t.energy_j, t.duration_s,
            seg.s1 - greatest(date_part('epoch', t.ts) - t.duration_s, seg.s0) AS seconds
     FROM seg CROSS JOIN LATERAL (
-        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample
+        SELECT ts, tags, jobs, util_pct, energy_j, duration_s FROM collectors_rawsample
         WHERE device_id = seg.device_id AND ts > seg.seg_end
           AND ts < seg.seg_end + make_interval(secs => %(max_interval)s)
         ORDER BY ts LIMIT %(edge_rows)s
     ) t
     WHERE t.duration_s > 0 AND date_part('epoch', t.ts) - t.duration_s < seg.s1
 ), edge_sums AS (
-    SELECT seg_id, tags,
+    SELECT seg_id, tags, jobs,
            sum(energy_j * seconds / duration_s) AS energy,
            sum(seconds) AS seconds,
            coalesce(sum(util_pct * seconds), 0.0) AS util_x_s,
            coalesce(sum(seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0) AS util_s
     FROM edge
-    GROUP BY seg_id, tags
+    GROUP BY seg_id, tags, jobs
 )
-SELECT seg_id, tags::text, sum(energy), sum(seconds), sum(util_x_s), sum(util_s)
+SELECT seg_id, tags::text, jobs::text, sum(energy), sum(seconds), sum(util_x_s), sum(util_s)
 FROM (SELECT * FROM main UNION ALL SELECT * FROM edge_sums) AS sums
-GROUP BY seg_id, tags
+GROUP BY seg_id, tags, jobs
 """
 
 
@@ -419,19 +439,28 @@ def _usage_sums_sql(pairs: dict) -> dict:
                 "edge_rows": EDGE_ROWS,
             },
         )
-        for seg_id, tags, energy, seconds, util_x_s, util_s in cursor.fetchall():
+        for seg_id, tags, jobs, energy, seconds, util_x_s, util_s in cursor.fetchall():
             key, index = segments[seg_id]
             tags_key = json.dumps(json.loads(tags), sort_keys=True) if tags else None
-            sums[key][(index, tags_key)] = fm.UsageSums(energy, seconds, util_x_s, util_s)
+            jobs_key = json.dumps(json.loads(jobs), sort_keys=True) if jobs else None
+            sums[key][(index, tags_key, jobs_key)] = fm.UsageSums(energy, seconds, util_x_s, util_s)
     return sums
 
 
-def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now):
+def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, rules, resolver, now):
     usages = []
+    job_usages = []
     tag_notes: set[str] = set()
     measured_seconds = util_x_s = util_s = 0.0
-    for (index, tags_key), usage in pair_sums.items():
-        tags, notes = fm.parse_tags(json.loads(tags_key) if tags_key else None)
+    for (index, tags_key, jobs_key), usage in pair_sums.items():
+        stored_tags = json.loads(tags_key) if tags_key else None
+        jobs = json.loads(jobs_key) if jobs_key else None
+        if jobs:
+            # A tag naming a project wins; otherwise the attribution rules map the jobs.
+            if not stored_tags:
+                stored_tags = attribution.tags_for_jobs(jobs, rules)
+            job_usages.append((jobs, stored_tags, usage))
+        tags, notes = fm.parse_tags(stored_tags)
         tag_notes.update(notes)
         usages.append(fm.Usage(tags, pair.segment_projects[index], usage.energy_j, usage.seconds))
         measured_seconds += usage.seconds
@@ -477,7 +506,61 @@ def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now
                 figures,
             )
         )
-    return device_row, project_rows
+    return device_row, project_rows, _job_rows(pair, job_usages, projects, factors)
+
+
+def _job_rows(pair: _Pair, job_usages, projects: dict, factors) -> list[HourlyJobFact]:
+    """Each job's share of the device-hour, priced with the hour's factors."""
+    by_job: dict[str, dict] = {}
+    for jobs, tags, usage in job_usages:
+        for job in jobs:
+            share = float(job.get("share", 1.0))
+            key = attribution.job_key(job)
+            entry = by_job.setdefault(
+                key, {"job": job, "joules": 0.0, "seconds": 0.0, "project": None}
+            )
+            entry["joules"] += usage.energy_j * share
+            entry["seconds"] += usage.seconds * share
+            entry["project"] = entry["project"] or _job_project(key, tags)
+    rows = []
+    for key, entry in by_job.items():
+        job = entry["job"]
+        project = projects.get(entry["project"]) if entry["project"] else None
+        figures = fm.figures_for(
+            fm.joules_to_kwh(entry["joules"]), entry["seconds"] / fm.SECONDS_PER_HOUR, factors
+        )
+        rows.append(
+            HourlyJobFact(
+                device=pair.device,
+                hour=pair.hour,
+                job_key=key[:300],
+                job_id=str(job.get("id") or "")[:100],
+                user=str(job.get("user") or "")[:100],
+                account=str(job.get("account") or "")[:100],
+                namespace=str(job.get("namespace") or "")[:253],
+                pod=str(job.get("pod") or "")[:253],
+                project=project,
+                team_id=project.team_id if project else None,
+                energy_it_kwh=figures.energy_it_kwh,
+                energy_facility_kwh=figures.energy_facility_kwh,
+                operational_kgco2e=figures.operational_kgco2e,
+                embodied_kgco2e=figures.embodied_kgco2e,
+                cost=figures.cost,
+                gpu_hours=figures.gpu_hours,
+            )
+        )
+    return rows
+
+
+def _job_project(key: str, tags) -> str | None:
+    """The project a job's energy went to: its rule's tag, else the sample's only project."""
+    if not tags:
+        return None
+    for tag in tags:
+        if isinstance(tag, dict) and tag.get("job") == key and tag.get("project"):
+            return tag["project"]
+    named = {tag.get("project") for tag in tags if isinstance(tag, dict) and "rule" not in tag}
+    return named.pop() if len(named) == 1 else None
 
 
 def _rebuild_from_stored(pair: _Pair, resolver, now):
@@ -583,3 +666,13 @@ def _replace_facts(keys, device_rows, project_rows) -> None:
         HourlyDeviceFact.objects.filter(hour=hour, device_id__in=device_ids).delete()
     HourlyDeviceFact.objects.bulk_create(device_rows, batch_size=1000)
     HourlyProjectFact.objects.bulk_create(project_rows, batch_size=1000)
+
+
+def _replace_job_facts(keys, job_rows) -> None:
+    """Job facts of hours rebuilt from stored facts (raw samples gone) are kept as they are."""
+    by_hour = defaultdict(list)
+    for device_id, hour in keys:
+        by_hour[hour].append(device_id)
+    for hour, device_ids in by_hour.items():
+        HourlyJobFact.objects.filter(hour=hour, device_id__in=device_ids).delete()
+    HourlyJobFact.objects.bulk_create(job_rows, batch_size=1000)

@@ -1,9 +1,10 @@
 from assessments.models.daily import DailyDeviceFact, DailyProjectFact
 from assessments.models.decisions import Optimisation, Recommendation, Technique
-from assessments.models.facts import HourlyDeviceFact, HourlyProjectFact
+from assessments.models.facts import HourlyDeviceFact, HourlyJobFact, HourlyProjectFact
 from assessments.models.organisation import (
     Allocation,
     ApiToken,
+    AttributionRule,
     GridIntensityHour,
     GridZone,
     HardwareModel,
@@ -20,12 +21,14 @@ from assessments.models.reports import Report
 __all__ = [
     "Allocation",
     "ApiToken",
+    "AttributionRule",
     "DailyDeviceFact",
     "DailyProjectFact",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",
     "HourlyDeviceFact",
+    "HourlyJobFact",
     "HourlyProjectFact",
     "Optimisation",
     "Organisation",

@@ -79,3 +79,39 @@ class HourlyProjectFact(FootprintMeasures):
             models.Index(fields=["hour"], name="projectfact_hour"),
             models.Index(fields=["project", "hour"], name="projectfact_project_hour"),
         ]
+
+
+class HourlyJobFact(FootprintMeasures):
+    """A job's share of one device over one hour: energy per Slurm job or Kubernetes pod.
+
+    Priced with the device-hour's factors (HourlyDeviceFact), so a job's figures are its share
+    of its device's. The project is the one the job's samples were attributed to (a direct tag
+    or an attribution rule), null when none.
+    """
+
+    device = models.ForeignKey("collectors.Device", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    job_key = models.CharField(max_length=300)
+    job_id = models.CharField(max_length=100, blank=True)
+    user = models.CharField(max_length=100, blank=True)
+    account = models.CharField(max_length=100, blank=True)
+    namespace = models.CharField(max_length=253, blank=True)
+    pod = models.CharField(max_length=253, blank=True)
+    project = models.ForeignKey(
+        "assessments.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(
+        "assessments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "hour", "job_key"], name="jobfact_unique_device_hour_job"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["hour"], name="jobfact_hour"),
+            models.Index(fields=["project", "hour"], name="jobfact_project_hour"),
+            models.Index(fields=["user", "hour"], name="jobfact_user_hour"),
+        ]

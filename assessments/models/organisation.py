@@ -1,6 +1,7 @@
 """What the organisation knows: settings, sites, grid zones, hardware, teams, projects, people."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -151,6 +152,32 @@ class Allocation(models.Model):
     def __str__(self):
         devices = "all" if self.device_indexes is None else self.device_indexes
         return f"{self.project} on {self.host} [{devices}] from {self.start:%Y-%m-%d}"
+
+
+class AttributionRule(models.Model):
+    """Maps jobs (Kubernetes namespace/pod, Slurm account/partition, user) to a project.
+
+    Applied in `position` order to samples that name jobs but no project; the first rule whose
+    every glob pattern matches wins (assessments.organisation.attribution).
+    """
+
+    position = models.PositiveIntegerField(unique=True)
+    match = models.JSONField(help_text='Glob patterns, e.g. {"namespace": "nlp-*"}.')
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rules")
+    phase = models.CharField(max_length=20, choices=Phase.choices, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self):
+        return f"#{self.position} {self.match} -> {self.project}"
+
+    def clean(self):
+        from assessments.organisation.attribution import rule_problem
+
+        problem = rule_problem(self.match)
+        if problem:
+            raise ValidationError({"match": problem})
 
 
 class WorkRecord(models.Model):

@@ -7,6 +7,7 @@ Views check role and team first (assessments.permissions); these functions do th
 import math
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.db.models.functions import TruncHour
@@ -14,12 +15,22 @@ from django.utils import timezone
 
 from assessments.api_auth import PERSONAL_TOKEN_KIND
 from assessments.footprint.rollup import DEFAULT_BATCH_SIZE, RollupResult, rollup_dirty_hours
-from assessments.models import Allocation, ApiToken, HourlyDeviceFact, Project, Team, WorkRecord
+from assessments.models import (
+    Allocation,
+    ApiToken,
+    AttributionRule,
+    HourlyDeviceFact,
+    Project,
+    Team,
+    WorkRecord,
+)
+from assessments.organisation import attribution
 from collectors.models import Device, DirtyHour, RawSample
 from greenai_site.tokens import new_token
 
 _UPSERT_CHUNK = 5000
 _MICROSECOND = timedelta(microseconds=1)
+_ZERO_OR_HOUR = (timedelta(0), timedelta(hours=1))
 
 
 def project_create(*, slug: str, name: str, team: Team, phase: str, work_unit: str = "") -> Project:
@@ -68,6 +79,47 @@ def allocation_hours_mark(*, host, start: datetime, end: datetime | None) -> Non
     """
     first, last = _hour_bounds(start, end or timezone.now() + timedelta(hours=1))
     _mark(_device_hours(first, last, host.devices.all()), refresh_factors=False)
+
+
+def attribution_rule_save(*, rule: AttributionRule) -> AttributionRule:
+    """Store a rule after checking its match patterns; its hours are then recomputed."""
+    problem = attribution.rule_problem(rule.match)
+    if problem:
+        raise ValueError(problem)
+    with transaction.atomic():
+        rule.save()
+        job_hours_mark()
+    return rule
+
+
+def attribution_rule_delete(*, rule: AttributionRule) -> None:
+    with transaction.atomic():
+        rule.delete()
+        job_hours_mark()
+
+
+def job_hours_mark() -> int:
+    """Rules changed: recompute the hours whose raw samples name jobs.
+
+    Only hours inside the raw-sample retention can be re-attributed (older hours keep their
+    facts, their samples being gone), so the marks stop there. Returns the device-hours marked.
+    """
+    cutoff = timezone.now() - timedelta(days=settings.RAW_SAMPLE_RETENTION_DAYS)
+    end_hours = (
+        RawSample.objects.filter(ts__gt=cutoff, jobs__isnull=False)
+        .annotate(
+            end_hour=TruncHour(
+                ExpressionWrapper(F("ts") - _MICROSECOND, output_field=DateTimeField())
+            )
+        )
+        .values_list("device_id", "end_hour")
+        .distinct()
+    )
+    # A sample's interval may start in the hour before the one it ends in.
+    pairs = {
+        (device_id, hour - offset) for device_id, hour in end_hours for offset in _ZERO_OR_HOUR
+    }
+    return _mark(pairs, refresh_factors=False)
 
 
 class WorkRecordError(ValueError):

@@ -1,0 +1,100 @@
+"""GET /api/v1/jobs: energy, carbon and GPU-hours per Slurm job or Kubernetes pod."""
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from pydantic import BaseModel, Field
+
+from assessments.api_auth import api_login_required, json_error
+from assessments.footprint.api import FOOTPRINT_STATUSES, PERIOD_QUERY, BadRequest, _period
+from assessments.jobs.selectors import jobs_list
+from assessments.models import Organisation, Project
+from greenai_site.openapi import api_operation
+
+MAX_JOBS = 1000
+
+
+class Job(BaseModel):
+    job: str = Field(description="Identity: 'job:<Slurm id>' or 'pod:<namespace>/<pod>'.")
+    job_id: str = Field(description="Slurm job id, empty for a pod.")
+    user: str = Field(description="Slurm user, empty where unknown.")
+    account: str = Field(description="Slurm account, empty where unknown.")
+    namespace: str = Field(description="Kubernetes namespace, empty for a Slurm job.")
+    pod: str = Field(description="Kubernetes pod, empty for a Slurm job.")
+    project: str | None = Field(description="Project slug its energy went to; null: unallocated.")
+    energy_kwh: float = Field(description="IT energy, kWh.")
+    facility_energy_kwh: float = Field(description="IT energy x PUE, kWh.")
+    operational_kgco2e: float
+    embodied_kgco2e: float
+    total_kgco2e: float
+    cost: float = Field(description="In `currency`.")
+    gpu_hours: float = Field(description="Device-hours used (its share of each device's time).")
+    devices: int = Field(description="Devices it used in the period.")
+    first_seen: str = Field(description="Start of the first hour with its samples (UTC).")
+    last_seen: str = Field(description="End of the last hour with its samples (UTC).")
+
+
+class JobList(BaseModel):
+    start: str
+    end: str
+    currency: str
+    jobs: list[Job] = Field(description=f"Largest IT energy first, at most {MAX_JOBS}.")
+
+
+@api_operation(
+    method="GET",
+    summary="Jobs (Slurm jobs, Kubernetes pods) with their energy over a period",
+    tag="jobs",
+    query={
+        **PERIOD_QUERY,
+        "project": "Only jobs attributed to this project (slug).",
+        "user": "Only this user's jobs.",
+    },
+    response=JobList,
+    statuses={**FOOTPRINT_STATUSES, 404: "Unknown project."},
+)
+@api_login_required
+@require_GET
+def job_list(request):
+    try:
+        start, end = _period(request)
+    except BadRequest as exc:
+        return json_error(400, str(exc), exc.details)
+    project = None
+    slug = request.GET.get("project")
+    if slug:
+        project = Project.objects.filter(slug=slug).first()
+        if project is None:
+            return json_error(
+                404, f"No project with slug {slug!r}.", [{"field": "project", "message": "unknown"}]
+            )
+    rows = jobs_list(
+        start=start, end=end, project=project, user=request.GET.get("user") or None, limit=MAX_JOBS
+    )
+    answer = JobList(
+        start=start.isoformat(),
+        end=end.isoformat(),
+        currency=Organisation.get().currency,
+        jobs=[
+            Job(
+                job=row["job_key"],
+                job_id=row["job_id"],
+                user=row["user"],
+                account=row["account"],
+                namespace=row["namespace"],
+                pod=row["pod"],
+                project=row["project_slug"],
+                energy_kwh=row["energy_it_kwh"],
+                facility_energy_kwh=row["energy_facility_kwh"],
+                operational_kgco2e=row["operational_kgco2e"],
+                embodied_kgco2e=row["embodied_kgco2e"],
+                total_kgco2e=row["total_kgco2e"],
+                cost=row["cost"],
+                gpu_hours=row["gpu_hours"],
+                devices=row["devices"],
+                first_seen=row["first_seen"].isoformat(),
+                last_seen=row["last_seen"].isoformat(),
+            )
+            for row in rows
+        ],
+    )
+    return JsonResponse(answer.model_dump(mode="json"))
