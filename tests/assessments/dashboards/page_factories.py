@@ -17,6 +17,7 @@ from assessments.models import (
     GridZone,
     HardwareModel,
     HourlyDeviceFact,
+    HourlyJobFact,
     HourlyProjectFact,
     Organisation,
     Phase,
@@ -98,6 +99,17 @@ def add_hour(device: Device, hour: datetime, *, energy_it_kwh: float, project, u
         phase=project.phase if project else "",
         **values,
     )
+    if project:  # a Slurm job of user ada ran the project's hours
+        HourlyJobFact.objects.create(
+            device=device,
+            hour=hour,
+            job_key=f"job:{project.pk}",
+            job_id=str(project.pk),
+            user="ada",
+            project=project,
+            team=project.team,
+            **values,
+        )
 
 
 def make_world() -> World:
