@@ -7,6 +7,7 @@ import yaml
 
 from assessments.models import (
     Allocation,
+    AttributionRule,
     HardwareModel,
     Organisation,
     Project,
@@ -145,6 +146,10 @@ def inventory_dump() -> str:
             )
         )
     document["allocations"] = allocations
+    document["attribution_rules"] = [
+        _compact({"match": _FlowMap(rule.match), "project": rule.project.slug, "phase": rule.phase})
+        for rule in AttributionRule.objects.select_related("project")
+    ]
     header = (
         "# GreenAI inventory (DESIGN 3.5). Load with: python manage.py load_inventory FILE\n"
         "# Shipped reference factors are not listed; GPU models below are the organisation's.\n"

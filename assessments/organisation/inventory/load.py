@@ -15,6 +15,7 @@ from django.utils.text import slugify
 
 from assessments.models import (
     Allocation,
+    AttributionRule,
     GridZone,
     HardwareModel,
     Organisation,
@@ -33,7 +34,7 @@ from assessments.organisation.inventory.parse import (
     _show,
     parse_inventory,
 )
-from assessments.organisation.services import allocation_hours_mark
+from assessments.organisation.services import allocation_hours_mark, job_hours_mark
 from collectors.models import Host
 
 
@@ -119,6 +120,7 @@ class _Loader:
         self.load_teams()
         self.load_projects()
         self.load_allocations()
+        self.load_attribution_rules()
         if self.problems:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
@@ -264,6 +266,36 @@ class _Loader:
                 ends = [allocation.end, before]
                 end = None if None in ends else max(ends)
                 allocation_hours_mark(host=host, start=allocation.start, end=end)
+
+    def load_attribution_rules(self):
+        """The file's rules replace the stored list as a whole: their order is their meaning."""
+        if "attribution_rules" not in self.inventory.sections:
+            return
+        wanted = []
+        for entry in self.entries("attribution_rules"):
+            slug = entry.values["project"]
+            project = self.projects.get(slug) or Project.objects.filter(slug=slug).first()
+            if project is None:
+                self.problem(
+                    entry, "project", f"no project {_show(slug)} in this file or the database"
+                )
+                continue
+            wanted.append((entry.values["match"], project, entry.values.get("phase") or ""))
+        stored = [
+            (rule.match, rule.project, rule.phase)
+            for rule in AttributionRule.objects.select_related("project")
+        ]
+        if wanted == stored:
+            for _ in wanted:
+                self.count("attribution_rules", "unchanged")
+            return
+        AttributionRule.objects.all().delete()
+        for position, (match, project, phase) in enumerate(wanted, start=1):
+            AttributionRule.objects.create(
+                position=position, match=match, project=project, phase=phase
+            )
+            self.count("attribution_rules", "created")
+        job_hours_mark()
 
 
 def inventory_load(

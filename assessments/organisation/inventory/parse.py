@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time
 import yaml
 
 from assessments.models import Phase
+from assessments.organisation.attribution import rule_problem
 
 INVENTORY_SOURCE = "organisation's inventory"
 ZONE_PATTERN = re.compile(r"^([A-Z]{3}|[a-z0-9-]+:[a-z0-9-]+)$")
@@ -239,6 +240,14 @@ def _phase(value):
     raise _Invalid(f"must be one of {choices}, got {_show(value)}")
 
 
+def _match(value):
+    plain = dict(value) if isinstance(value, dict) else value
+    problem = rule_problem(plain)
+    if problem:
+        raise _Invalid(problem)
+    return plain
+
+
 def _names_list(value):
     if value is None:
         return []
@@ -299,6 +308,8 @@ _SECTIONS = {
         "start": lambda v: _moment(v) if v is not None else _raise("required"),
         "end": _moment,
     },
+    # In order: the first rule whose every pattern matches a job wins.
+    "attribution_rules": {"match": _match, "project": _slug, "phase": _phase},
 }
 _REQUIRED = {
     "sites": {"name"},
@@ -307,6 +318,7 @@ _REQUIRED = {
     "teams": {"name"},
     "projects": {"slug"},
     "allocations": {"project", "host", "start"},
+    "attribution_rules": {"match", "project"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 
@@ -426,6 +438,8 @@ def parse_inventory(text: str, file_name: str = "inventory.yaml") -> Inventory:
 
 
 def _natural_key(section: str, entry: Entry):
+    if section == "attribution_rules":
+        return None  # rules are a list in order: the same match may appear twice
     if section == "allocations":
         return (entry.values.get("project"), entry.values.get("host"), entry.values.get("start"))
     return entry.values.get(next(iter(_SECTIONS[section])))

@@ -429,3 +429,75 @@ def test_a_new_allocation_marks_its_hours_already_measured_for_recompute():
     )
     marked = set(DirtyHour.objects.values_list("device_id", "hour"))
     assert (device.id, datetime(2026, 11, 2, 10, tzinfo=UTC)) in marked
+
+
+# --- Attribution rules --------------------------------------------------------------------------
+
+RULES = """\
+    teams:
+      - {name: NLP}
+    projects:
+      - {slug: llm-pretrain, team: NLP}
+      - {slug: vision-train, team: NLP}
+    attribution_rules:
+      - {match: {namespace: "nlp-*"}, project: llm-pretrain, phase: training}
+      - {match: {slurm_account: vision}, project: vision-train}
+    """
+
+
+@pytest.mark.django_db
+def test_attribution_rules_load_in_order_and_dump_back():
+    from assessments.models import AttributionRule
+
+    result = load(RULES)
+    assert result.counts["attribution_rules"]["created"] == 2
+    rules = list(AttributionRule.objects.values_list("position", "match", "project__slug", "phase"))
+    assert rules == [
+        (1, {"namespace": "nlp-*"}, "llm-pretrain", "training"),
+        (2, {"slurm_account": "vision"}, "vision-train", ""),
+    ]
+    dumped = inventory_dump()
+    assert "- {match: {namespace: nlp-*}, project: llm-pretrain, phase: training}" in dumped
+    assert not inventory_load(text=dumped, file_name="dump.yaml").changed
+    assert inventory_dump() == dumped
+
+
+@pytest.mark.django_db
+def test_a_file_with_attribution_rules_replaces_the_stored_list():
+    from assessments.models import AttributionRule
+
+    load(RULES)
+    load(
+        """\
+        attribution_rules:
+          - {match: {user: ada}, project: vision-train}
+        """
+    )
+    assert list(AttributionRule.objects.values_list("position", "match")) == [(1, {"user": "ada"})]
+    load("teams:\n  - {name: NLP}\n")  # no section: the rules stay
+    assert AttributionRule.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ("{match: {podname: x}, project: p}", "attribution_rules[0].match: unknown match key"),
+        ("{match: {}, project: p}", "attribution_rules[0].match: match needs at least one"),
+        ("{match: nlp, project: p}", "attribution_rules[0].match: match needs at least one"),
+        ("{project: p}", "attribution_rules[0].match: required"),
+        ("{match: {pod: x}}", "attribution_rules[0].project: required"),
+    ],
+)
+def test_a_bad_attribution_rule_is_named_with_its_line(rule, expected):
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory(f"attribution_rules:\n  - {rule}\n", "inventory.yaml")
+    assert f"inventory.yaml line 2: {expected}" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_a_rule_naming_an_unknown_project_loads_nothing():
+    from assessments.models import AttributionRule
+
+    message = messages("attribution_rules:\n  - {match: {pod: x}, project: nope}\n")
+    assert 'attribution_rules[0].project: no project "nope"' in message
+    assert not AttributionRule.objects.exists()
