@@ -301,3 +301,68 @@ def test_bad_option_exits_2(tmp_path, server):
     process = agent(tmp_path, server.url, "--interval", "never")
     assert process.run() == 2
     assert "--interval must be a number" in process.log()
+
+
+def test_a_redirect_is_not_followed_and_the_batch_stays_spooled(tmp_path, server):
+    with FakeServer() as elsewhere:
+        location = f"{elsewhere.url}/api/v1/ingest"
+        server.ingest.script = [(302, {"Location": location}, "")]
+        once = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2")
+        assert once.run() == 1
+        assert elsewhere.hits == []
+    assert len(spooled(tmp_path)) == 1
+    assert f"redirecting to {location}" in once.log()
+    assert "never follows redirects" in once.log()
+    assert "plain http://" not in once.log()  # 127.0.0.1: nothing crosses the network
+    # Once --server is right, the same batch goes.
+    again = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2", name="again")
+    assert again.run() == 0
+    assert spooled(tmp_path) == []
+    assert once_batch_id(server, 0) == once_batch_id(server, 1)
+
+
+def once_batch_id(server, position: int) -> str:
+    return server.ingest.received[position].payload["batch_id"]
+
+
+def test_a_200_that_is_not_the_acknowledgement_keeps_the_batch(tmp_path, server):
+    server.ingest.script = [(200, {}, "<html>Please log in to the proxy</html>")]
+    once = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2")
+    assert once.run() == 1
+    assert len(spooled(tmp_path)) == 1
+    assert "push failed (bad_answer 200)" in once.log()
+    again = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2", name="again")
+    assert again.run() == 0
+    assert once_batch_id(server, 0) in server.ingest.stored_batches
+
+
+def test_plain_http_to_another_machine_is_warned_about_once_at_start(tmp_path):
+    # 192.0.2.0/24 is TEST-NET-1: never routed, so nothing leaves this machine.
+    process = agent(
+        tmp_path, "http://192.0.2.10:8000", "--source", "sim:1", "--push-every", "600"
+    ).start()
+    try:
+        process.wait_for_log("read every")
+        process.wait_for_log("plain http://")
+    finally:
+        process.signal()
+    assert process.log().count("plain http://") == 1
+    assert "unencrypted" in process.log()
+
+
+def test_the_token_can_come_from_a_file_and_a_bad_one_exits_2(tmp_path, server):
+    token_file = tmp_path / "token"
+    token_file.write_text("gac_from_file\n")
+    base = ("--server", server.url, "--spool-dir", str(tmp_path / "spool"), *PER_READ)
+    good = AgentProcess(tmp_path, *base, "--once", "--token-file", str(token_file), name="good")
+    assert good.run() == 0, good.log()
+    assert server.ingest.received[0].headers["Authorization"] == "Bearer gac_from_file"
+    missing = AgentProcess(
+        tmp_path, *base, name="missing", GREENAI_TOKEN_FILE=str(tmp_path / "nope")
+    )
+    assert missing.run() == 2
+    assert "--token-file: cannot read" in missing.log()
+    token_file.write_text("\n")
+    empty = AgentProcess(tmp_path, *base, "--token-file", str(token_file), name="empty")
+    assert empty.run() == 2
+    assert "is empty" in empty.log()
