@@ -10,12 +10,16 @@ Layout of the spool directory:
   lock                             held by the running agent (one agent per spool directory)
 
 A batch file is a header line, a JSON meta line (seq, batch_id, sample count, the sources'
-state) and the gzip-compressed request body, written to a temporary file, fsynced and renamed,
-so a crash leaves either the whole batch or nothing. The sources' state travels inside the batch
-file as well as in state.json: after a SIGKILL the newest of the two is used, which is always the
-state that matches the last batch on disk, so a restart neither repeats nor skips an interval.
+state, gzip-compressed and base64-encoded as "state_gz" because with the partial samples it can
+outweigh the body) and the gzip-compressed request body, written to a temporary file, fsynced
+and renamed, so a crash leaves either the whole batch or nothing. The sources' state travels
+inside the batch file as well as in state.json: after a SIGKILL the newest of the two is used,
+which is always the state that matches the last batch on disk, so a restart neither repeats nor
+skips an interval.
 """
 
+import base64
+import binascii
 import fcntl
 import gzip
 import json
@@ -75,6 +79,22 @@ def decode_batch(data: bytes) -> tuple[dict, bytes]:
     if not sep:
         raise SpoolError("truncated spool batch file")
     return json.loads(meta_line), body
+
+
+def pack_state(state: dict) -> str:
+    data = gzip.compress(json.dumps(state, separators=(",", ":")).encode(), compresslevel=6)
+    return base64.b64encode(data).decode("ascii")
+
+
+def unpack_state(meta: dict) -> dict:
+    """The state a batch file carries ("state" as written by agents before "state_gz")."""
+    if "state_gz" not in meta:
+        return meta.get("state", {})
+    try:
+        return json.loads(gzip.decompress(base64.b64decode(meta["state_gz"])))
+    except (binascii.Error, OSError, EOFError, ValueError, TypeError) as exc:
+        log.warning("ignoring the unreadable state of spooled batch %s: %s", meta.get("seq"), exc)
+        return {}
 
 
 def read_meta(path: Path) -> dict:
@@ -156,7 +176,7 @@ class Spool:
                 "batch_id": payload["batch_id"],
                 "samples": len(payload["samples"]),
                 "created": time.time(),
-                "state": state,
+                "state_gz": pack_state(state),
             }
             path = self.batches_dir / f"{seq:012d}-{payload['batch_id']}.batch"
             data = encode_batch(meta, payload)
@@ -379,7 +399,7 @@ class Spool:
             except (OSError, SpoolError, ValueError):
                 continue
             if meta.get("seq", 0) > best.get("seq", 0):
-                best = {"seq": meta["seq"], "state": meta.get("state", {})}
+                best = {"seq": meta["seq"], "state": unpack_state(meta)}
         return best.get("state", {})
 
 

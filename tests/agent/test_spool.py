@@ -226,3 +226,24 @@ def test_an_oversized_rejected_folder_left_by_an_older_agent_is_trimmed_at_start
     smaller.open()
     assert smaller.rejected_count() == 1 and smaller.rejected_dropped == 3
     smaller.close()
+
+
+def test_the_state_inside_a_batch_is_compressed_and_older_plain_states_still_read(tmp_path):
+    from collectors.agent.spool import encode_batch, read_meta
+
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    spool.open()
+    state = {"sim": {"last_end": {f"GPU-{i}": 1_795_000_000.0 + i for i in range(8)}}}
+    path = spool.put(payload(), state).path
+    meta = read_meta(path)
+    assert "state" not in meta and len(meta["state_gz"]) < len(json.dumps(state))
+    # A batch spooled by an agent from before the compression, newer than state.json:
+    older = {"seq": 7, "batch_id": "b7", "samples": 2, "state": {"sim": {"n": 7}}}
+    (spool.batches_dir / "000000000007-b7.batch").write_bytes(encode_batch(older, payload()))
+    spool.close()
+    again = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    again.open()
+    assert again.load_state() == {"sim": {"n": 7}}
+    again.delete(again.batches_dir / "000000000007-b7.batch")
+    assert again.load_state() == state
+    again.close()
