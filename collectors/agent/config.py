@@ -1,4 +1,4 @@
-"""Command line and environment of the agent (DESIGN 3.1).
+"""Command line and environment of the agent (docs/agent.md, "Options").
 
 Every option can also come from GREENAI_<OPTION> (GREENAI_SERVER, GREENAI_TOKEN, GREENAI_SOURCE
 (comma-separated), ...); the command line wins. A bad value is a ConfigError naming the option;

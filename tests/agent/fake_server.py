@@ -1,7 +1,8 @@
 """A small ingest server for the agent's tests: answers scripted statuses, records requests.
 
-It speaks just enough of DESIGN 3.2: 202 {"accepted": N} for a new batch_id, 200 duplicate for
-a known one; a script of (status, headers, body) answers, consumed one per request, overrides that.
+It speaks just enough of the ingest API (docs/ingest.md): 202 {"accepted": N} for a new
+batch_id, 200 duplicate for a known one; a script of (status, headers, body) answers, consumed
+one per request, overrides that.
 Every request, whatever its method or path, is listed in `hits` (a redirect followed lands there).
 """
 
