@@ -191,7 +191,7 @@ class Spool:
         # Drop the oldest whole batches; never the one just written, so a spool that is too
         # small for one batch still sends the newest data.
         while self.total_bytes() > self.max_bytes and len(self._sizes) > 1:
-            oldest = min(self._sizes, key=_seq_order)
+            oldest = min(self._sizes)
             if oldest == keep:
                 break
             try:
@@ -214,13 +214,17 @@ class Spool:
 
     def pending(self) -> list[Path]:
         with self._lock:
-            return sorted(self._sizes, key=_seq_order)
+            return sorted(self._sizes)
 
     def oldest(self) -> Path | None:
-        """The oldest batch not set aside."""
+        """The oldest batch not set aside (names start with the sequence number: name order is
+        age order)."""
         with self._lock:
-            fresh = [path for path in self._sizes if "retry_at" not in self._retry(path)]
-            return min(fresh, key=_seq_order) if fresh else None
+            aside = self._aside_names()
+            if not aside:
+                return min(self._sizes) if self._sizes else None
+            fresh = [path for path in self._sizes if path.name not in aside]
+            return min(fresh) if fresh else None
 
     def next_to_send(self, now: float) -> Path | None:
         """The oldest batch not set aside; else the set-aside batch longest due by `now`."""
@@ -229,17 +233,20 @@ class Spool:
             return path
         with self._lock:
             due = [
-                (self._retry(path)["retry_at"], _seq_order(path))
-                for path in self._sizes
-                if self._retry(path).get("retry_at", float("inf")) <= now
+                (entry["retry_at"], name)
+                for name, entry in self._retries.items()
+                if entry.get("retry_at", float("inf")) <= now
             ]
             return self.batches_dir / min(due)[1] if due else None
 
     def next_retry_at(self) -> float | None:
         """When the first set-aside batch is due, or None when none is set aside."""
         with self._lock:
-            times = [self._retry(path)["retry_at"] for path in self._sizes if self.is_aside(path)]
+            times = [entry["retry_at"] for entry in self._retries.values() if "retry_at" in entry]
             return min(times) if times else None
+
+    def _aside_names(self) -> set[str]:
+        return {name for name, entry in self._retries.items() if "retry_at" in entry}
 
     # --- batches that keep failing --------------------------------------------------------
 
@@ -272,7 +279,7 @@ class Spool:
 
     def aside_count(self) -> int:
         with self._lock:
-            return sum(1 for path in self._sizes if self.is_aside(path))
+            return len(self._aside_names())
 
     def _forget_retries(self, path: Path) -> None:
         if self._retries.pop(path.name, None) is not None:
@@ -401,8 +408,3 @@ class Spool:
             if meta.get("seq", 0) > best.get("seq", 0):
                 best = {"seq": meta["seq"], "state": unpack_state(meta)}
         return best.get("state", {})
-
-
-def _seq_order(path: Path) -> str:
-    # Names start with the zero-padded spool sequence number: name order is age order.
-    return path.name
