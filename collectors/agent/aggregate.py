@@ -96,6 +96,8 @@ class Pending:
         extra = dict(self.latest)
         scale = 10**SHARE_DECIMALS
         for name, totals in self.shares.items():
+            if self.duration_s <= 0:
+                continue
             items = []
             for identity, weighted in totals:
                 # Round off float noise first (0.6 held for ten reads sums to 5.999999999999999),

@@ -210,3 +210,10 @@ def test_energy_of_10_s_samples_is_the_sum_of_the_1_s_reads_across_pushes_and_a_
         )
         # 10 s samples where nothing interrupted them: (T0+3, T0+10], then whole windows.
         assert [s.duration_s for s in mine if s.ts <= T0 + 30] == [7.0, 10.0, 10.0]
+
+
+def test_a_zero_length_read_adds_its_energy_and_no_share():
+    aggregator = SampleAggregator(10)
+    aggregator.add([read(1, 0.5, duration=0.0, power=0.0, tags=[{"project": "a", "share": 1.0}])])
+    (sample,) = aggregator.flush_all()
+    assert (sample.energy_j, sample.duration_s, sample.tags) == (0.5, 0.0, None)
