@@ -66,6 +66,9 @@ class DcgmExporterFixture:
             gpu.counter_since = start
         self.httpd = None
         self.thread = None
+        # An exporter behind an authenticating proxy: the Authorization header it requires.
+        self.required_authorization: str | None = None
+        self.redirect_to: str | None = None
 
     def reset(self, uuid: str) -> None:
         with self.lock:
@@ -133,6 +136,16 @@ class DcgmExporterFixture:
             def do_GET(self):  # noqa: N802 - http.server's naming
                 if self.path != "/metrics":
                     self.send_error(404)
+                    return
+                if fixture.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", fixture.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                wanted = fixture.required_authorization
+                if wanted and self.headers.get("Authorization") != wanted:
+                    self.send_error(401, "Unauthorized")
                     return
                 data = fixture.render().encode()
                 fixture.scrapes += 1

@@ -6,6 +6,7 @@ second. Not the systemd service: every test gets its own empty server.
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -28,17 +29,33 @@ def free_port() -> int:
 
 
 class PrometheusServer:
-    def __init__(self, tmp_path: Path, targets: list[str], *, honor_labels: bool = True):
+    def __init__(
+        self,
+        tmp_path: Path,
+        targets: list[str],
+        *,
+        honor_labels: bool = True,
+        target_labels: dict | None = None,
+        web_config: dict | None = None,
+        client_context: ssl.SSLContext | None = None,
+        client_headers: dict | None = None,
+    ):
+        """web_config: Prometheus' --web.config.file (TLS, basic auth); client_context and
+        client_headers are what the tests' own requests then need."""
         self.directory = tmp_path / "prometheus"
         self.directory.mkdir()
         self.port = free_port()
+        self.web_config = web_config
+        self.scheme = "https" if web_config and "tls_server_config" in web_config else "http"
+        self.client_context = client_context
+        self.client_headers = client_headers or {}
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
             "scrape_configs": [
                 {
                     "job_name": "dcgm-exporter",
                     "honor_labels": honor_labels,
-                    "static_configs": [{"targets": targets}],
+                    "static_configs": [{"targets": targets, "labels": target_labels or {}}],
                 }
             ],
         }
@@ -49,25 +66,33 @@ class PrometheusServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def _get(self, path: str, timeout: float):
+        request = urllib.request.Request(f"{self.url}{path}", headers=self.client_headers)
+        return urllib.request.urlopen(request, timeout=timeout, context=self.client_context)
 
     def __enter__(self):
         log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
+        args = [
+            PROMETHEUS,
+            f"--config.file={self.directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+        if self.web_config:
+            (self.directory / "web.yml").write_text(json.dumps(self.web_config))
+            args.append(f"--web.config.file={self.directory / 'web.yml'}")
         self.process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={self.directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.directory / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
+            args,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as answer:
+                with self._get("/-/ready", timeout=1) as answer:
                     if answer.status == 200:
                         break
             except OSError:
@@ -88,8 +113,8 @@ class PrometheusServer:
                 self.process.wait()
 
     def query(self, query: str) -> list:
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
-        with urllib.request.urlopen(url, timeout=5) as answer:
+        path = f"/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+        with self._get(path, timeout=5) as answer:
             return json.loads(answer.read())["data"]["result"]
 
     def wait_for_points(self, metric: str, series: int, points: int, timeout: float = 20) -> None:

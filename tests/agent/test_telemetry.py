@@ -280,3 +280,25 @@ def test_state_of_a_partly_spooled_read_holds_back_the_hosts_not_yet_spooled():
     restored.restore(source.state_for_hosts(frozenset({"a"})))
     assert restored.hosts == {"GPU-a": "a", "GPU-b": "b"}
     assert restored.positions["GPU-b"].ts == 10.0
+
+
+def test_on_a_renamed_target_the_plain_pod_labels_are_the_exporters_own():
+    target = {"instance": "10.0.0.9:9400", "namespace": "gpu-operator", "pod": "dcgm-x"}
+    series = [
+        Series(
+            ENERGY,
+            {**target, "UUID": "GPU-1", "exported_namespace": "nlp", "exported_pod": "train-0"},
+            [(1.0, 5.0)],
+        ),
+        Series(ENERGY, {**target, "UUID": "GPU-2"}, [(1.0, 5.0)]),
+        # Another target scraped with honor_labels: its plain labels are the workload's.
+        Series(
+            ENERGY,
+            {"instance": "10.0.0.10:9400", "UUID": "GPU-3", "namespace": "cv", "pod": "p"},
+            [(1.0, 5.0)],
+        ),
+    ]
+    gpus = group_by_gpu(series, "h")
+    assert [dict(job)["id"] for job in gpus["GPU-1"].points[1.0][1]] == ["nlp/train-0"]
+    assert gpus["GPU-2"].points[1.0][1] == frozenset()
+    assert [dict(job)["id"] for job in gpus["GPU-3"].points[1.0][1]] == ["cv/p"]

@@ -37,9 +37,9 @@ POWER_LIMIT = "DCGM_FI_DEV_POWER_MGMT_LIMIT"
 KIND_ENERGY = "energy"
 KIND_POWER = "power"
 
-# Label names dcgm-exporter gives the pod holding a GPU. Prometheus renames a target's labels
-# that clash with its own target labels to exported_<name> (honor_labels: false, the default
-# of most Kubernetes scrape configurations): those win where present.
+# Label names dcgm-exporter gives the pod holding a GPU. With honor_labels: false (the default
+# of most Kubernetes scrape configurations) Prometheus renames them to exported_<name>, and the
+# plain names then hold its own target labels: the exporter's pod, which holds no GPU.
 POD_LABELS = ("namespace", "pod", "container")
 
 
@@ -83,10 +83,18 @@ def gpu_identity(labels: dict[str, str], default_host: str) -> GpuIdentity | Non
     return GpuIdentity(uuid=uuid, host=host, index=index, model=labels.get("modelName", ""))
 
 
-def pod_job(labels: dict[str, str]) -> Job | None:
-    """The Kubernetes pod a series names as holding its GPU, as a job; None without a pod."""
+def pod_job(labels: dict[str, str], renamed: bool = False) -> Job | None:
+    """The Kubernetes pod a series names as holding its GPU, as a job; None without a pod.
+
+    renamed: Prometheus moved the exporter's pod labels to exported_<name> for this target.
+    """
+    renamed = renamed or "exported_pod" in labels
 
     def label(name: str) -> str:
+        if renamed and name != "container":
+            return (labels.get(f"exported_{name}") or "").strip()
+        # dcgm-exporter names a container with every pod: a plain container label beside a
+        # renamed pod did not clash with a target label, so it is the workload's.
         return (labels.get(f"exported_{name}") or labels.get(name) or "").strip()
 
     namespace, pod, container = (label(name) for name in POD_LABELS)
@@ -172,6 +180,9 @@ class GpuPoints:
 def group_by_gpu(series: list[Series], default_host: str) -> dict[str, GpuPoints]:
     """GPU uuid -> its energy points (else its power points), util, memory and power limit."""
     gpus: dict[str, GpuPoints] = {}
+    # A target one of whose GPUs shows exported_pod has all its pod labels renamed: on its
+    # GPUs without exported_pod, the plain pod labels are the exporter's own.
+    renamed = {item.labels.get("instance") for item in series if "exported_pod" in item.labels}
     for kind, metric in ((KIND_ENERGY, ENERGY), (KIND_POWER, POWER)):
         for item in series:
             if item.metric != metric:
@@ -182,7 +193,7 @@ def group_by_gpu(series: list[Series], default_host: str) -> dict[str, GpuPoints
             gpu = gpus.setdefault(identity.uuid, GpuPoints(identity, kind))
             if gpu.kind != kind:
                 continue  # this GPU has an energy counter: its power is not needed
-            job = pod_job(item.labels)
+            job = pod_job(item.labels, item.labels.get("instance") in renamed)
             for ts, value in item.points:
                 gpu.add(ts, value, job)
     extras = {UTIL: "util_pct", FB_USED: "mem_used_mib", POWER_LIMIT: "power_limit_w"}
