@@ -5,6 +5,8 @@ GPU's energy must be its power times the time its samples cover.
 """
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -17,6 +19,15 @@ from tests.agent.prometheus_server import MISSING, PROMETHEUS, PrometheusServer
 ENERGY = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
 
 needs_prometheus = pytest.mark.skipif(PROMETHEUS is None, reason=MISSING)
+
+
+def test_telemetry_sources_import_neither_django_nor_requests():
+    code = (
+        "import sys, collectors.agent.sources.prometheus, collectors.agent.sources.dcgm; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'requests')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.fixture
