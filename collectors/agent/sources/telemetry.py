@@ -172,9 +172,13 @@ class GpuPoints:
     power_limit_w: float | None = None
 
     def add(self, ts: float, value: float, job: Job | None) -> None:
-        previous_value, jobs = self.points.get(ts, (value, frozenset()))
+        known = self.points.get(ts)
+        if known is None:
+            self.points[ts] = (value, frozenset((job,)) if job else frozenset())
+            return
         # Series of one GPU (several pods or MIG instances) repeat the GPU's own value.
-        self.points[ts] = (max(previous_value, value), jobs | ({job} if job else set()))
+        jobs = known[1] | {job} if job else known[1]
+        self.points[ts] = (max(known[0], value), jobs)
 
 
 def group_by_gpu(series: list[Series], default_host: str) -> dict[str, GpuPoints]:
@@ -253,7 +257,7 @@ def advance(
     resets = 0
     if position is not None and position.kind != gpu.kind:
         position = None  # the GPU switched between counter and power: start again from here
-    current: dict | None = None
+    current: list | None = None  # end_ts, duration_s, energy_j, job set of the open run
     for ts in sorted(gpu.points):
         value, job_set = gpu.points[ts]
         if position is None:
@@ -268,21 +272,27 @@ def advance(
             energy_j = delta_mj / 1000.0
         else:
             energy_j = max(0.0, (position.value + value) / 2 * duration)
-        jobs = None
-        if duration <= max_attributed_gap_s and job_set:
-            jobs = merge_jobs([(job, 1.0 / len(job_set)) for job in job_set])
-        if current is not None and current["jobs"] == jobs:
-            current["end_ts"] = ts
-            current["duration_s"] += duration
-            current["energy_j"] += energy_j
+        jobs = job_set if duration <= max_attributed_gap_s else NO_JOBS
+        if current is not None and current[3] == jobs:
+            current[0] = ts
+            current[1] += duration
+            current[2] += energy_j
         else:
             if current is not None:
-                runs.append(Run(**current))
-            current = {"end_ts": ts, "duration_s": duration, "energy_j": energy_j, "jobs": jobs}
+                runs.append(_run(*current))
+            current = [ts, duration, energy_j, jobs]
         position = Position(ts, value, gpu.kind)
     if current is not None:
-        runs.append(Run(**current))
+        runs.append(_run(*current))
     return runs, position, resets
+
+
+NO_JOBS: frozenset = frozenset()
+
+
+def _run(end_ts: float, duration_s: float, energy_j: float, job_set: frozenset) -> Run:
+    jobs = merge_jobs([(job, 1.0 / len(job_set)) for job in job_set]) if job_set else None
+    return Run(end_ts, duration_s, energy_j, jobs)
 
 
 # --- what the prometheus and dcgm sources share ----------------------------------------------
