@@ -104,8 +104,12 @@ class PrometheusSource(TelemetrySource):
             accept="application/json",
         )
         try:
-            return parse_query_result(json.loads(body), metric)
-        except (ValueError, TelemetryError) as exc:
+            answer = json.loads(body)
+        except ValueError:
+            raise SourceError(f"the answer of {self.url} is not JSON: is it Prometheus?") from None
+        try:
+            return parse_query_result(answer, metric)
+        except TelemetryError as exc:
             raise SourceError(f"Prometheus at {self.url}: {exc}") from None
 
     def fetch(self) -> dict[str, GpuPoints]:
