@@ -190,10 +190,10 @@ def test_dcgm_source_measures_every_gpu_in_one_batch_per_host(tmp_path, server):
             "--interval",
             "0.2",
             "--push-every",
-            "0.5",
+            "1",
         ).start()
         try:
-            wait_for_cover(server, process, ["GPU-a0", "GPU-a1", "GPU-b0"], 2.0)
+            wait_for_cover(server, process, ["GPU-a0", "GPU-a1", "GPU-b0"], 3.0)
             assert process.signal(signal.SIGTERM) == 0
         finally:
             process.kill_if_running()
@@ -251,7 +251,11 @@ def assert_exact_through_reset_and_kill(server, first, killed_at) -> None:
 
 def reset_exporter():
     return DcgmExporterFixture(
-        [ExportedGpu("GPU-r0", 0, 300.0), ExportedGpu("GPU-r1", 1, 200.0)], hostname="gpu-node-r"
+        [
+            ExportedGpu("GPU-r0", 0, 300.0, pods=(("nlp", "train-0", "main"),)),
+            ExportedGpu("GPU-r1", 1, 200.0),
+        ],
+        hostname="gpu-node-r",
     )
 
 
@@ -288,9 +292,11 @@ def test_dcgm_source_counts_through_a_counter_reset_and_a_kill_9_exactly_once(tm
             "0.5",
         )
     assert_exact_through_reset_and_kill(server, first, killed_at)
-    # The first scrape after the restart closes the gap in one interval, without jobs.
-    gap = [s for s in by_device(server)["GPU-r1"] if s["duration_s"] > 1.9]
-    assert len(gap) == 1
+    # The first scrape after the restart closes the gap in one interval, without jobs: who
+    # held the GPU while the agent was down is unknown.
+    (gap,) = [s for s in by_device(server)["GPU-r0"] if s["duration_s"] > 1.9]
+    assert "job" not in gap
+    assert all(s["job"][0]["pod"] == "train-0" for s in by_device(server)["GPU-r0"] if s != gap)
 
 
 def test_dcgm_source_once_sends_one_interval_per_gpu(tmp_path, server):

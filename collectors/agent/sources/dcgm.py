@@ -39,6 +39,9 @@ class DcgmSource(TelemetrySource):
         clock=time.time,
     ):
         super().__init__(poll_every_s=poll_every_s, clock=clock)
+        # Points are one poll apart here: more than three polls means the agent was down (a
+        # failed poll or two is not), and which pod held the GPU meanwhile is unknown.
+        self.max_attributed_gap_s = 3 * poll_every_s
         self.url = metrics_url(url)
         self.key = f"dcgm:{self.url}"
         # Without a Hostname label (dcgm-exporter started without one) the GPUs belong to the

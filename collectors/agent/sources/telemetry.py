@@ -1,6 +1,6 @@
-"""Pure part of the fleet telemetry sources (prometheus, dcgm): dcgm-exporter's series in, GPU
-interval energy out. No I/O here, so every rule is tested with plain numbers
-(tests/agent/test_telemetry.py).
+"""What the fleet telemetry sources (prometheus, dcgm) share, without their I/O: dcgm-exporter's
+series in, GPU interval samples out, and each GPU's read position. Every rule is tested with
+plain numbers (tests/agent/test_telemetry.py).
 
 dcgm-exporter publishes one series per GPU and metric, labelled
   gpu="0", UUID="GPU-...", pci_bus_id="...", device="nvidia0", modelName="NVIDIA H100 80GB HBM3",
