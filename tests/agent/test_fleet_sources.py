@@ -277,6 +277,8 @@ def test_prometheus_source_counts_through_a_counter_reset_and_a_kill_9_exactly_o
                 "0.5",
             )
     assert_exact_through_reset_and_kill(server, first, killed_at)
+    # Prometheus kept scraping while the agent was down: the recovered time keeps its pod.
+    assert all(s["job"][0]["pod"] == "train-0" for s in by_device(server)["GPU-r0"])
 
 
 def test_dcgm_source_counts_through_a_counter_reset_and_a_kill_9_exactly_once(tmp_path, server):
