@@ -98,3 +98,26 @@ def test_basic_auth_header_carries_the_password_from_its_file(tmp_path):
     password.write_text("s3cret\n")
     getter = HttpGetter(HttpOptions(username="greenai", password_file=str(password)))
     assert getter.headers()["Authorization"] == "Basic Z3JlZW5haTpzM2NyZXQ="
+
+
+def test_a_failure_while_catching_up_keeps_the_windows_already_read(monkeypatch):
+    clock = Clock()
+    source = PrometheusSource(
+        "http://prometheus:9090", hostname="h", poll_every_s=10.0, clock=clock
+    )
+    source.cursor = clock.now - 3600
+    answers = iter([{"GPU-1": "first window"}])
+
+    def fetch():
+        try:
+            answer = next(answers)
+        except StopIteration:
+            raise SourceError("GET http://prometheus:9090/api/v1/query: timed out") from None
+        source.cursor += 900
+        source._behind = True
+        return answer
+
+    monkeypatch.setattr(source, "fetch", fetch)
+    monkeypatch.setattr(source, "samples_from", lambda gpus: [gpus["GPU-1"]])
+    assert source.read() == ["first window"]
+    assert source.cursor == clock.now - 2700

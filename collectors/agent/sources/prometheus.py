@@ -8,8 +8,9 @@ timestamps, so the intervals are those dcgm-exporter's counters really cover.
 
 The read cursor (the end of the last window) and each GPU's position are saved with every
 spooled batch. After a restart the next window starts at the oldest of them, so the time the
-agent was down is recovered from what Prometheus still holds, in windows of at most 15 minutes
-per poll, and polls follow each other without waiting until the agent has caught up. Each window
+agent was down is recovered from what Prometheus still holds, in windows of at most 15 minutes,
+up to 16 of them per read, and reads follow each other without waiting until the agent has
+caught up. Each window
 starts LAG_S before the previous end, because a scrape still in flight at the previous query
 lands in the database with its earlier start time; points already counted are skipped by
 position.
@@ -41,6 +42,9 @@ LAG_S = 60.0
 # A poll's window while catching up. Its answer holds every GPU's raw points of the window:
 # for 1,000 GPUs scraped every 15 s, 15 minutes is about 3 MB of JSON per metric.
 MAX_WINDOW_S = 900.0
+# Windows one read goes through while catching up (4 hours), so that an agent run from cron
+# with --once keeps up with an hourly schedule; a longer gap continues at the next read.
+MAX_WINDOWS_PER_READ = 16
 
 
 class PrometheusSource(TelemetrySource):
@@ -62,6 +66,7 @@ class PrometheusSource(TelemetrySource):
         self.getter = HttpGetter(http)
         self.cursor: float | None = None
         self.committed_cursor: float | None = None
+        self._behind = False
 
     def open(self, state: dict | None = None) -> None:
         state = state or {}
@@ -126,9 +131,25 @@ class PrometheusSource(TelemetrySource):
         for metric in (UTIL, FB_USED):
             series += self._query(f"avg_over_time({metric}{matchers}[{window}])", end, metric)
         self.cursor = end
-        if end < now - 1.0:
+        self._behind = end < now - 1.0
+        if self._behind:
             self._next_poll = 0.0  # still catching up: the next window at the next read
         return group_by_gpu(series, self.hostname)
+
+    def read(self):
+        samples = super().read()
+        windows = 1
+        while self._behind and windows < MAX_WINDOWS_PER_READ:
+            # Each window's answer is let go before the next: memory stays one window's.
+            try:
+                gpus = self.fetch()
+            except SourceError as exc:
+                # The windows read so far are returned: their positions have moved on already.
+                log.warning("catching up from Prometheus paused: %s", exc)
+                break
+            samples += self.samples_from(gpus)
+            windows += 1
+        return samples
 
     def state_for_hosts(self, hosts: frozenset[str] | None) -> dict:
         state = self._positions_state(hosts)
