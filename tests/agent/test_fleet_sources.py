@@ -114,7 +114,25 @@ def two_hosts():
     return node_a, node_b
 
 
+def assert_agent_reports_the_counter_increase_prometheus_holds(server, prometheus) -> None:
+    """Exact: each GPU's energy is the increase of its counter between the first and the last
+    point the agent used, as Prometheus stored them."""
+    for uuid, samples in by_device(server).items():
+        points = {  # a GPU shared by two pods has two series of the same counter
+            round(float(ts), 3): float(value)
+            for series in prometheus.query(f'{ENERGY}{{UUID="{uuid}"}}[5m]')
+            for ts, value in series["values"]
+        }
+        start = min(round(epoch(s["ts"]) - s["duration_s"], 3) for s in samples)
+        end = max(round(epoch(s["ts"]), 3) for s in samples)
+        increase_j = (points[end] - points[start]) / 1000.0
+        assert sum(s["energy_j"] for s in samples) == pytest.approx(increase_j, rel=1e-9)
+
+
 def assert_two_hosts_measured(server) -> None:
+    # The counters are read when the exporter answers, and stamped when the scrape began (or,
+    # with the dcgm source, halfway through it): on a busy machine tens of milliseconds apart,
+    # hence several seconds covered for 1%.
     samples = by_device(server)
     for uuid, power_w in (("GPU-a0", 300.0), ("GPU-a1", 120.0), ("GPU-b0", 450.0)):
         energy, covered = energy_and_time(samples[uuid])
@@ -171,10 +189,11 @@ def test_prometheus_source_measures_every_gpu_in_one_batch_per_host(tmp_path, se
                 "1",
             ).start()
             try:
-                wait_for_cover(server, process, ["GPU-a0", "GPU-a1", "GPU-b0"], 3.0)
+                wait_for_cover(server, process, ["GPU-a0", "GPU-a1", "GPU-b0"], 8.0)
                 assert process.signal(signal.SIGTERM) == 0
             finally:
                 process.kill_if_running()
+            assert_agent_reports_the_counter_increase_prometheus_holds(server, prometheus)
     assert_two_hosts_measured(server)
 
 
@@ -193,7 +212,7 @@ def test_dcgm_source_measures_every_gpu_in_one_batch_per_host(tmp_path, server):
             "1",
         ).start()
         try:
-            wait_for_cover(server, process, ["GPU-a0", "GPU-a1", "GPU-b0"], 3.0)
+            wait_for_cover(server, process, ["GPU-a0", "GPU-a1", "GPU-b0"], 5.0)
             assert process.signal(signal.SIGTERM) == 0
         finally:
             process.kill_if_running()
