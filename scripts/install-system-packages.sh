@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the product and its tests need: Chromium (browser tests, kaleido's chart
-# export), poppler-utils (pdftotext/pdftoppm in the report tests), Pango and fonts (WeasyPrint).
+# export), poppler-utils (pdftotext/pdftoppm in the report tests), Pango and fonts (WeasyPrint),
+# Prometheus (the agent's prometheus: source is tested against the real server).
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 needed=()
@@ -9,6 +10,7 @@ command -v pdftoppm >/dev/null 2>&1 || needed+=(poppler-utils)
 dpkg -s libpango-1.0-0 >/dev/null 2>&1 || needed+=(libpango-1.0-0 libpangoft2-1.0-0)
 dpkg -s libharfbuzz-subset0 >/dev/null 2>&1 || needed+=(libharfbuzz-subset0)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || needed+=(fonts-dejavu-core)
+command -v prometheus >/dev/null 2>&1 || needed+=(prometheus)
 [ ${#needed[@]} -eq 0 ] && exit 0
 echo "Installing Debian packages: ${needed[*]}"
 sudo=""

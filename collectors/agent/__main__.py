@@ -20,7 +20,14 @@ log = logging.getLogger("greenai.agent")
 def build_agent(config: AgentConfig) -> tuple[Agent, Spool, AgentMetrics]:
     spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes)
     sources = [
-        create_source(spec, hostname=config.hostname, interval_s=config.interval_s)
+        create_source(
+            spec,
+            hostname=config.hostname,
+            interval_s=config.interval_s,
+            push_every_s=config.push_every_s,
+            http=config.http,
+            prometheus_selector=config.prometheus_selector,
+        )
         for spec in config.sources
     ]
     metrics = AgentMetrics()

@@ -8,12 +8,13 @@ the program prints it and exits with status 2.
 import argparse
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from collectors.agent import AGENT_VERSION
 from collectors.agent.sources import parse_source_spec
+from collectors.agent.sources.httpget import HttpOptions
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -36,6 +37,9 @@ class AgentConfig:
     hostname: str
     once: bool
     spool_max_mb: float
+    # Authentication and TLS of the prometheus: and dcgm: sources.
+    http: HttpOptions = field(default_factory=HttpOptions)
+    prometheus_selector: str = ""
 
     @property
     def spool_max_bytes(self) -> int:
@@ -78,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         action="append",
         metavar="SPEC",
-        help="nvml (default), rapl, sim:N or replay:PATH; may be given several times",
+        help="nvml (default), rapl, sim:N, replay:PATH, prometheus:URL or dcgm:URL; may be "
+        "given several times",
     )
     parser.add_argument(
         "--interval", metavar="SECONDS", help="seconds between reads of the devices (default 1)"
@@ -106,6 +111,38 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="1",
         help="take one batch, push it (and anything spooled), exit",
+    )
+    telemetry = parser.add_argument_group(
+        "prometheus: and dcgm: sources", "authentication and TLS, as Prometheus' clients offer"
+    )
+    telemetry.add_argument("--prometheus-bearer-token", metavar="TOKEN", help="bearer token")
+    telemetry.add_argument(
+        "--prometheus-bearer-token-file",
+        metavar="FILE",
+        help="file holding the bearer token, read on every request (rotated tokens)",
+    )
+    telemetry.add_argument("--prometheus-username", metavar="NAME", help="basic auth user")
+    telemetry.add_argument("--prometheus-password", metavar="PASSWORD", help="basic auth password")
+    telemetry.add_argument(
+        "--prometheus-password-file", metavar="FILE", help="file holding the basic auth password"
+    )
+    telemetry.add_argument("--prometheus-ca-file", metavar="FILE", help="CA certificates (PEM)")
+    telemetry.add_argument(
+        "--prometheus-cert-file", metavar="FILE", help="client certificate (PEM) for mutual TLS"
+    )
+    telemetry.add_argument(
+        "--prometheus-key-file", metavar="FILE", help="private key of --prometheus-cert-file"
+    )
+    telemetry.add_argument(
+        "--prometheus-insecure-skip-verify",
+        action="store_const",
+        const="1",
+        help="do not verify the server certificate (tests only)",
+    )
+    telemetry.add_argument(
+        "--prometheus-selector",
+        metavar="MATCHERS",
+        help='label matchers that narrow the GPUs read, e.g. cluster="prod",Hostname=~"gpu-.*"',
     )
     parser.add_argument("--version", action="version", version=f"greenai-agent {AGENT_VERSION}")
     return parser
@@ -176,13 +213,16 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
     else:
         specs = (environ.get("GREENAI_SOURCE") or "nvml").split(",")
     specs = [spec.strip() for spec in specs if spec.strip()]
-    names = []
+    names, keys = [], []
     for spec in specs:
         try:
-            names.append(parse_source_spec(spec)[0])
+            name, argument = parse_source_spec(spec)
         except ValueError as exc:
             raise ConfigError(f"--source: {exc}") from None
-    if len(set(names)) != len(names):
+        names.append(name)
+        # Several Prometheus servers or exporters may be read at once, each once.
+        keys.append(f"{name}:{argument.rstrip('/')}" if name in ("prometheus", "dcgm") else name)
+    if len(set(keys)) != len(keys):
         raise ConfigError(f"--source: each source may be given once (got {', '.join(specs)})")
     if "replay" in names and len(names) > 1:
         raise ConfigError("--source: replay:PATH cannot be combined with other sources")
@@ -215,6 +255,8 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
     if not hostname or len(hostname) > 255:
         raise ConfigError("--hostname must be 1 to 255 characters")
 
+    http, selector = _http_options(pick)
+
     return AgentConfig(
         server=server.rstrip("/"),
         token=token,
@@ -227,4 +269,57 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
         hostname=hostname,
         once=raw_once in TRUE,
         spool_max_mb=spool_max_mb,
+        http=http,
+        prometheus_selector=selector,
     )
+
+
+def _http_options(pick) -> tuple[HttpOptions, str]:
+    def text(option: str) -> str:
+        return (pick(option) or "").strip()
+
+    def existing_file(option: str) -> str:
+        path = text(option)
+        if path and not Path(path).expanduser().is_file():
+            raise ConfigError(f"--{option}: no such file {path!r}")
+        return str(Path(path).expanduser()) if path else ""
+
+    options = HttpOptions(
+        bearer_token=text("prometheus-bearer-token"),
+        bearer_token_file=existing_file("prometheus-bearer-token-file"),
+        username=text("prometheus-username"),
+        password=pick("prometheus-password") or "",
+        password_file=existing_file("prometheus-password-file"),
+        ca_file=existing_file("prometheus-ca-file"),
+        cert_file=existing_file("prometheus-cert-file"),
+        key_file=existing_file("prometheus-key-file"),
+        insecure_skip_verify=_flag(pick, "prometheus-insecure-skip-verify"),
+    )
+    if options.bearer_token and options.bearer_token_file:
+        raise ConfigError(
+            "give --prometheus-bearer-token or --prometheus-bearer-token-file, not both"
+        )
+    if (options.bearer_token or options.bearer_token_file) and options.username:
+        raise ConfigError("give a bearer token or a username and password, not both")
+    if options.password and options.password_file:
+        raise ConfigError("give --prometheus-password or --prometheus-password-file, not both")
+    if (options.password or options.password_file) and not options.username:
+        raise ConfigError("--prometheus-password needs --prometheus-username")
+    if options.key_file and not options.cert_file:
+        raise ConfigError("--prometheus-key-file needs --prometheus-cert-file")
+    selector = text("prometheus-selector")
+    if selector.startswith("{") and selector.endswith("}"):
+        selector = selector[1:-1].strip()
+    if any(char in selector for char in "{}"):
+        raise ConfigError(
+            f'--prometheus-selector takes label matchers like a="b", not {selector!r}'
+        )
+    return options, selector
+
+
+def _flag(pick, option: str) -> bool:
+    raw = (pick(option, "0") or "").strip().lower()
+    if raw not in TRUE | FALSE:
+        env = "GREENAI_" + option.upper().replace("-", "_")
+        raise ConfigError(f"{env} must be 1/0, true/false or yes/no, not {raw!r}")
+    return raw in TRUE

@@ -18,6 +18,10 @@ class DeviceInfo:
     # the parent's samples (see sources/attribution.py).
     parent_uuid: str = ""
     mig_slices: tuple["DeviceInfo", ...] = ()
+    # The host the device belongs to when a source reads other machines' GPUs (prometheus,
+    # dcgm); empty means the agent's own --hostname. Not sent as a device field: each host's
+    # samples go in a batch of their own.
+    host: str = ""
 
     def to_payload(self) -> dict:
         payload = {"uuid": self.uuid, "kind": self.kind, "index": self.index, "name": self.name}
@@ -41,6 +45,9 @@ class Sample:
     util_pct: float | None = None
     mem_used_mib: float | None = None
     tags: list[dict] | None = field(default=None)
+    # Jobs that held the device (Slurm jobs, Kubernetes pods), each with its share:
+    # {"id", "user", "account", "partition", "namespace", "pod", "container", "share"}.
+    job: list[dict] | None = field(default=None)
 
     def to_payload(self) -> dict:
         payload = {
@@ -54,6 +61,8 @@ class Sample:
                 payload[name] = round(value, 6) if isinstance(value, float) else value
         if self.tags:
             payload["tags"] = self.tags
+        if self.job:
+            payload["job"] = self.job
         return payload
 
 

@@ -380,13 +380,28 @@ class Agent:
         self._unspooled = []
         if not samples:
             return
+        # One batch per host (telemetry sources read many); each batch's saved state covers
+        # the hosts spooled so far, so a crash between two batches re-reads only the rest.
+        groups = samples_by_host(samples, self.config.hostname)
+        for position, (hostname, host_samples) in enumerate(groups):
+            last = position == len(groups) - 1
+            hosts = None if last else frozenset(name for name, _ in groups[: position + 1])
+            if not self._spool_batch(hostname, host_samples, hosts):
+                self._keep_unspooled([s for _, group in groups[position:] for s in group])
+                return
+        for source in self.sources:
+            source.spooled()
+
+    def _spool_batch(
+        self, hostname: str, samples: list[Sample], hosts: frozenset[str] | None
+    ) -> bool:
         payload = build_payload(
             batch_id=str(uuid.uuid4()),
-            hostname=self.config.hostname,
+            hostname=hostname,
             agent_version=AGENT_VERSION,
             samples=samples,
         )
-        state = {source.key: source.state() for source in self.sources}
+        state = {source.key: source.state_for_hosts(hosts) for source in self.sources}
         # A replay sends its recorded samples as they are; live reads are folded (aggregate.py).
         if not any(source.finite for source in self.sources):
             state[AGGREGATOR_STATE_KEY] = self.aggregator.state()
@@ -394,19 +409,30 @@ class Agent:
         try:
             self.spool.put(payload, state)
         except OSError as exc:
-            dropped = max(0, len(samples) - MAX_UNSPOOLED_SAMPLES)
-            if dropped:
-                self.metrics.samples_dropped.labels("spool_full").inc(dropped)
-            self._unspooled = samples[dropped:]
             log.error(
                 "cannot write the spool (%s): %d samples kept in memory until it works again",
                 exc,
                 len(samples),
             )
-            return
+            return False
         if self.spool.dropped_samples > before:
             self.metrics.samples_dropped.labels("spool_full").inc(
                 self.spool.dropped_samples - before
             )
         self.sender.update_spool_metrics()
         self.sender.wake()
+        return True
+
+    def _keep_unspooled(self, samples: list[Sample]) -> None:
+        dropped = max(0, len(samples) - MAX_UNSPOOLED_SAMPLES)
+        if dropped:
+            self.metrics.samples_dropped.labels("spool_full").inc(dropped)
+        self._unspooled = samples[dropped:]
+
+
+def samples_by_host(samples: list[Sample], own_hostname: str) -> list[tuple[str, list[Sample]]]:
+    """Samples grouped by the host their device belongs to: this machine's first, then by name."""
+    groups: dict[str, list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault(sample.device.host or own_hostname, []).append(sample)
+    return sorted(groups.items(), key=lambda item: (item[0] != own_hostname, item[0]))

@@ -1,12 +1,13 @@
 """Measurement sources behind one small interface, and the parser of `--source` values.
 
-Each source lives in its own module (nvml, rapl, sim, replay). `open()` fails fast with a
-SourceError that says how to fix the problem; `read()` returns the samples since the previous
-read. `state()` is a JSON-able snapshot saved atomically with each spooled batch, so that after a
-restart (even SIGKILL) `open(state)` resumes exactly where the spooled data ends.
+Each source lives in its own module (nvml, rapl, sim, replay, prometheus, dcgm). `open()` fails
+fast with a SourceError that says how to fix the problem; `read()` returns the samples since the
+previous read. `state()` is a JSON-able snapshot saved atomically with each spooled batch, so
+that after a restart (even SIGKILL) `open(state)` resumes exactly where the spooled data ends.
 """
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 from collectors.agent.model import DeviceInfo, Sample
 
@@ -27,6 +28,14 @@ class Source:
 
     def state(self) -> dict:
         return {}
+
+    def state_for_hosts(self, hosts: frozenset[str] | None) -> dict:
+        """The state to save with a batch when only these hosts' samples are spooled so far
+        (None: all of them). Sources that read one host only have nothing to hold back."""
+        return self.state()
+
+    def spooled(self) -> None:
+        """Every host's samples read so far are in the spool."""
 
     def devices(self) -> list[DeviceInfo]:
         return []
@@ -55,12 +64,46 @@ def parse_source_spec(spec: str) -> tuple[str, str | None]:
         if not argument:
             raise ValueError("replay needs a file, like replay:/path/to/trace.jsonl")
         return name, argument
-    raise ValueError(f"unknown source {spec!r}: use nvml, rapl, sim:N or replay:PATH")
+    if name in ("prometheus", "dcgm"):
+        parsed = urlparse(argument)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            example = "http://prometheus:9090" if name == "prometheus" else "http://node:9400"
+            raise ValueError(f"{name} needs an http(s) URL, like {name}:{example} (got {spec!r})")
+        return name, argument
+    raise ValueError(
+        f"unknown source {spec!r}: use nvml, rapl, sim:N, replay:PATH, prometheus:URL or dcgm:URL"
+    )
 
 
-def create_source(spec: str, *, hostname: str, interval_s: float) -> Source:
-    """The source object for a validated spec (imports only what that source needs)."""
+def create_source(
+    spec: str,
+    *,
+    hostname: str,
+    interval_s: float,
+    push_every_s: float = 10.0,
+    http=None,
+    prometheus_selector: str = "",
+) -> Source:
+    """The source object for a validated spec (imports only what that source needs).
+
+    The telemetry sources (prometheus, dcgm) poll once per push period; http holds their
+    authentication and TLS options (collectors/agent/sources/httpget.py).
+    """
     name, argument = parse_source_spec(spec)
+    if name == "prometheus":
+        from collectors.agent.sources.prometheus import PrometheusSource
+
+        return PrometheusSource(
+            argument,
+            hostname=hostname,
+            poll_every_s=push_every_s,
+            http=http,
+            selector=prometheus_selector,
+        )
+    if name == "dcgm":
+        from collectors.agent.sources.dcgm import DcgmSource
+
+        return DcgmSource(argument, poll_every_s=push_every_s, http=http)
     if name == "nvml":
         from collectors.agent.sources.nvml import NvmlSource
 

@@ -39,6 +39,40 @@ def project_for_environ(env: dict[str, str]) -> tuple[str, str | None] | None:
     return None
 
 
+# Slurm's job environment, as the job object fields the ingest API takes.
+SLURM_JOB_FIELDS = (
+    ("SLURM_JOB_ID", "id"),
+    ("SLURM_JOB_USER", "user"),
+    ("SLURM_JOB_ACCOUNT", "account"),
+    ("SLURM_JOB_PARTITION", "partition"),
+)
+
+# A job as a hashable value: its (field, value) pairs without the share.
+Job = tuple[tuple[str, str], ...]
+
+
+def slurm_job_for_environ(env: dict[str, str]) -> Job | None:
+    """The Slurm job a process runs in (id, user, account, partition), or None outside Slurm."""
+    if not env.get("SLURM_JOB_ID", "").strip():
+        return None
+    return tuple(
+        (field, env[name].strip()) for name, field in SLURM_JOB_FIELDS if env.get(name, "").strip()
+    )
+
+
+def merge_jobs(parts: list[tuple[Job | None, float]]) -> list[dict] | None:
+    """Job objects from (job or None, share) parts: one per job, shares rounded down like tags."""
+    totals: dict[Job, float] = {}
+    for job, share in parts:
+        if job and share > 0:
+            totals[job] = totals.get(job, 0.0) + share
+    scale = 10**SHARE_DECIMALS
+    jobs = []
+    for job, share in sorted(totals.items()):
+        jobs.append({**dict(job), "share": min(int(share * scale) / scale, 1.0)})
+    return jobs or None
+
+
 def process_shares(pids: list[int], sm_util: dict[int, float] | None) -> dict[int, float]:
     """Each process's share of the GPU: by SM utilisation where NVML gave it, else equal.
 
@@ -77,15 +111,22 @@ def merge_tags(parts: list[tuple[tuple[str, str | None] | None, float]]) -> list
 
 
 class ProcessProjects:
-    """pid -> (project, phase), read from /proc/<pid>/environ and cached while the pid lives."""
+    """pid -> (project, phase) and Slurm job, read from /proc/<pid>/environ and cached while
+    the pid lives."""
 
     def __init__(self, proc_root: Path = Path("/proc")):
         self.proc_root = proc_root
-        self._cache: dict[int, tuple[str, str | None] | None] = {}
+        self._cache: dict[int, tuple[tuple[str, str | None] | None, Job | None]] = {}
         self._warned_permission = False
         self.unreadable = 0
 
     def project_of(self, pid: int) -> tuple[str, str | None] | None:
+        return self._lookup(pid)[0]
+
+    def job_of(self, pid: int) -> Job | None:
+        return self._lookup(pid)[1]
+
+    def _lookup(self, pid: int) -> tuple[tuple[str, str | None] | None, Job | None]:
         if pid not in self._cache:
             self._cache[pid] = self._read(pid)
         return self._cache[pid]
@@ -96,7 +137,7 @@ class ProcessProjects:
             if pid not in live_pids:
                 del self._cache[pid]
 
-    def _read(self, pid: int) -> tuple[str, str | None] | None:
+    def _read(self, pid: int) -> tuple[tuple[str, str | None] | None, Job | None]:
         path = self.proc_root / str(pid) / "environ"
         try:
             raw = path.read_bytes()
@@ -110,8 +151,9 @@ class ProcessProjects:
                     "Kubernetes).",
                     path,
                 )
-            return None
+            return None, None
         except OSError:
             # The process ended or runs in another PID namespace: nothing to attribute.
-            return None
-        return project_for_environ(parse_environ(raw))
+            return None, None
+        env = parse_environ(raw)
+        return project_for_environ(env), slurm_job_for_environ(env)

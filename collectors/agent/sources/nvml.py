@@ -19,7 +19,12 @@ from pathlib import Path
 from collectors.agent.energy import PowerIntegrator, counter_delta, split_interval
 from collectors.agent.model import DeviceInfo, Sample
 from collectors.agent.sources import Source, SourceError
-from collectors.agent.sources.attribution import ProcessProjects, merge_tags, process_shares
+from collectors.agent.sources.attribution import (
+    ProcessProjects,
+    merge_jobs,
+    merge_tags,
+    process_shares,
+)
 from collectors.agent.sources.rapl import read_boot_id
 
 log = logging.getLogger("greenai.agent")
@@ -293,12 +298,12 @@ class NvmlSource(Source):
         util_pct = self._utilisation(handle)
         mem_used_mib = nvml.nvmlDeviceGetMemoryInfo(handle).used / MIB
         try:
-            tags = self._tags(gpu, live_pids)
+            tags, jobs = self._attribution(gpu, live_pids)
         except Exception as exc:  # attribution is extra: never lose a GPU's energy over it
             if not self._attribution_failed:
                 self._attribution_failed = True
                 log.warning("process attribution failed, samples go untagged: %r", exc)
-            tags = None
+            tags = jobs = None
         pieces, dropped = split_interval(now, duration, energy_j)
         self.dropped_energy_j += dropped
         # Only an ordinary interval is attributed: who ran during a gap is unknown.
@@ -313,6 +318,7 @@ class NvmlSource(Source):
                 util_pct=util_pct if piece is pieces[-1] else None,
                 mem_used_mib=mem_used_mib if piece is pieces[-1] else None,
                 tags=None if is_gap else tags,
+                job=None if is_gap else jobs,
             )
             for piece in pieces
         ]
@@ -325,24 +331,27 @@ class NvmlSource(Source):
         except self.nvml.NVMLError:
             return None  # e.g. a GPU in MIG mode
 
-    def _tags(self, gpu: Gpu, live_pids: set[int]) -> list[dict] | None:
+    def _attribution(self, gpu: Gpu, live_pids: set[int]) -> tuple[list | None, list | None]:
+        """(tags, jobs): the projects and the Slurm jobs of the GPU's processes, with shares."""
+        shares: list[tuple[int, float]] = []
         if gpu.mig_slices:
             # NVML has no per-process utilisation in MIG mode: each slice gets the part of the
             # GPU its memory size stands for, shared equally by its processes.
-            parts = []
             for mig in gpu.mig_slices:
                 pids = self._pids(mig.handle)
                 live_pids.update(pids)
                 weight = mig.memory_total / gpu.memory_total if gpu.memory_total else 0.0
                 for pid, share in process_shares(pids, None).items():
-                    parts.append((self.projects.project_of(pid), weight * share))
-            return merge_tags(parts)
-        pids = self._pids(gpu.handle)
-        if not pids:
-            return None
-        live_pids.update(pids)
-        shares = process_shares(pids, self._sm_utilisation(gpu))
-        return merge_tags([(self.projects.project_of(pid), share) for pid, share in shares.items()])
+                    shares.append((pid, weight * share))
+        else:
+            pids = self._pids(gpu.handle)
+            if not pids:
+                return None, None
+            live_pids.update(pids)
+            shares = list(process_shares(pids, self._sm_utilisation(gpu)).items())
+        tags = merge_tags([(self.projects.project_of(pid), share) for pid, share in shares])
+        jobs = merge_jobs([(self.projects.job_of(pid), share) for pid, share in shares])
+        return tags, jobs
 
     def _pids(self, handle) -> list[int]:
         nvml = self.nvml
