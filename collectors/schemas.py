@@ -107,7 +107,7 @@ class SampleIn(BaseModel):
     util_pct: Annotated[float, Field(ge=0, le=100)] | None = None
     mem_used_mib: Annotated[float, Field(ge=0)] | None = None
     tags: list[TagIn] | None = None
-    jobs: Annotated[list[JobIn], Field(max_length=64)] | None = None
+    job: Annotated[list[JobIn], Field(max_length=64)] | None = None
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -131,7 +131,7 @@ class SampleIn(BaseModel):
             raise PydanticCustomError("share_sum", f"tag shares sum to {total:.6g}, above 1")
         return tags
 
-    @field_validator("jobs")
+    @field_validator("job")
     @classmethod
     def _job_shares_sum_to_at_most_one(cls, jobs):
         if jobs and sum(job.share for job in jobs) > 1 + SHARE_SUM_TOLERANCE:

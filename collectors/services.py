@@ -251,7 +251,7 @@ def _store(
                 sample.util_pct,
                 sample.mem_used_mib,
                 tags_json(sample.tags),
-                _jobs_json(sample.jobs),
+                _jobs_json(sample.job),
             )
     rows = list(by_key.values())
     if not rows:

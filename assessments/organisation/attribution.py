@@ -60,11 +60,11 @@ def first_match(rules: Sequence[Rule], job: dict) -> Rule | None:
 
 
 def job_key(job: dict) -> str:
-    """A job's identity across samples: the Slurm job id, else the Kubernetes pod."""
-    if job.get("id"):
-        return f"job:{job['id']}"
+    """A job's identity across samples: the Kubernetes pod, else the Slurm job id."""
     if job.get("pod"):
         return f"pod:{job.get('namespace') or ''}/{job['pod']}"
+    if job.get("id"):
+        return f"job:{job['id']}"
     return "unknown"
 
 

@@ -61,9 +61,9 @@ def test_jobs_become_tags_with_their_share_and_unmatched_jobs_stay_unallocated()
     assert tags_for_jobs([{"id": "7", "account": "other"}], RULES) is None
 
 
-def test_job_keys_prefer_the_slurm_id_then_the_pod():
-    assert job_key({"id": "123", "pod": "x"}) == "job:123"
-    assert job_key({"namespace": "ns", "pod": "x"}) == "pod:ns/x"
+def test_job_keys_name_the_pod_else_the_slurm_job():
+    assert job_key({"id": "ns/x", "namespace": "ns", "pod": "x"}) == "pod:ns/x"
+    assert job_key({"id": "123", "user": "ada"}) == "job:123"
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def samples(uuid_, jobs, *, tags=None, count=360, power_w=1000.0):
         ts = T0 + timedelta(seconds=10 * (n + 1))
         row = {"device": uuid_, "ts": ts.isoformat(), "duration_s": 10.0, "power_w": power_w}
         if jobs is not None:
-            row["jobs"] = jobs
+            row["job"] = jobs
         if tags is not None:
             row["tags"] = tags
         rows.append(row)
@@ -168,10 +168,10 @@ def test_a_rule_with_an_unusable_match_is_refused():
 @pytest.mark.parametrize(
     "job, field",
     [
-        ({"user": "ada"}, "samples[0].jobs[0]"),
-        ({"pod": "p", "share": 1.5}, "samples[0].jobs[0].share"),
-        ({"pod": "p", "node": "x"}, "samples[0].jobs[0].node"),
-        ({"pod": "x" * 254}, "samples[0].jobs[0].pod"),
+        ({"user": "ada"}, "samples[0].job[0]"),
+        ({"pod": "p", "share": 1.5}, "samples[0].job[0].share"),
+        ({"pod": "p", "node": "x"}, "samples[0].job[0].node"),
+        ({"pod": "x" * 254}, "samples[0].job[0].pod"),
     ],
 )
 def test_bad_jobs_are_refused_naming_the_field(job, field):
