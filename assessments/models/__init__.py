@@ -1,6 +1,6 @@
 from assessments.models.daily import DailyDeviceFact, DailyProjectFact
 from assessments.models.decisions import Optimisation, Recommendation, Technique
-from assessments.models.facts import HourlyDeviceFact, HourlyProjectFact
+from assessments.models.facts import MEASURE_FIELDS, HourlyDeviceFact, HourlyProjectFact
 from assessments.models.organisation import (
     Allocation,
     ApiToken,
@@ -18,6 +18,7 @@ from assessments.models.organisation import (
 from assessments.models.reports import Report
 
 __all__ = [
+    "MEASURE_FIELDS",
     "Allocation",
     "ApiToken",
     "DailyDeviceFact",
