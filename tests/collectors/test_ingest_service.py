@@ -16,7 +16,7 @@ from collectors.services import (
 from tests.collectors.factories import T0, make_collector, payload, sample, samples_every_second
 
 
-def test_ingest_batch_returns_what_it_stored(db):
+def test_batch_ingest_returns_what_it_stored(db):
     collector, _ = make_collector()
     body = payload(samples_every_second("GPU-0001", T0, 4))
     result = batch_ingest(collector=collector, payload=body)
@@ -25,7 +25,7 @@ def test_ingest_batch_returns_what_it_stored(db):
     assert batch_ingest(collector=collector, payload=body).duplicate is True
 
 
-def test_ingest_batch_raises_with_every_detail(db):
+def test_batch_ingest_raises_with_every_detail(db):
     collector, _ = make_collector()
     with pytest.raises(IngestValidationError) as caught:
         batch_ingest(
@@ -38,7 +38,7 @@ def test_ingest_batch_raises_with_every_detail(db):
     assert RawSample.objects.count() == 0
 
 
-def test_ingest_batch_raises_for_a_device_of_another_collector(db):
+def test_batch_ingest_raises_for_a_device_of_another_collector(db):
     owner, _ = make_collector()
     batch_ingest(collector=owner, payload=payload())
     other, _ = make_collector("other")
