@@ -276,7 +276,7 @@ def main():
     try:
         call_command("migrate", verbosity=0)
         from collectors.models import Device
-        from collectors.services import collector_create, ingest_batch
+        from collectors.services import batch_ingest, collector_create
 
         collector, token = collector_create(name="bench")
         device_uuids = [f"GPU-bench-{n:04d}" for n in range(DEVICES)]
@@ -284,7 +284,7 @@ def main():
         batches = make_batches(device_uuids, args.samples, start)
         total = sum(len(b["samples"]) for b in batches)
         # Register the devices once (through the service, as the first batch would).
-        ingest_batch(collector=collector, payload={**batches[0], "samples": []})
+        batch_ingest(collector=collector, payload={**batches[0], "samples": []})
         device_ids = dict(Device.objects.values_list("uuid", "id"))
         rows = sample_rows(batches, device_ids)
         bodies = [json.dumps(batch).encode() for batch in batches]

@@ -1,7 +1,9 @@
-"""POST /api/v1/ingest: the machine-facing endpoint agents push batches to (DESIGN 3.2).
+"""POST /api/v1/ingest: the machine-facing endpoint agents push batches to.
+
+The contract: docs/architecture.md, 4.2, and docs/ingest.md.
 
 Thin: authenticate, rate-limit, read the body within its limits, hand the parsed JSON to
-collectors.services.ingest_batch, turn the outcome into the documented answer, count it.
+collectors.services.batch_ingest, turn the outcome into the documented answer, count it.
 """
 
 import logging
@@ -18,7 +20,7 @@ from collectors import metrics
 from collectors.ratelimit import first_in_window, rate_limit_hit
 from collectors.schemas import IngestAnswer, IngestPayload
 from collectors.selectors import collector_for_token
-from collectors.services import IngestError, ingest_batch, ingest_rejection_record
+from collectors.services import IngestError, batch_ingest, ingest_rejection_record
 from greenai_site.openapi import api_operation
 from greenai_site.tokens import bearer_token
 
@@ -65,7 +67,7 @@ def ingest_view(request):
         collector = _authenticated_collector(request)
         _check_rate(collector)
         body = _read_body(request)
-        result = ingest_batch(collector=collector, payload=body)
+        result = batch_ingest(collector=collector, payload=body)
     except IngestError as exc:
         refusal = Refusal(exc.status, exc.reason, exc.error, exc.details)
         response = _refuse(refusal, collector, request)

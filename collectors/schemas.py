@@ -1,4 +1,4 @@
-"""The ingest payload (DESIGN 3.2) as strict pydantic models, and its error details.
+"""The ingest payload (docs/architecture.md, 4.2) as strict pydantic models, and its error details.
 
 Strict mode: a string is never coerced into a number, unknown fields are refused, NaN and
 Infinity are refused. Every problem is reported with the path of the field it concerns
@@ -161,7 +161,7 @@ class SampleIn(BaseModel):
 
 
 class IngestPayload(BaseModel):
-    """One batch pushed by an agent (DESIGN 3.2)."""
+    """One batch pushed by an agent (docs/architecture.md, 4.2)."""
 
     model_config = _STRICT
 

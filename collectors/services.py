@@ -1,6 +1,6 @@
 """Writes of the collectors app: collectors and their tokens, ingest, refusals, retention.
 
-ingest_batch() is the one way samples enter the database (the HTTP API and the demo seeder both
+batch_ingest() is the one way samples enter the database (the HTTP API and the demo seeder both
 call it). It validates the whole batch before writing anything, then writes it in one
 transaction: host and devices, the batch record (its unique batch_id makes a resend harmless),
 the samples (unique per device and ts, so a re-sent sample is stored once) and the dirty hours
@@ -140,7 +140,7 @@ def ingest_validate(payload: dict | bytes | str, *, now: datetime | None = None)
         ) from None
 
 
-def ingest_batch(
+def batch_ingest(
     *, collector: Collector, payload: dict | bytes | str, now: datetime | None = None
 ) -> IngestResult:
     """Validate and store one batch (a dict, or its JSON text) for this collector.

@@ -1,10 +1,12 @@
-"""Pure helpers for the dashboards: periods to compare, deltas, spreading work over days.
+"""Pure helpers for the dashboards: periods to compare, deltas, ages.
+
+Per-unit figures and spreading work over days are assessments.footprint.footprint_math's.
 
 Plain values in, plain values out; no Django.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 
@@ -47,49 +49,6 @@ def delta_pct(current: float | None, previous: float | None) -> float | None:
     if current is None or previous is None or previous == 0:
         return None
     return (current - previous) / abs(previous) * 100.0
-
-
-def per_unit(amount: float | None, units: float | None) -> float | None:
-    if amount is None or not units:
-        return None
-    return amount / units
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def spread_over_days(
-    records: list[tuple[datetime, datetime, float]], start: date, end: date
-) -> dict[date, float]:
-    """Units of work per UTC day in [start, end): each record's units spread evenly over its
-    period, so a weekly figure counts one seventh on each day."""
-    result: dict[date, float] = {}
-    range_start, range_end = day_start(start), day_start(end)
-    for period_start, period_end, units in records:
-        seconds = (period_end - period_start).total_seconds()
-        if seconds <= 0:
-            continue
-        lo, hi = max(period_start, range_start), min(period_end, range_end)
-        cursor = lo
-        while cursor < hi:
-            next_day = day_start(cursor.date() + timedelta(days=1))
-            piece_end = min(next_day, hi)
-            share = (piece_end - cursor).total_seconds() / seconds
-            result[cursor.date()] = result.get(cursor.date(), 0.0) + units * share
-            cursor = piece_end
-    return result
-
-
-def overlap_share(
-    period_start: datetime, period_end: datetime, range_start: datetime, range_end: datetime
-) -> float:
-    """Share of [period_start, period_end) that falls inside [range_start, range_end)."""
-    seconds = (period_end - period_start).total_seconds()
-    if seconds <= 0:
-        return 0.0
-    overlap = (min(period_end, range_end) - max(period_start, range_start)).total_seconds()
-    return max(0.0, overlap) / seconds
 
 
 def age_years(purchased: date | None, on: date) -> float | None:

@@ -13,16 +13,10 @@ from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from assessments.dashboards.dashboard_math import (
-    age_years,
-    day_start,
-    delta_pct,
-    month_comparison,
-    overlap_share,
-    per_unit,
-    spread_over_days,
-)
+from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
+from assessments.footprint.footprint_math import day_start, per_unit, prorated_units, units_by_day
 from assessments.models import (
+    MEASURE_FIELDS,
     DailyDeviceFact,
     DailyProjectFact,
     HardwareModel,
@@ -36,14 +30,6 @@ from assessments.models import (
 from assessments.organisation import factors
 from collectors.models import Collector, Device, Host, IngestBatch, IngestRejection
 
-METRICS = (
-    "energy_it_kwh",
-    "energy_facility_kwh",
-    "operational_kgco2e",
-    "embodied_kgco2e",
-    "cost",
-    "gpu_hours",
-)
 # Above this many days a trend is drawn by month rather than by day.
 DAILY_TREND_MAX_DAYS = 92
 SAMPLE_RATE_WINDOW = timedelta(minutes=15)
@@ -51,13 +37,6 @@ SAMPLE_RATE_WINDOW = timedelta(minutes=15)
 
 def currency() -> str:
     return Organisation.get().currency
-
-
-def _sums(queryset) -> dict:
-    row = queryset.aggregate(**{name: Sum(name) for name in METRICS})
-    totals = {name: row[name] or 0.0 for name in METRICS}
-    totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
-    return totals
 
 
 def _project_days(*, start: date, end: date, team=None, project=None):
@@ -71,7 +50,7 @@ def _project_days(*, start: date, end: date, team=None, project=None):
 
 def _with_total(row: dict) -> dict:
     row["total_kgco2e"] = (row.get("operational_kgco2e") or 0) + (row.get("embodied_kgco2e") or 0)
-    for name in METRICS:
+    for name in MEASURE_FIELDS:
         row[name] = row.get(name) or 0.0
     return row
 
@@ -102,7 +81,7 @@ def work_units(*, projects, start: date, end: date) -> dict[int, float]:
     for project_id, period_start, period_end, units in overlapping.exclude(inside).values_list(
         "project_id", "period_start", "period_end", "units"
     ):
-        totals[project_id] += units * overlap_share(period_start, period_end, lo, hi)
+        totals[project_id] += prorated_units(units, period_start, period_end, lo, hi)
     return dict(totals)
 
 
@@ -127,7 +106,7 @@ def sci_for(*, totals: dict, projects, start: date, end: date, units: float | No
 
 def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
     """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project."""
-    totals = _sums(_project_days(start=start, end=end, team=team, project=project))
+    totals = _project_days(start=start, end=end, team=team, project=project).measure_sums()
     if project is not None:
         projects = [project]
     else:
@@ -148,13 +127,13 @@ def kpi_comparison(*, end: date, team=None) -> dict:
         **{
             f"{key}__{name}": Sum(name, filter=condition)
             for key, condition in in_period.items()
-            for name in METRICS
+            for name in MEASURE_FIELDS
         }
     )
     projects = list(Project.objects.filter(team=team) if team else Project.objects.all())
     figures = {}
     for key, period in periods.items():
-        totals = {name: row[f"{key}__{name}"] or 0.0 for name in METRICS}
+        totals = {name: row[f"{key}__{name}"] or 0.0 for name in MEASURE_FIELDS}
         totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
         units = sum(work_units(projects=projects, start=period.start, end=period.end).values())
         totals.update(
@@ -168,7 +147,7 @@ def kpi_comparison(*, end: date, team=None) -> dict:
             "vs_previous_pct": delta_pct(figures["current"][key], figures["previous"][key]),
             "vs_year_ago_pct": delta_pct(figures["current"][key], figures["year_ago"][key]),
         }
-        for key in (*METRICS, "total_kgco2e", "sci")
+        for key in (*MEASURE_FIELDS, "total_kgco2e", "sci")
     }
     return {"periods": periods, "figures": figures, "deltas": deltas}
 
@@ -190,7 +169,7 @@ def time_series(*, start: date, end: date, team=None, project=None, bucket=None)
         queryset = queryset.annotate(period=F("day"))
     rows = (
         queryset.values("period")
-        .annotate(**{name: Sum(name) for name in METRICS})
+        .annotate(**{name: Sum(name) for name in MEASURE_FIELDS})
         .order_by("period")
     )
     return [_with_total(dict(row)) for row in rows]
@@ -211,7 +190,7 @@ def breakdown(*, by: str, start: date, end: date, team=None, project=None) -> li
         rows = queryset.values(*keys)
     else:
         rows = queryset.values(field[by])
-    rows = rows.annotate(**{name: Sum(name) for name in METRICS}).order_by()
+    rows = rows.annotate(**{name: Sum(name) for name in MEASURE_FIELDS}).order_by()
     result = []
     for row in rows:
         row = _with_total(dict(row))
@@ -246,9 +225,11 @@ def unallocated(*, start: date, end: date) -> dict:
     queryset = _project_days(start=start, end=end).filter(project__isnull=True)
     by_site = [
         _with_total(dict(row) | {"label": row["site__name"] or "Unknown site"})
-        for row in queryset.values("site__name").annotate(**{n: Sum(n) for n in METRICS}).order_by()
+        for row in queryset.values("site__name")
+        .annotate(**{n: Sum(n) for n in MEASURE_FIELDS})
+        .order_by()
     ]
-    total = {name: sum(row[name] for row in by_site) for name in (*METRICS, "total_kgco2e")}
+    total = {name: sum(row[name] for row in by_site) for name in (*MEASURE_FIELDS, "total_kgco2e")}
     return {"total": total, "by_site": by_site}
 
 
@@ -315,7 +296,7 @@ def project_by_device(*, project, start: date, end: date) -> list[dict]:
             project=project, hour__gte=day_start(start), hour__lt=day_start(end)
         )
         .values("device__host__hostname", "device__index", "device__name", "device__kind")
-        .annotate(**{name: Sum(name) for name in METRICS})
+        .annotate(**{name: Sum(name) for name in MEASURE_FIELDS})
         .order_by("device__host__hostname", "device__index")
     )
     result = []
@@ -334,10 +315,10 @@ def project_per_unit_series(*, project, start: date, end: date) -> list[dict]:
     records = WorkRecord.objects.filter(
         project=project, period_start__lt=day_start(end), period_end__gt=day_start(start)
     ).values_list("period_start", "period_end", "units")
-    units_by_day = spread_over_days(list(records), start, end)
+    units_per_day = units_by_day(records, start, end)
     rows = []
     for row in series:
-        units = units_by_day.get(row["period"], 0.0)
+        units = units_per_day.get(row["period"], 0.0)
         rows.append(
             {
                 "period": row["period"],
@@ -362,7 +343,7 @@ def project_rows(*, start: date, end: date, team=None) -> list[dict]:
         for row in _project_days(start=start, end=end, team=team)
         .filter(project__isnull=False)
         .values("project_id")
-        .annotate(**{name: Sum(name) for name in METRICS})
+        .annotate(**{name: Sum(name) for name in MEASURE_FIELDS})
         .order_by()
     }
     units = work_units(projects=projects, start=start, end=end)
@@ -395,7 +376,7 @@ def hardware_devices(*, start: date, end: date, today: date | None = None) -> li
             util_pct_sum=Sum("util_pct_sum"),
             idle_hours=Sum("idle_hours"),
             idle_energy_it_kwh=Sum("idle_energy_it_kwh"),
-            **{name: Sum(name) for name in METRICS},
+            **{name: Sum(name) for name in MEASURE_FIELDS},
         )
         .order_by()
     }
@@ -462,7 +443,7 @@ def hardware_hosts(*, start: date, end: date, today: date | None = None) -> list
                 "idle_energy_it_kwh": 0.0,
                 "age_years": age_years(host.purchased, today),
                 "lifetime_years": row["host_lifetime_years"] or host.lifetime_years,
-                **{name: 0.0 for name in (*METRICS, "total_kgco2e")},
+                **{name: 0.0 for name in (*MEASURE_FIELDS, "total_kgco2e")},
             },
         )
         entry["devices"] += 1
@@ -472,7 +453,7 @@ def hardware_hosts(*, start: date, end: date, today: date | None = None) -> list
         entry["hours"] += row["hours"]
         entry["idle_hours"] += row["idle_hours"]
         entry["idle_energy_it_kwh"] += row["idle_energy_it_kwh"]
-        for name in (*METRICS, "total_kgco2e"):
+        for name in (*MEASURE_FIELDS, "total_kgco2e"):
             entry[name] += row[name]
     hosts = list(by_host.values())
     for entry in hosts:
@@ -495,7 +476,7 @@ def hardware_hosts(*, start: date, end: date, today: date | None = None) -> list
                 "embodied_share": None,
                 "age_years": age_years(host.purchased, today),
                 "lifetime_years": host.lifetime_years,
-                **{name: 0.0 for name in (*METRICS, "total_kgco2e")},
+                **{name: 0.0 for name in (*MEASURE_FIELDS, "total_kgco2e")},
             }
         )
     return sorted(hosts, key=lambda h: h["label"])

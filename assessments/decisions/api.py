@@ -152,7 +152,7 @@ def _window(window: WindowMeasure | None) -> Window | None:
         days_elapsed=window.days_elapsed,
         days_with_units=window.days_with_units,
         units=window.units,
-        energy_kwh_per_unit=window.energy_kwh_per_unit,
+        energy_kwh_per_unit=window.facility_energy_kwh_per_unit,
         kgco2e_per_unit=window.kgco2e_per_unit,
         cost_per_unit=window.cost_per_unit,
         coverage=window.coverage,

@@ -1,8 +1,8 @@
 """Plotly figures of the decisions area (ROI), built from plain values like
 assessments.dashboards.charts.
 
-Kept apart from assessments.dashboards.charts only so that two people could edit at the same time;
-it uses the same layout and colours, so the ROI page and the PDF report can draw it the same way.
+It uses the dashboards' layout and colours, so the ROI page and the PDF report draw it the same
+way.
 """
 
 from collections.abc import Sequence

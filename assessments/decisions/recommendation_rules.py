@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from assessments.decisions.technique_savings import TechniqueSaving
+from assessments.footprint import footprint_math as fm
+from assessments.footprint.footprint_math import IDLE_UTIL_PCT, per_unit
 
 MONTH_DAYS = 30
-IDLE_UTIL_PCT = 5.0  # an hour under this mean GPU utilisation is idle
 IDLE_MIN_STRETCH_HOURS = 4  # only idle stretches at least this long count ("long stretches")
 IDLE_MIN_HOURS = 12  # a device needs this many idle hours in the period to be reported
 LOW_UTIL_PCT = 30.0  # a project whose GPUs average less than this could be consolidated
@@ -377,10 +378,13 @@ def low_utilisation(
             floor = floors.get(fact.device_id)
             if device is None or floor is None:
                 continue
-            facility = floor * fact.gpu_hours * freed * device.pue
+            facility = fm.facility_kwh(floor * fact.gpu_hours * freed, device.pue)
             energy += facility
-            cost += facility * device.price_per_kwh
-            kg += facility * device.grid_gco2e_per_kwh / 1000 + fact.embodied_kgco2e * freed
+            cost += fm.energy_cost(facility, device.price_per_kwh)
+            kg += (
+                fm.operational_kgco2e(facility, device.grid_gco2e_per_kwh)
+                + fact.embodied_kgco2e * freed
+            )
         if energy <= 0:
             continue
         label = facts[0].project_label
@@ -652,8 +656,12 @@ def site_choice(
         here = by_site[site_id]
 
         def footprint(site, it_kwh=it_kwh):
-            facility = it_kwh * site.pue
-            return facility, facility * site.gco2e_per_kwh / 1000, facility * site.price_per_kwh
+            facility = fm.facility_kwh(it_kwh, site.pue)
+            return (
+                facility,
+                fm.operational_kgco2e(facility, site.gco2e_per_kwh),
+                fm.energy_cost(facility, site.price_per_kwh),
+            )
 
         now_kwh, now_kg, now_cost = footprint(here)
         options = []
@@ -726,16 +734,13 @@ def optimisation_candidates(
         if p.phase == "inference" and not p.has_optimisation and p.energy_facility_kwh > 0
     ]
 
-    def per_unit(p):
-        return p.energy_facility_kwh / p.units if p.units > 0 else None
-
     eligible.sort(key=lambda p: p.energy_facility_kwh, reverse=True)
     candidates = []
     fraction = saving.midpoint
     scale = period.to_month
     for project in eligible[:limit]:
         unit = project.work_unit or "unit of work"
-        kwh_per_unit = per_unit(project)
+        kwh_per_unit = per_unit(project.energy_facility_kwh, project.units)
         candidates.append(
             Candidate(
                 kind="optimisation_candidate",

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from assessments.decisions.technique_savings import TechniqueSaving
+from assessments.footprint.footprint_math import per_unit
 
 MIN_COVERAGE = 0.8
 MIN_DAYS_WITH_UNITS = 7
@@ -42,7 +43,7 @@ class DailyValues:
     """
 
     day: date
-    energy_kwh: float
+    facility_energy_kwh: float
     kgco2e: float
     cost: float
     units: float
@@ -62,10 +63,10 @@ class WindowMeasure:
     days_elapsed: int  # days of the window before as_of
     days_with_units: int
     units: float
-    energy_kwh: float
+    facility_energy_kwh: float
     kgco2e: float
     cost: float
-    energy_kwh_per_unit: float | None
+    facility_energy_kwh_per_unit: float | None
     kgco2e_per_unit: float | None
     cost_per_unit: float | None
     coverage: float | None
@@ -142,14 +143,10 @@ def windows(
     return baseline, (evaluation_start, evaluation_start + timedelta(days=evaluation_days))
 
 
-def _per_unit(total: float, units: float) -> float | None:
-    return total / units if units > 0 else None
-
-
 def measure_window(days: list[DailyValues], start: date, end: date, as_of: date) -> WindowMeasure:
     inside = [d for d in days if start <= d.day < min(end, as_of)]
     units = sum(d.units for d in inside)
-    energy = sum(d.energy_kwh for d in inside)
+    energy = sum(d.facility_energy_kwh for d in inside)
     kgco2e = sum(d.kgco2e for d in inside)
     cost = sum(d.cost for d in inside)
     # Days with units but no measured energy count as uncovered; days with neither are days the
@@ -157,7 +154,7 @@ def measure_window(days: list[DailyValues], start: date, end: date, as_of: date)
     coverage_values = [
         (d.coverage if d.coverage is not None else 0.0)
         for d in inside
-        if d.units > 0 or d.energy_kwh > 0
+        if d.units > 0 or d.facility_energy_kwh > 0
     ]
     return WindowMeasure(
         start=start,
@@ -165,12 +162,12 @@ def measure_window(days: list[DailyValues], start: date, end: date, as_of: date)
         days_elapsed=max(0, (min(end, as_of) - start).days),
         days_with_units=sum(1 for d in inside if d.units > 0),
         units=units,
-        energy_kwh=energy,
+        facility_energy_kwh=energy,
         kgco2e=kgco2e,
         cost=cost,
-        energy_kwh_per_unit=_per_unit(energy, units),
-        kgco2e_per_unit=_per_unit(kgco2e, units),
-        cost_per_unit=_per_unit(cost, units),
+        facility_energy_kwh_per_unit=per_unit(energy, units),
+        kgco2e_per_unit=per_unit(kgco2e, units),
+        cost_per_unit=per_unit(cost, units),
         coverage=sum(coverage_values) / len(coverage_values) if coverage_values else None,
     )
 
@@ -213,7 +210,9 @@ def _bootstrap_per_unit(
     Ratio of sums per draw, the same estimator as the point value; a draw without any units
     gives NaN and is ignored.
     """
-    values = np.array([[d.energy_kwh, d.kgco2e, d.cost, d.units] for d in days], dtype=float)
+    values = np.array(
+        [[d.facility_energy_kwh, d.kgco2e, d.cost, d.units] for d in days], dtype=float
+    )
     picks = rng.integers(0, len(values), size=(draws, len(values)))
     sums = values[picks].sum(axis=1)  # draws x 4
     units = sums[:, 3:4]
@@ -225,7 +224,8 @@ def _window_days(days: list[DailyValues], window: WindowMeasure, as_of: date) ->
     return [
         d
         for d in days
-        if window.start <= d.day < min(window.end, as_of) and (d.units > 0 or d.energy_kwh > 0)
+        if window.start <= d.day < min(window.end, as_of)
+        and (d.units > 0 or d.facility_energy_kwh > 0)
     ]
 
 
@@ -274,7 +274,7 @@ def measure(
         return RoiResult(conclusive=False, warnings=warnings, **result)
 
     saved_per_unit = (
-        baseline.energy_kwh_per_unit - evaluation.energy_kwh_per_unit,
+        baseline.facility_energy_kwh_per_unit - evaluation.facility_energy_kwh_per_unit,
         baseline.kgco2e_per_unit - evaluation.kgco2e_per_unit,
         baseline.cost_per_unit - evaluation.cost_per_unit,
     )
@@ -302,8 +302,9 @@ def measure(
         kgco2e_range=Range(float(low[1]), float(high[1])),
         cost_range=Range(float(low[2]), float(high[2])),
         energy_change_pct=(
-            (evaluation.energy_kwh_per_unit / baseline.energy_kwh_per_unit - 1) * 100
-            if baseline.energy_kwh_per_unit
+            (evaluation.facility_energy_kwh_per_unit / baseline.facility_energy_kwh_per_unit - 1)
+            * 100
+            if baseline.facility_energy_kwh_per_unit
             else None
         ),
         payback_months=payback_months(investment, monthly_cost),

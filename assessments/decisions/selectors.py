@@ -8,7 +8,7 @@ functions only gather plain values from the facts and hand them over.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -17,7 +17,7 @@ from django.utils import timezone
 from assessments.decisions import recommendation_rules as rules
 from assessments.decisions import roi
 from assessments.decisions.technique_savings import technique_saving
-from assessments.footprint.footprint_math import prorated_units
+from assessments.footprint.footprint_math import day_start, prorated_units, units_by_day
 from assessments.models import (
     GridIntensityHour,
     HourlyDeviceFact,
@@ -34,10 +34,6 @@ from assessments.organisation import factors
 RECOMMENDATION_PERIOD_DAYS = 30
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
 def utc_today(now: datetime | None) -> date:
     return (now or timezone.now()).astimezone(UTC).date()
 
@@ -47,32 +43,16 @@ def utc_today(now: datetime | None) -> date:
 
 def project_daily_units(project_id: int, start: date, end: date) -> dict[date, float]:
     """Units of work per UTC day in [start, end): each record spread over its period pro rata."""
-    period_start, period_end = _midnight(start), _midnight(end)
-    units: dict[date, float] = defaultdict(float)
     records = WorkRecord.objects.filter(
-        project_id=project_id, period_start__lt=period_end, period_end__gte=period_start
-    ).only("units", "period_start", "period_end")
-    for record in records:
-        day = max(record.period_start, period_start).astimezone(UTC).date()
-        last = min(max(record.period_end, record.period_start), period_end).astimezone(UTC).date()
-        while day <= last and day < end:
-            share = prorated_units(
-                record.units,
-                record.period_start,
-                record.period_end,
-                _midnight(day),
-                _midnight(day + timedelta(days=1)),
-            )
-            if share:
-                units[day] += share
-            day += timedelta(days=1)
-    return dict(units)
+        project_id=project_id, period_start__lt=day_start(end), period_end__gte=day_start(start)
+    ).values_list("period_start", "period_end", "units")
+    return units_by_day(records, start, end)
 
 
 def project_daily_values(project_id: int, start: date, end: date) -> list[roi.DailyValues]:
     """A project's days in [start, end): facility energy, carbon (operational + embodied), cost,
     units of work and the measurement coverage of the device-hours it used."""
-    period_start, period_end = _midnight(start), _midnight(end)
+    period_start, period_end = day_start(start), day_start(end)
     facts = HourlyProjectFact.objects.filter(
         project_id=project_id, hour__gte=period_start, hour__lt=period_end
     )
@@ -107,7 +87,7 @@ def project_daily_values(project_id: int, start: date, end: date) -> list[roi.Da
         days.append(
             roi.DailyValues(
                 day=day,
-                energy_kwh=row.get("energy") or 0.0,
+                facility_energy_kwh=row.get("energy") or 0.0,
                 kgco2e=(row.get("operational") or 0.0) + (row.get("embodied") or 0.0),
                 cost=row.get("cost") or 0.0,
                 units=units.get(day, 0.0),
@@ -121,7 +101,7 @@ def project_daily_values(project_id: int, start: date, end: date) -> list[roi.Da
 class MonthlyFootprint:
     """A project's last 30 days (the current monthly volume and footprint)."""
 
-    energy_kwh: float  # facility
+    facility_energy_kwh: float
     kgco2e: float  # operational + embodied
     operational_kgco2e: float
     cost: float
@@ -132,7 +112,7 @@ def project_last_30_days(project_id: int, *, now: datetime | None = None) -> Mon
     today = utc_today(now)
     start = today - timedelta(days=30)
     sums = HourlyProjectFact.objects.filter(
-        project_id=project_id, hour__gte=_midnight(start), hour__lt=_midnight(today)
+        project_id=project_id, hour__gte=day_start(start), hour__lt=day_start(today)
     ).aggregate(
         energy=Sum("energy_facility_kwh"),
         operational=Sum("operational_kgco2e"),
@@ -141,7 +121,7 @@ def project_last_30_days(project_id: int, *, now: datetime | None = None) -> Mon
     )
     units = sum(project_daily_units(project_id, start, today).values())
     return MonthlyFootprint(
-        energy_kwh=sums["energy"] or 0.0,
+        facility_energy_kwh=sums["energy"] or 0.0,
         kgco2e=(sums["operational"] or 0.0) + (sums["embodied"] or 0.0),
         operational_kgco2e=sums["operational"] or 0.0,
         cost=sums["cost"] or 0.0,
@@ -260,7 +240,7 @@ def optimisation_measure(
             month = project_last_30_days(project_id, now=now)
             result.estimate = roi.what_if(
                 saving=saving,
-                current_monthly_energy_kwh=month.energy_kwh,
+                current_monthly_energy_kwh=month.facility_energy_kwh,
                 current_monthly_cost=month.cost,
                 current_monthly_kgco2e=month.kgco2e,
                 current_monthly_operational_kgco2e=month.operational_kgco2e,
@@ -293,7 +273,7 @@ def optimisation_returns(
 @dataclass(frozen=True)
 class VerifiedSavings:
     count: int
-    energy_kwh: float
+    facility_energy_kwh: float
     cost: float
     kgco2e: float
     currency: str

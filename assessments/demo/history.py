@@ -1,6 +1,7 @@
 """The demo organisation's history: realistic GPU power samples and daily units of work.
 
-Pure generation: plain values in, ingest payloads (DESIGN 3.2) and plain numbers out, no ORM.
+Pure generation: plain values in, ingest payloads (docs/architecture.md, 4.2) and plain numbers
+out, no ORM.
 assessments.demo.seed writes what this produces through the real ingest and rollup services.
 
 Everything is a function of absolute time, never of the moment the demo was seeded: a sample at

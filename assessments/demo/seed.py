@@ -1,7 +1,7 @@
 """Writes the demo organisation: inventory, grid series, history, work units, logins.
 
 The history comes from assessments.demo.history (pure generation) and goes through the real
-services: collectors.services.ingest_batch for the samples and assessments.footprint.rollup for the
+services: collectors.services.batch_ingest for the samples and assessments.footprint.rollup for the
 hourly facts, so the demo exercises exactly the path an agent's data takes. Everything is
 idempotent: natural keys for the inventory and the work records, content-derived batch ids and the
 (device, ts) uniqueness of samples for the history.
@@ -40,7 +40,7 @@ from assessments.organisation.inventory import inventory_load
 from assessments.organisation.reference_data import load_reference_data
 from collectors.models import Collector, DirtyHour, Host, IngestBatch, RawSample
 from collectors.selectors import COLLECTOR_TOKEN_KIND, collector_for_token
-from collectors.services import collector_create, ingest_batch
+from collectors.services import batch_ingest, collector_create
 from greenai_site.tokens import new_token
 
 DEMO_INVENTORY = Path(__file__).resolve().parent / "demo_inventory.yaml"
@@ -218,7 +218,7 @@ def demo_history_ingest(*, history: DemoHistory, collector, result: SeedResult, 
         if payload["batch_id"] in stored:
             result.duplicate_batches += 1
         else:
-            answer = ingest_batch(collector=collector, payload=payload)
+            answer = batch_ingest(collector=collector, payload=payload)
             result.duplicate_batches += int(answer.duplicate)
             result.samples_stored += answer.accepted
         progress.advance(len(payload["samples"]))

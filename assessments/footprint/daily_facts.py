@@ -11,25 +11,16 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, FloatField, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
+from assessments.footprint.footprint_math import IDLE_UTIL_PCT
 from assessments.models import (
+    MEASURE_FIELDS,
     DailyDeviceFact,
     DailyProjectFact,
     HourlyDeviceFact,
     HourlyProjectFact,
 )
 
-# An hour whose mean GPU utilisation is below this counts as idle (as in the recommendations).
-IDLE_UTIL_PCT = 5.0
 _LOCK_KEY = 7_401_221  # PostgreSQL advisory lock: two refreshes never interleave a day.
-
-_SUMMED = (
-    "energy_it_kwh",
-    "energy_facility_kwh",
-    "operational_kgco2e",
-    "embodied_kgco2e",
-    "cost",
-    "gpu_hours",
-)
 
 
 def days_touching(start: datetime, end: datetime) -> list[date]:
@@ -68,7 +59,7 @@ def _project_days(day_start, day_end):
         HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
         .annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day", "project_id", "team_id", "site_id", "phase")
-        .annotate(**{f"sum_{name}": Sum(name) for name in _SUMMED})
+        .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_FIELDS})
         .order_by()
     )
     for row in rows.iterator(chunk_size=5000):
@@ -78,7 +69,7 @@ def _project_days(day_start, day_end):
             team_id=row["team_id"],
             site_id=row["site_id"],
             phase=row["phase"] or "",
-            **{name: row[f"sum_{name}"] or 0 for name in _SUMMED},
+            **{name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS},
         )
 
 
@@ -97,7 +88,7 @@ def _device_days(day_start, day_end):
             sum_idle_energy=Sum(
                 Case(When(idle, then=F("energy_it_kwh")), default=0.0, output_field=FloatField())
             ),
-            **{f"sum_{name}": Sum(name) for name in _SUMMED},
+            **{f"sum_{name}": Sum(name) for name in MEASURE_FIELDS},
         )
         .order_by()
     )
@@ -111,5 +102,5 @@ def _device_days(day_start, day_end):
             util_pct_sum=row["sum_util"] or 0,
             idle_hours=row["n_idle_hours"] or 0,
             idle_energy_it_kwh=row["sum_idle_energy"] or 0,
-            **{name: row[f"sum_{name}"] or 0 for name in _SUMMED},
+            **{name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS},
         )

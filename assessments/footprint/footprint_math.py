@@ -1,4 +1,4 @@
-"""The footprint arithmetic of DESIGN 4, on plain numbers (no Django, no database).
+"""The footprint arithmetic of docs/methodology.md, on plain numbers (no Django, no database).
 
 The rollup reads raw samples and factors from the database, and everything that turns them into
 numbers lives here so it can be checked by hand:
@@ -18,11 +18,14 @@ Times are epoch seconds (floats) in the splitting functions, datetimes elsewhere
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
 HOURS_PER_YEAR = 8760.0
+# An hour whose mean GPU utilisation is below this counts as idle (daily facts, recommendations,
+# the hardware page and the report all use this one value).
+IDLE_UTIL_PCT = 5.0
 
 TAG = "tag"
 ALLOCATION = "allocation"
@@ -163,7 +166,7 @@ class ProjectPart:
 def attribute(
     usages: Iterable[Usage], known_projects: Collection[str]
 ) -> tuple[list[ProjectPart], list[str]]:
-    """Split each usage among tagged projects, allocations and unallocated (DESIGN 4).
+    """Split each usage among tagged projects, allocations and unallocated (docs/methodology.md, 6).
 
     The parts of one device-hour sum to its energy and time exactly (up to float rounding): the
     unallocated part is computed as what is left, never dropped. A tag naming an unknown project
@@ -248,15 +251,30 @@ def joules_to_kwh(energy_j: float) -> float:
     return energy_j / JOULES_PER_KWH
 
 
+def facility_kwh(energy_it_kwh: float, pue: float) -> float:
+    """E_fac = E_it x PUE: the energy the site draws, cooling and power distribution included."""
+    return energy_it_kwh * pue
+
+
+def operational_kgco2e(facility_energy_kwh: float, grid_gco2e_per_kwh: float) -> float:
+    """O = E_fac x I / 1000, with I in gCO2e per kWh."""
+    return facility_energy_kwh * grid_gco2e_per_kwh / 1000.0
+
+
+def energy_cost(facility_energy_kwh: float, price_per_kwh: float) -> float:
+    """cost = E_fac x the site's electricity price per kWh."""
+    return facility_energy_kwh * price_per_kwh
+
+
 def figures_for(energy_it_kwh: float, device_hours: float, factors: HourFactors) -> Figures:
-    """E_fac = E_it x PUE; O = E_fac x I / 1000; cost = E_fac x price; M = kg/h x hours used."""
-    facility = energy_it_kwh * factors.pue
+    """One device-hour part's figures: facility energy, operational and embodied carbon, cost."""
+    facility = facility_kwh(energy_it_kwh, factors.pue)
     return Figures(
         energy_it_kwh=energy_it_kwh,
         energy_facility_kwh=facility,
-        operational_kgco2e=facility * factors.grid_gco2e_per_kwh / 1000.0,
+        operational_kgco2e=operational_kgco2e(facility, factors.grid_gco2e_per_kwh),
         embodied_kgco2e=embodied_for_hours(factors.embodied_kgco2e_per_hour, device_hours),
-        cost=facility * factors.price_per_kwh,
+        cost=energy_cost(facility, factors.price_per_kwh),
         gpu_hours=device_hours,
     )
 
@@ -309,21 +327,46 @@ def mean_util_pct(util_pct_seconds: float, util_seconds: float) -> float | None:
 # --- 4. Embodied, SCI, work units ----------------------------------------------------------
 
 
+def embodied_kg_per_hour(
+    te_gpu_kg: float,
+    life_gpu_years: float | None,
+    te_host_kg: float,
+    life_host_years: float | None,
+    n_devices: int,
+) -> float:
+    """TE_gpu / (L_gpu * 8760) + TE_host / (n * L_host * 8760), in kgCO2e per hour.
+
+    SCI's M = TE * TiR/EL * RS with one hour reserved: the host's resource share RS is 1/n.
+    """
+    per_hour = 0.0
+    if te_gpu_kg:
+        if not life_gpu_years or life_gpu_years <= 0:
+            raise ValueError("a GPU with embodied carbon needs a lifetime > 0 years")
+        per_hour += te_gpu_kg / (life_gpu_years * HOURS_PER_YEAR)
+    if te_host_kg:
+        if not life_host_years or life_host_years <= 0:
+            raise ValueError("a host with embodied carbon needs a lifetime > 0 years")
+        if n_devices < 1:
+            raise ValueError("a host's embodied carbon must be shared among at least 1 device")
+        per_hour += te_host_kg / (n_devices * life_host_years * HOURS_PER_YEAR)
+    return per_hour
+
+
 def embodied_for_hours(kgco2e_per_hour: float, hours: float) -> float:
     """SCI's M = TE x TiR / EL x RS, with the per-hour rate TE x RS / EL already folded in."""
     return kgco2e_per_hour * hours
 
 
-def amortised_kg_per_hour(total_embodied_kg: float, lifetime_years: float) -> float:
-    """TE / (lifetime in hours); the whole machine (resource share 1)."""
-    return total_embodied_kg / (lifetime_years * HOURS_PER_YEAR)
+def per_unit(amount: float | None, units: float | None) -> float | None:
+    """An amount (kWh, kgCO2e, money) per unit of work; None where no work was recorded."""
+    if amount is None or units is None or units <= 0:
+        return None
+    return amount / units
 
 
 def sci(operational_kgco2e: float, embodied_kgco2e: float, work_units: float) -> float | None:
     """SCI = (O + M) / R in kgCO2e per unit; None when no work was recorded."""
-    if work_units <= 0:
-        return None
-    return (operational_kgco2e + embodied_kgco2e) / work_units
+    return per_unit(operational_kgco2e + embodied_kgco2e, work_units)
 
 
 def overlap_seconds(start: datetime, end: datetime, other_start: datetime, other_end: datetime):
@@ -345,6 +388,31 @@ def prorated_units(
         return units if period_start <= record_start < period_end else 0.0
     length = (record_end - record_start).total_seconds()
     return units * overlap_seconds(record_start, record_end, period_start, period_end) / length
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC of a day: the dashboards, decisions and reports count UTC days."""
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def units_by_day(
+    records: Iterable[tuple[datetime, datetime, float]], start: date, end: date
+) -> dict[date, float]:
+    """Units of work per UTC day in [start, end): each (period start, period end, units) record
+    spread over its period with `prorated_units`, so a weekly figure counts one seventh a day."""
+    result: dict[date, float] = {}
+    range_start, range_end = day_start(start), day_start(end)
+    for record_start, record_end, units in records:
+        day = max(record_start, range_start).astimezone(UTC).date()
+        last = min(max(record_end, record_start), range_end).astimezone(UTC).date()
+        while day <= last and day < end:
+            share = prorated_units(
+                units, record_start, record_end, day_start(day), day_start(day + timedelta(days=1))
+            )
+            if share:
+                result[day] = result.get(day, 0.0) + share
+            day += timedelta(days=1)
+    return result
 
 
 def in_service_hours(

@@ -1,4 +1,4 @@
-"""Footprint reads: totals over a period from the hourly facts (DESIGN 3.3).
+"""Footprint reads: totals over a period from the hourly facts (docs/architecture.md, 4.3).
 
 `footprint()` is what the read API, the dashboards and the monthly report all show, so they agree.
 It sums the hourly facts the rollup wrote; the only arithmetic done here is in
@@ -34,15 +34,6 @@ from assessments.models import (
 )
 from collectors.models import Device, DirtyHour
 
-FIGURE_FIELDS = (
-    "energy_it_kwh",
-    "energy_facility_kwh",
-    "operational_kgco2e",
-    "embodied_kgco2e",
-    "cost",
-    "gpu_hours",
-)
-
 
 def as_utc_datetime(moment: date | datetime) -> datetime:
     """A date means its midnight UTC; a naive datetime is taken as UTC."""
@@ -55,11 +46,6 @@ def _resolve(model, value, field: str):
     if value is None or isinstance(value, model):
         return value
     return model.objects.get(**{field: value})
-
-
-def _sums(queryset) -> dict[str, float]:
-    totals = queryset.aggregate(**{name: Sum(name) for name in FIGURE_FIELDS})
-    return {name: totals[name] or 0.0 for name in FIGURE_FIELDS}
 
 
 def footprint(
@@ -90,7 +76,7 @@ def footprint(
         facts = HourlyDeviceFact.objects.filter(in_period)
         if site is not None:
             facts = facts.filter(site=site)
-        totals = _sums(facts)
+        totals = facts.measure_sums()
         device_ids = set(facts.values_list("device_id", flat=True).distinct())
         devices = _devices_in_service(site)
         unmeasured = _unmeasured_embodied(devices, period_start, period_end)
@@ -112,7 +98,7 @@ def footprint(
             facts = facts.filter(site=site)
         if phase is not None:
             facts = facts.filter(phase=phase)
-        totals = _sums(facts)
+        totals = facts.measure_sums()
         device_ids = set(facts.values_list("device_id", flat=True).distinct())
         work_records = WorkRecord.objects.all()
         if project is not None:

@@ -9,11 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count, F, Max, Min, Sum
 
-from assessments.models import HourlyJobFact
-from assessments.models.facts import FootprintMeasures
+from assessments.models import MEASURE_FIELDS, HourlyJobFact
 
 HOUR = timedelta(hours=1)
-SUMMED_MEASURES = tuple(field.name for field in FootprintMeasures._meta.fields)
 
 
 def _midnight(day: date) -> datetime:
@@ -32,11 +30,11 @@ def _facts(*, start: date, end: date, project=None, team=None, user: str | None 
 
 
 def _sums() -> dict:
-    return {name: Sum(name) for name in SUMMED_MEASURES}
+    return {name: Sum(name) for name in MEASURE_FIELDS}
 
 
 def _with_total(row: dict) -> dict:
-    for name in SUMMED_MEASURES:
+    for name in MEASURE_FIELDS:
         row[name] = row[name] or 0.0
     row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
     return row

@@ -1,6 +1,11 @@
 from assessments.models.daily import DailyDeviceFact, DailyProjectFact
 from assessments.models.decisions import Optimisation, Recommendation, Technique
-from assessments.models.facts import HourlyDeviceFact, HourlyJobFact, HourlyProjectFact
+from assessments.models.facts import (
+    MEASURE_FIELDS,
+    HourlyDeviceFact,
+    HourlyJobFact,
+    HourlyProjectFact,
+)
 from assessments.models.organisation import (
     Allocation,
     ApiToken,
@@ -19,6 +24,7 @@ from assessments.models.organisation import (
 from assessments.models.reports import Report
 
 __all__ = [
+    "MEASURE_FIELDS",
     "Allocation",
     "ApiToken",
     "AttributionRule",

@@ -4,6 +4,20 @@ from django.db import models
 from django.utils import timezone
 
 
+class MeasuresQuerySet(models.QuerySet):
+    def measure_sums(self) -> dict[str, float]:
+        """The summed figures of these facts (0 where there are none) and their total carbon.
+
+        The dashboards (daily facts), the read API and the monthly report (hourly facts) all sum
+        through this one method, so a figure cannot mean one thing on a page and another in the
+        API.
+        """
+        row = self.aggregate(**{name: models.Sum(name) for name in MEASURE_FIELDS})
+        sums = {name: row[name] or 0.0 for name in MEASURE_FIELDS}
+        sums["total_kgco2e"] = sums["operational_kgco2e"] + sums["embodied_kgco2e"]
+        return sums
+
+
 class FootprintMeasures(models.Model):
     """The figures every fact table sums: one definition, so hourly and daily facts agree."""
 
@@ -14,8 +28,14 @@ class FootprintMeasures(models.Model):
     cost = models.FloatField(default=0)
     gpu_hours = models.FloatField(default=0)
 
+    objects = MeasuresQuerySet.as_manager()
+
     class Meta:
         abstract = True
+
+
+# The figures summed over facts, in model order: every sum over facts reads this one tuple.
+MEASURE_FIELDS: tuple[str, ...] = tuple(field.name for field in FootprintMeasures._meta.fields)
 
 
 class HourlyDeviceFact(FootprintMeasures):

@@ -2,7 +2,7 @@
 
 Each lookup returns the value together with where it came from, its year where known, and
 whether it is a documented fallback (a data gap shown to the user, never hidden). The
-arithmetic of embodied carbon is `embodied_kg_per_hour`, a pure function.
+arithmetic of embodied carbon is assessments.footprint.footprint_math.embodied_kg_per_hour.
 """
 
 from collections.abc import Iterable
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
+from assessments.footprint.footprint_math import embodied_kg_per_hour
 from assessments.models import GridIntensityHour, GridZone, HardwareModel, Organisation
 from assessments.organisation.gpu_names import match_gpu_name
 from assessments.organisation.reference_data import (
@@ -21,8 +22,6 @@ from assessments.organisation.reference_data import (
     FALLBACK_LIFETIME_YEARS,
     FALLBACK_SOURCE,
 )
-
-HOURS_PER_YEAR = 8760
 
 PUE_FALLBACK_SOURCE = "Uptime Institute Global Data Center Survey 2024, industry average PUE"
 PUE_FALLBACK_YEAR = 2024
@@ -57,34 +56,6 @@ class EmbodiedFactor:
     @property
     def is_fallback(self) -> bool:
         return bool(self.gaps)
-
-
-# --- Pure arithmetic ---------------------------------------------------------------------------
-
-
-def embodied_kg_per_hour(
-    te_gpu_kg: float,
-    life_gpu_years: float | None,
-    te_host_kg: float,
-    life_host_years: float | None,
-    n_devices: int,
-) -> float:
-    """TE_gpu / (L_gpu * 8760) + TE_host / (n * L_host * 8760), in kgCO2e per hour (DESIGN 4).
-
-    SCI's M = TE * TiR/EL * RS with one hour reserved: the host's resource share RS is 1/n.
-    """
-    per_hour = 0.0
-    if te_gpu_kg:
-        if not life_gpu_years or life_gpu_years <= 0:
-            raise ValueError("a GPU with embodied carbon needs a lifetime > 0 years")
-        per_hour += te_gpu_kg / (life_gpu_years * HOURS_PER_YEAR)
-    if te_host_kg:
-        if not life_host_years or life_host_years <= 0:
-            raise ValueError("a host with embodied carbon needs a lifetime > 0 years")
-        if n_devices < 1:
-            raise ValueError("a host's embodied carbon must be shared among at least 1 device")
-        per_hour += te_host_kg / (n_devices * life_host_years * HOURS_PER_YEAR)
-    return per_hour
 
 
 # --- PUE, price, grid --------------------------------------------------------------------------
@@ -149,7 +120,7 @@ def _floor_hour(moment: datetime) -> datetime:
 def hourly_intensities(zone_code: str | None, start: datetime, end: datetime) -> dict:
     """{hour start (UTC): Factor} for every hour overlapping [start, end).
 
-    Imported hourly values where present, else the zone's annual value (DESIGN 3.5).
+    Imported hourly values where present, else the zone's annual value (docs/methodology.md, 3).
     """
     first, hours = _floor_hour(start), {}
     annual = zone_annual_intensity(zone_code)

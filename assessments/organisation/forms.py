@@ -1,11 +1,12 @@
 """Forms of the dashboard filters and of the engineers' pages."""
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.utils import timezone
 
+from assessments.footprint.footprint_math import day_start
 from assessments.models import Phase, Project, Team
 from collectors.models import Host
 
@@ -109,10 +110,6 @@ class ProjectForm(forms.ModelForm):
         self.fields["phase"].choices = Phase.choices
 
 
-def _utc_midnight(value: date) -> datetime:
-    return datetime.combine(value, time(), tzinfo=UTC)
-
-
 class AllocationForm(forms.Form):
     host = forms.ModelChoiceField(queryset=Host.objects.order_by("hostname"))
     devices = forms.CharField(
@@ -162,8 +159,8 @@ class AllocationForm(forms.Form):
         return {
             "host": data["host"],
             "device_indexes": data["devices"],
-            "start": _utc_midnight(data["start"]),
-            "end": _utc_midnight(data["end"]) if data.get("end") else None,
+            "start": day_start(data["start"]),
+            "end": day_start(data["end"]) if data.get("end") else None,
         }
 
 
@@ -185,8 +182,8 @@ class WorkRecordForm(forms.Form):
     def record_values(self) -> dict:
         data = self.cleaned_data
         return {
-            "start": _utc_midnight(data["period_start"]),
-            "end": _utc_midnight(data["period_end"]),
+            "start": day_start(data["period_start"]),
+            "end": day_start(data["period_end"]),
             "units": data["units"],
             "note": data.get("note", ""),
         }

@@ -230,8 +230,8 @@ def _hour_bounds(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return first, last
 
 
-def mark_hours_for_recompute(
-    zone_code: str, start: datetime, end: datetime, *, refresh_factors: bool = True
+def zone_hours_mark(
+    *, zone_code: str, start: datetime, end: datetime, refresh_factors: bool = True
 ) -> int:
     """Mark the device-hours of sites in a grid zone for recompute (after a grid import).
 
@@ -244,7 +244,7 @@ def mark_hours_for_recompute(
     return _mark(_device_hours(first, last, devices), refresh_factors=refresh_factors)
 
 
-def recompute_facts(
+def facts_recompute(
     *,
     start: datetime,
     end: datetime,

@@ -1,7 +1,7 @@
 """Pure helpers of the monthly report: number formatting, comparisons, sentences, factor digest.
 
 Plain values in, plain values out (no ORM), so the wording and rounding the board reads can be
-tested with hand-made figures. assessments.reports.services gathers the data and calls these.
+tested with hand-made figures. assessments.reports.selectors gathers the data and calls these.
 """
 
 import calendar
@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date
+
+from assessments.dashboards.dashboard_math import delta_pct
 
 # Below this coverage (share of expected device time measured) the report warns plainly that
 # its figures are lower bounds: a few missing minutes per day are normal agent restarts.
@@ -85,16 +87,9 @@ def format_percent(share: float | None, decimals: int = 1) -> str:
     return f"{share * 100:.{decimals}f} %"
 
 
-def percent_change(current: float | None, previous: float | None) -> float | None:
-    """Relative change in percent; None where there is nothing meaningful to compare with."""
-    if current is None or previous is None or previous == 0:
-        return None
-    return (current - previous) / abs(previous) * 100
-
-
 def change_phrase(current: float | None, previous: float | None, formatted_previous: str) -> str:
     """'up 12.5 % from 1,000 kWh' / 'down ...' / 'unchanged from ...'."""
-    change = percent_change(current, previous)
+    change = delta_pct(current, previous)
     if change is None:
         return "no comparable figure"
     if abs(change) < 0.05:
@@ -155,7 +150,7 @@ def comparison_rows(
         for name, other in (("previous", previous), ("last_year", last_year)):
             other_value = other.get(metric.key) if has_data(other) else None
             row[name] = format_metric(other_value, metric, currency)
-            change = percent_change(value, other_value)
+            change = delta_pct(value, other_value)
             row[f"{name}_change"] = "" if change is None else f"{change:+.1f} %"
         rows.append(row)
     return rows
@@ -268,9 +263,3 @@ def singular(unit_name: str) -> str:
     if name.endswith("s") and not name.endswith("ss"):
         return name[:-1]
     return name
-
-
-def age_years(purchased: date | None, at: date) -> float | None:
-    if purchased is None:
-        return None
-    return max(0.0, (at - purchased).days / 365.25)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """A measured device as the ingest API declares it (DESIGN 3.2 `devices`)."""
+    """A measured device as the ingest API declares it (`devices`, docs/architecture.md, 4.2)."""
 
     uuid: str
     kind: str = "gpu"  # "gpu" or "cpu"

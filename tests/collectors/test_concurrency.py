@@ -8,7 +8,7 @@ from django.db import connections
 
 from collectors import services
 from collectors.models import IngestBatch, RawSample
-from collectors.services import ingest_batch
+from collectors.services import batch_ingest
 from tests.collectors.factories import T0, make_collector, payload, samples_every_second
 
 
@@ -49,7 +49,7 @@ def test_two_concurrent_copies_of_a_batch_are_stored_once(transactional_db, monk
     collector, _ = make_collector()
     body = payload(samples_every_second("GPU-0001", T0, 50))
     slow_devices_upsert(monkeypatch)
-    results = run_together([lambda: ingest_batch(collector=collector, payload=body)] * 2)
+    results = run_together([lambda: batch_ingest(collector=collector, payload=body)] * 2)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sorted((r.accepted, r.duplicate) for r in results) == [(0, True), (50, False)]
     assert IngestBatch.objects.count() == 1
@@ -60,14 +60,14 @@ def test_concurrent_batches_with_overlapping_samples_store_each_sample_once(
     transactional_db, monkeypatch
 ):
     collector, _ = make_collector()
-    ingest_batch(collector=collector, payload=payload(samples=[]))  # device registered
+    batch_ingest(collector=collector, payload=payload(samples=[]))  # device registered
     first = payload(samples_every_second("GPU-0001", T0, 40), devices=[])
     second = payload(samples_every_second("GPU-0001", T0 + timedelta(seconds=20), 40), devices=[])
     slow_devices_upsert(monkeypatch)
     results = run_together(
         [
-            lambda: ingest_batch(collector=collector, payload=first),
-            lambda: ingest_batch(collector=collector, payload=second),
+            lambda: batch_ingest(collector=collector, payload=first),
+            lambda: batch_ingest(collector=collector, payload=second),
         ]
     )
     assert not [r for r in results if isinstance(r, Exception)], results

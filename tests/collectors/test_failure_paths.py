@@ -17,7 +17,7 @@ def test_database_trouble_answers_503_with_retry_after(db, client, monkeypatch):
     def deadlock(**kwargs):
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(api, "ingest_batch", deadlock)
+    monkeypatch.setattr(api, "batch_ingest", deadlock)
     response = post_batch(client, token, payload())
     assert response.status_code == 503
     assert response["Retry-After"] == "5"

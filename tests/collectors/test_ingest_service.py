@@ -1,4 +1,4 @@
-"""collectors.services.ingest_batch called directly (the demo seeder's way in)."""
+"""collectors.services.batch_ingest called directly (the demo seeder's way in)."""
 
 from datetime import timedelta
 
@@ -11,24 +11,24 @@ from collectors.services import (
     DeviceOwnedElsewhere,
     IngestResult,
     IngestValidationError,
-    ingest_batch,
+    batch_ingest,
 )
 from tests.collectors.factories import T0, make_collector, payload, sample, samples_every_second
 
 
-def test_ingest_batch_returns_what_it_stored(db):
+def test_batch_ingest_returns_what_it_stored(db):
     collector, _ = make_collector()
     body = payload(samples_every_second("GPU-0001", T0, 4))
-    result = ingest_batch(collector=collector, payload=body)
+    result = batch_ingest(collector=collector, payload=body)
     assert result == IngestResult(result.batch_id, accepted=4, duplicate=False, sample_count=4)
     assert str(result.batch_id) == body["batch_id"]
-    assert ingest_batch(collector=collector, payload=body).duplicate is True
+    assert batch_ingest(collector=collector, payload=body).duplicate is True
 
 
-def test_ingest_batch_raises_with_every_detail(db):
+def test_batch_ingest_raises_with_every_detail(db):
     collector, _ = make_collector()
     with pytest.raises(IngestValidationError) as caught:
-        ingest_batch(
+        batch_ingest(
             collector=collector,
             payload=payload([sample(power_w=9000), sample(ts=T0 + timedelta(seconds=5))]),
         )
@@ -38,12 +38,12 @@ def test_ingest_batch_raises_with_every_detail(db):
     assert RawSample.objects.count() == 0
 
 
-def test_ingest_batch_raises_for_a_device_of_another_collector(db):
+def test_batch_ingest_raises_for_a_device_of_another_collector(db):
     owner, _ = make_collector()
-    ingest_batch(collector=owner, payload=payload())
+    batch_ingest(collector=owner, payload=payload())
     other, _ = make_collector("other")
     with pytest.raises(DeviceOwnedElsewhere) as caught:
-        ingest_batch(collector=other, payload=payload())
+        batch_ingest(collector=other, payload=payload())
     assert caught.value.status == 403
 
 
@@ -51,10 +51,10 @@ def test_batches_inside_one_outer_transaction_are_each_stored(db):
     """The seeder may push many batches in one transaction; the staging table must not leak."""
     collector, _ = make_collector()
     with transaction.atomic():
-        first = ingest_batch(
+        first = batch_ingest(
             collector=collector, payload=payload(samples_every_second("GPU-0001", T0, 3))
         )
-        second = ingest_batch(
+        second = batch_ingest(
             collector=collector,
             payload=payload(samples_every_second("GPU-0001", T0 + timedelta(seconds=3), 3)),
         )
@@ -84,7 +84,7 @@ def test_postgres_writes_samples_with_copy(db, on_postgres, monkeypatch):
     monkeypatch.setattr(services, "_samples_insert_postgres", spy)
     collector, _ = make_collector()
     body = payload(samples_every_second("GPU-0001", T0 + timedelta(minutes=59), 90))
-    assert ingest_batch(collector=collector, payload=body).accepted == 90
+    assert batch_ingest(collector=collector, payload=body).accepted == 90
     assert copied == [90]
     assert RawSample.objects.count() == 90
     assert DirtyHour.objects.count() == 2  # 10:59:01 .. 11:00:30 spans two hours
@@ -103,13 +103,13 @@ def test_sqlite_writes_samples_with_bulk_create(db, on_postgres, monkeypatch):
     monkeypatch.setattr(services, "_samples_insert_postgres", refuse)
     collector, _ = make_collector()
     body = payload(samples_every_second("GPU-0001", T0 + timedelta(minutes=59), 90))
-    assert ingest_batch(collector=collector, payload=body).accepted == 90
+    assert batch_ingest(collector=collector, payload=body).accepted == 90
     assert RawSample.objects.count() == 90
     assert DirtyHour.objects.count() == 2
 
 
 def test_empty_batch_registers_host_and_devices(db):
     collector, _ = make_collector()
-    result = ingest_batch(collector=collector, payload=payload(samples=[]))
+    result = batch_ingest(collector=collector, payload=payload(samples=[]))
     assert (result.accepted, result.duplicate) == (0, False)
     assert collector.devices.count() == 1

@@ -5,13 +5,13 @@ from datetime import timedelta
 from django.utils import timezone
 
 from collectors.models import DirtyHour, RawSample
-from collectors.services import ingest_batch, raw_samples_delete_old
+from collectors.services import batch_ingest, raw_samples_delete_old
 from collectors.tasks import delete_old_raw_samples
 from tests.collectors.factories import make_collector, payload, samples_every_second
 
 
 def store(collector, start, count):
-    ingest_batch(
+    batch_ingest(
         collector=collector, payload=payload(samples_every_second("GPU-0001", start, count))
     )
 
@@ -49,7 +49,7 @@ def test_sample_straddling_into_a_dirty_hour_is_kept(db):
     collector, _ = make_collector()
     hour = hour_ago(60)
     # Ends one second into `hour` after 30 s: touches the hour before and `hour`.
-    ingest_batch(
+    batch_ingest(
         collector=collector,
         payload=payload(samples_every_second("GPU-0001", hour, 1, duration_s=30.0)),
     )
@@ -63,7 +63,7 @@ def test_sample_straddling_into_a_dirty_hour_is_kept(db):
 def test_sample_whose_earlier_hour_is_dirty_is_kept(db):
     collector, _ = make_collector()
     hour = hour_ago(60)
-    ingest_batch(
+    batch_ingest(
         collector=collector,
         payload=payload(samples_every_second("GPU-0001", hour, 1, duration_s=30.0)),
     )

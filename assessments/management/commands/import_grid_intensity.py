@@ -15,7 +15,7 @@ from assessments.organisation.grid_import import (
     parse_grid_csv,
     zone_mismatch,
 )
-from assessments.organisation.services import mark_hours_for_recompute
+from assessments.organisation.services import zone_hours_mark
 
 
 class Command(BaseCommand):
@@ -64,7 +64,7 @@ class Command(BaseCommand):
             self.stderr.write(f"Warning: {warning}")
         with transaction.atomic():
             stored = grid_series_save(zone_code=zone, series=series, source=source)
-            marked = mark_hours_for_recompute(zone, series.start, series.end)
+            marked = zone_hours_mark(zone_code=zone, start=series.start, end=series.end)
         self.stdout.write(
             f"{zone}: {stored} hours from {series.start:%Y-%m-%d %H:%M} to "
             f"{series.end:%Y-%m-%d %H:%M} UTC ({series.column}; source: {source}); "

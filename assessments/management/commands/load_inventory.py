@@ -1,4 +1,7 @@
-"""manage.py load_inventory FILE.yaml: create or update what the organisation knows (DESIGN 3.5)."""
+"""manage.py load_inventory FILE.yaml: create or update what the organisation knows.
+
+The format: docs/architecture.md, 4.5.
+"""
 
 from pathlib import Path
 

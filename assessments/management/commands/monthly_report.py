@@ -1,4 +1,4 @@
-"""`manage.py monthly_report YYYY-MM [--team SLUG] [--output FILE]` (DESIGN 3.4)."""
+"""`manage.py monthly_report YYYY-MM [--team SLUG] [--output FILE]` (docs/reports.md)."""
 
 import shutil
 from pathlib import Path

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from assessments.footprint.rollup import DEFAULT_BATCH_SIZE, rollup_dirty_hours
-from assessments.organisation.services import recompute_facts
+from assessments.organisation.services import facts_recompute
 
 
 def _moment(value: str, name: str) -> datetime:
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             first, last = _moment(start, "start"), _moment(end, "end")
             if last <= first:
                 raise CommandError("--end must be after --start")
-            marked, result = recompute_facts(
+            marked, result = facts_recompute(
                 start=first, end=last, refresh_factors=refresh_factors, batch_size=batch_size
             )
         if marked is not None:

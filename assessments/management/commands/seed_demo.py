@@ -1,4 +1,4 @@
-"""manage.py seed_demo: load the demo organisation with its history (DESIGN 3.4).
+"""manage.py seed_demo: load the demo organisation with its history (docs/architecture.md, 4.4).
 
     manage.py seed_demo [--days 90] [--if-empty] [--password PW | --no-logins]
                         [--live-token-file FILE]

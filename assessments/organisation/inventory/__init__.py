@@ -1,4 +1,6 @@
-"""The inventory file (DESIGN 3.5): what the organisation knows, loaded and dumped as YAML.
+"""The inventory file: what the organisation knows, loaded and dumped as YAML.
+
+Its format is docs/architecture.md, 4.5.
 
 Three steps: `parse_inventory` (parse.py) reads the YAML and checks every field (pure: text in,
 validated entries or an error naming the line and field out); `inventory_load` (load.py) checks

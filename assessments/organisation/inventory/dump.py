@@ -27,7 +27,7 @@ def _plain(value):
 
 
 class _FlowMap(dict):
-    """Dumped on one line, `- {name: paris-dc1, pue: 1.3}`, as in DESIGN 3.5."""
+    """Dumped on one line, `- {name: paris-dc1, pue: 1.3}`, as in docs/architecture.md."""
 
 
 class _Dumper(yaml.SafeDumper):
@@ -151,7 +151,8 @@ def inventory_dump() -> str:
         for rule in AttributionRule.objects.select_related("project")
     ]
     header = (
-        "# GreenAI inventory (DESIGN 3.5). Load with: python manage.py load_inventory FILE\n"
+        "# GreenAI inventory (format: docs/architecture.md, 4.5).\n"
+        "# Load with: python manage.py load_inventory FILE\n"
         "# Shipped reference factors are not listed; GPU models below are the organisation's.\n"
     )
     body = yaml.dump(

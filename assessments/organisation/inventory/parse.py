@@ -1,5 +1,5 @@
-"""Reading the inventory file (DESIGN 3.5): YAML text in, validated entries out, or an error naming
-the line and field of every problem. Pure: nothing here touches the database.
+"""Reading the inventory file (docs/architecture.md, 4.5): YAML text in, validated entries out,
+or an error naming the line and field of every problem. Pure: nothing here touches the database.
 """
 
 import difflib

@@ -57,8 +57,8 @@ def test_measured_return_of_a_halving_matches_the_hand_computation(halving_proje
     measured = result.measured
     assert measured.conclusive, measured.warnings
     # Per unit before: 15 kWh facility, 6.01 kg, 3.00 EUR per 100 units; after: half (+0.01 kg).
-    assert measured.baseline.energy_kwh_per_unit == pytest.approx(0.15)
-    assert measured.evaluation.energy_kwh_per_unit == pytest.approx(0.075)
+    assert measured.baseline.facility_energy_kwh_per_unit == pytest.approx(0.15)
+    assert measured.evaluation.facility_energy_kwh_per_unit == pytest.approx(0.075)
     # Units of the last 30 days (Oct 5 - Nov 3): 10 baseline days + 14 evaluation days.
     assert measured.monthly_units == pytest.approx(2400)
     assert result.monthly_energy_kwh == pytest.approx(180.0)
@@ -139,7 +139,7 @@ def test_verification_marks_a_conclusive_measurement_and_totals_its_savings(halv
     total = selectors.verified_savings_total(now=NOW)
 
     assert total.count == 1
-    assert total.energy_kwh == pytest.approx(180.0)
+    assert total.facility_energy_kwh == pytest.approx(180.0)
     assert total.cost == pytest.approx(36.0)
     assert total.kgco2e == pytest.approx(72.0)
 

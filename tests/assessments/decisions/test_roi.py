@@ -12,7 +12,7 @@ AS_OF = date(2026, 11, 20)
 
 
 def days(start: date, count: int, **values) -> list[roi.DailyValues]:
-    defaults = dict(energy_kwh=10.0, kgco2e=4.0, cost=2.0, units=100.0, coverage=1.0)
+    defaults = dict(facility_energy_kwh=10.0, kgco2e=4.0, cost=2.0, units=100.0, coverage=1.0)
     defaults.update(values)
     return [roi.DailyValues(day=start + timedelta(days=i), **defaults) for i in range(count)]
 
@@ -42,12 +42,14 @@ def measure(daily, **kwargs):
 
 def test_energy_per_unit_halving_gives_hand_computed_savings_payback_and_return():
     # Before: 0.1 kWh, 0.04 kg, 0.02 per unit; after: half of each. 3000 units a month.
-    result = measure(baseline_days() + evaluation_days(energy_kwh=5.0, kgco2e=2.0, cost=1.0))
+    result = measure(
+        baseline_days() + evaluation_days(facility_energy_kwh=5.0, kgco2e=2.0, cost=1.0)
+    )
 
     assert result.conclusive
     assert result.warnings == []
-    assert result.baseline.energy_kwh_per_unit == pytest.approx(0.1)
-    assert result.evaluation.energy_kwh_per_unit == pytest.approx(0.05)
+    assert result.baseline.facility_energy_kwh_per_unit == pytest.approx(0.1)
+    assert result.evaluation.facility_energy_kwh_per_unit == pytest.approx(0.05)
     assert result.energy_change_pct == pytest.approx(-50.0)
     assert result.monthly_energy_kwh == pytest.approx(150.0)  # 0.05 kWh x 3000
     assert result.monthly_kgco2e == pytest.approx(60.0)  # 0.02 kg x 3000
@@ -62,12 +64,14 @@ def test_energy_per_unit_halving_gives_hand_computed_savings_payback_and_return(
 
 def test_change_day_and_days_outside_the_windows_are_left_out():
     noise = [
-        roi.DailyValues(day=APPLIED, energy_kwh=999, kgco2e=999, cost=999, units=1, coverage=1),
         roi.DailyValues(
-            day=APPLIED - timedelta(days=15), energy_kwh=999, kgco2e=9, cost=9, units=1
+            day=APPLIED, facility_energy_kwh=999, kgco2e=999, cost=999, units=1, coverage=1
+        ),
+        roi.DailyValues(
+            day=APPLIED - timedelta(days=15), facility_energy_kwh=999, kgco2e=9, cost=9, units=1
         ),
     ]
-    result = measure(baseline_days() + evaluation_days(energy_kwh=5.0) + noise)
+    result = measure(baseline_days() + evaluation_days(facility_energy_kwh=5.0) + noise)
 
     assert result.baseline.units == 1400
     assert result.evaluation.units == 1400
@@ -81,7 +85,7 @@ def test_bootstrap_range_is_reproducible_and_brackets_the_estimate():
     baseline = [
         roi.DailyValues(
             day=APPLIED - timedelta(days=14 - i),
-            energy_kwh=8.0 + (i % 5),
+            facility_energy_kwh=8.0 + (i % 5),
             kgco2e=3.0,
             cost=2.0,
             units=100.0,
@@ -92,7 +96,7 @@ def test_bootstrap_range_is_reproducible_and_brackets_the_estimate():
     evaluation = [
         roi.DailyValues(
             day=APPLIED + timedelta(days=1 + i),
-            energy_kwh=4.0 + (i % 3),
+            facility_energy_kwh=4.0 + (i % 3),
             kgco2e=2.0,
             cost=1.0,
             units=100.0,
@@ -109,7 +113,7 @@ def test_bootstrap_range_is_reproducible_and_brackets_the_estimate():
 
 
 def test_too_little_data_warns_and_does_not_conclude():
-    result = measure(baseline_days() + evaluation_days(count=3, energy_kwh=5.0))
+    result = measure(baseline_days() + evaluation_days(count=3, facility_energy_kwh=5.0))
 
     assert not result.conclusive
     assert any("only 3 days with units" in w for w in result.warnings)
@@ -127,7 +131,7 @@ def test_no_units_in_a_window_cannot_conclude_and_gives_no_saving():
 
 
 def test_low_coverage_warns_and_does_not_conclude():
-    result = measure(baseline_days(coverage=0.5) + evaluation_days(energy_kwh=5.0))
+    result = measure(baseline_days(coverage=0.5) + evaluation_days(facility_energy_kwh=5.0))
 
     assert not result.conclusive
     assert any("coverage 50%" in w for w in result.warnings)
@@ -135,7 +139,9 @@ def test_low_coverage_warns_and_does_not_conclude():
 
 def test_negative_return_has_no_payback_and_a_negative_net_return():
     # After the change each unit costs 0.025 instead of 0.02: 15 a month more.
-    result = measure(baseline_days() + evaluation_days(energy_kwh=12.5, kgco2e=5.0, cost=2.5))
+    result = measure(
+        baseline_days() + evaluation_days(facility_energy_kwh=12.5, kgco2e=5.0, cost=2.5)
+    )
 
     assert result.monthly_cost == pytest.approx(-15.0)
     assert result.monthly_energy_kwh == pytest.approx(-75.0)
@@ -146,7 +152,8 @@ def test_negative_return_has_no_payback_and_a_negative_net_return():
 
 def test_without_recent_volume_the_evaluation_window_is_scaled_to_a_month():
     result = measure(
-        baseline_days() + evaluation_days(energy_kwh=5.0, units=50.0), recent_monthly_units=None
+        baseline_days() + evaluation_days(facility_energy_kwh=5.0, units=50.0),
+        recent_monthly_units=None,
     )
 
     assert result.monthly_units == pytest.approx(50 * 30)
@@ -155,7 +162,8 @@ def test_without_recent_volume_the_evaluation_window_is_scaled_to_a_month():
 
 def test_running_evaluation_window_is_cut_at_today_and_says_so():
     result = measure(
-        baseline_days() + evaluation_days(energy_kwh=5.0), as_of=APPLIED + timedelta(days=9)
+        baseline_days() + evaluation_days(facility_energy_kwh=5.0),
+        as_of=APPLIED + timedelta(days=9),
     )
 
     assert result.evaluation.days_elapsed == 8

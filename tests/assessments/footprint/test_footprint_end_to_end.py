@@ -1,6 +1,6 @@
 """Issue 3 "done when": inventory loaded with load_inventory, samples re-played by the real agent
 into a real server (gunicorn), rolled up with `manage.py rollup`, and the footprint API returns
-the numbers the DESIGN 4 formulas give by hand, to 0.1 %.
+the numbers the formulas of docs/methodology.md give by hand, to 0.1 %.
 
 Scenario, 2026-11-02 (UTC):
 - site paris-dc1: grid zone FRA, PUE 1.3, 0.18 EUR/kWh; hourly grid series imported for
@@ -92,7 +92,7 @@ def replay_lines():
 
 
 def expected_figures(annual: float) -> dict[str, dict[str, float]]:
-    """DESIGN 4 by hand."""
+    """docs/methodology.md by hand."""
     # GPU 0, hour 10: 3600 s x 400 W; hours 9 and 11: 5 s x 400 W each.
     gpu0_h10_kwh = 400 * 3600 / J_PER_KWH
     gpu0_edges_kwh = 2 * 400 * 5 / J_PER_KWH

@@ -1,4 +1,4 @@
-"""footprint_math with plain numbers: every rule of DESIGN 4 checked by hand."""
+"""footprint_math with plain numbers: every rule of docs/methodology.md checked by hand."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +18,7 @@ FACTORS = fm.HourFactors(
 
 def test_gsf_eshoppen_sci_is_26_178_g_per_request():
     # GSF case study "eshoppen": M = 1205.52 kg x (1/35040) x (2/16) and SCI = E x I + M.
-    embodied_kg = fm.embodied_for_hours(fm.amortised_kg_per_hour(1205.52, 4) * 2 / 16, 1)
+    embodied_kg = fm.embodied_for_hours(fm.embodied_kg_per_hour(0, None, 1205.52, 4, 1) * 2 / 16, 1)
     assert embodied_kg * 1000 == pytest.approx(4.3005, abs=1e-4)  # the study rounds to 4.305 g
     # The study multiplies I = 951 g/kWh by E rounded to 0.023 kWh (its E is 0.02394 kWh) and
     # adds M = 4.305 g: 21.873 + 4.305 = 26.178 g per R (R = 1).
@@ -30,7 +30,7 @@ def test_gsf_eshoppen_sci_is_26_178_g_per_request():
 
 def test_sci_spec_embodied_example_is_28_5_g():
     # TE 1000 kg, 4-year life, 1 hour reserved, whole machine (RS = 1).
-    per_hour = fm.amortised_kg_per_hour(1000, 4)
+    per_hour = fm.embodied_kg_per_hour(0, None, 1000, 4, 1)
     assert fm.embodied_for_hours(per_hour, 1) * 1000 == pytest.approx(28.54, abs=0.01)
 
 

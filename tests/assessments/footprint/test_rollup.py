@@ -1,4 +1,5 @@
-"""The rollup service against a real database: hand-checked numbers for every rule of DESIGN 4.
+"""The rollup service against a real database: hand-checked numbers for every rule of the
+methodology (docs/methodology.md).
 
 Scenario (tests/assessments/footprint/rollup_factories.py): PUE 1.5, 400 gCO2e/kWh annual, 0.20/kWh,
 2 kgCO2e embodied per device-hour for a host with one GPU. 3.6e6 J = 1 kWh.
@@ -17,7 +18,7 @@ from assessments.footprint import rollup
 from assessments.footprint.rollup import rollup_dirty_hours
 from assessments.footprint.selectors import rollup_backlog
 from assessments.models import HourlyDeviceFact, HourlyProjectFact
-from assessments.organisation.services import mark_hours_for_recompute, recompute_facts
+from assessments.organisation.services import facts_recompute, zone_hours_mark
 from collectors.models import DirtyHour, RawSample
 from tests.assessments.footprint.rollup_factories import (
     HOUR,
@@ -290,12 +291,12 @@ def test_factors_are_versioned_with_the_facts(gpu):
     site.pue = 1.2
     site.save()
     # A recompute without refresh keeps the stored PUE: the same past numbers.
-    recompute_facts(start=T0, end=T0 + HOUR)
+    facts_recompute(start=T0, end=T0 + HOUR)
     assert fact(gpu, T0).pue == 1.5
     assert fact(gpu, T0).energy_facility_kwh == pytest.approx(1.5)
     # A late sample in that hour is also priced with the hour's stored factors.
     # Asking for new factors applies them.
-    recompute_facts(start=T0, end=T0 + HOUR, refresh_factors=True)
+    facts_recompute(start=T0, end=T0 + HOUR, refresh_factors=True)
     assert fact(gpu, T0).pue == 1.2
     assert fact(gpu, T0).energy_facility_kwh == pytest.approx(1.2)
     assert fact(gpu, T0).operational_kgco2e == pytest.approx(1.2 * 0.4)
@@ -311,7 +312,7 @@ def test_hours_older_than_raw_retention_are_repriced_from_stored_energy(gpu):
     site.pue = 2.0
     site.save()
     with override_settings(RAW_SAMPLE_RETENTION_DAYS=1):
-        recompute_facts(start=T0, end=T0 + HOUR, refresh_factors=True)
+        facts_recompute(start=T0, end=T0 + HOUR, refresh_factors=True)
     f = fact(gpu, T0)
     assert f.energy_it_kwh == pytest.approx(1.0)  # not halved
     assert f.energy_facility_kwh == pytest.approx(2.0)
@@ -331,7 +332,7 @@ def test_an_hour_whose_samples_are_gone_keeps_its_facts(gpu):
     add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
     rollup_dirty_hours()
     RawSample.objects.all().delete()
-    recompute_facts(start=T0, end=T0 + HOUR)
+    facts_recompute(start=T0, end=T0 + HOUR)
     assert fact(gpu, T0).energy_it_kwh == pytest.approx(1.0)
 
 
@@ -442,8 +443,8 @@ def test_a_grid_import_marks_its_hours_and_the_rollup_uses_the_new_values(gpu):
     rollup_dirty_hours()
     assert fact(gpu, T0).grid_gco2e_per_kwh == 400.0
     add_hourly_grid("TST-ZONE", T0, 100.0)
-    assert mark_hours_for_recompute("TST-ZONE", T0, T0 + HOUR) == 1
-    assert mark_hours_for_recompute("OTHER-ZONE", T0, T0 + HOUR) == 0
+    assert zone_hours_mark(zone_code="TST-ZONE", start=T0, end=T0 + HOUR) == 1
+    assert zone_hours_mark(zone_code="OTHER-ZONE", start=T0, end=T0 + HOUR) == 0
     rollup_dirty_hours()
     assert fact(gpu, T0).grid_gco2e_per_kwh == 100.0
     assert fact(gpu, T0).operational_kgco2e == pytest.approx(1.5 * 0.1)
@@ -451,7 +452,7 @@ def test_a_grid_import_marks_its_hours_and_the_rollup_uses_the_new_values(gpu):
 
 def test_ingest_re_marking_an_hour_keeps_a_pending_refresh(gpu):
     add_samples(gpu, end=T0 + HOUR, every_s=3600.0, energy_j=3.6e6)
-    mark_hours_for_recompute("TST-ZONE", T0, T0 + HOUR)
+    zone_hours_mark(zone_code="TST-ZONE", start=T0, end=T0 + HOUR)
     add_samples(gpu, end=T0 + timedelta(minutes=90), every_s=60.0, energy_j=60.0)
     assert DirtyHour.objects.get(device=gpu, hour=T0).refresh_factors
 

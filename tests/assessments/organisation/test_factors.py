@@ -4,12 +4,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from assessments.footprint.footprint_math import embodied_kg_per_hour
 from assessments.models import GridIntensityHour, GridZone, HardwareModel, Organisation, Site
 from assessments.organisation.factors import (
     EmbodiedFactor,
     device_embodied,
     embodied_for_devices,
-    embodied_kg_per_hour,
     gpu_model_for,
     hourly_intensities,
     site_price,

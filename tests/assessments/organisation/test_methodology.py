@@ -1,5 +1,7 @@
 """The methodology page: the document, the factors in use with sources, and the data gaps."""
 
+import importlib
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -130,3 +132,40 @@ def test_the_page_costs_a_bounded_number_of_queries(viewer, django_assert_max_nu
     with django_assert_max_num_queries(25):
         response = viewer.get(reverse("methodology"))
     assert response.content.decode().count("NVIDIA A100-SXM4-80GB") == 1
+
+
+# --- Formula -> function ------------------------------------------------------------------------
+
+CODE_NAME = re.compile(r"`((?:assessments|collectors)(?:\.\w+)+)`")
+
+
+def resolve(dotted: str):
+    """The object a dotted name names: the longest importable module, then attributes."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        return target
+    raise ModuleNotFoundError(dotted)
+
+
+def test_every_function_the_methodology_names_exists():
+    text = METHODOLOGY_FILE.read_text()
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if "Code:" in p]
+    names = CODE_NAME.findall(text)
+    assert len(paragraphs) >= 10 and len(set(names)) >= 20
+    for paragraph in paragraphs[1:]:  # the first explains the convention
+        assert CODE_NAME.search(paragraph), paragraph
+    for name in names:
+        assert resolve(name) is not None, name
+
+
+def test_the_formulas_live_in_the_pure_modules():
+    text = METHODOLOGY_FILE.read_text()
+    modules = {name.rsplit(".", 1)[0] for name in CODE_NAME.findall(text)}
+    pure = {"assessments.footprint.footprint_math", "assessments.decisions.roi"}
+    assert modules - pure <= {"assessments.models.facts.MeasuresQuerySet"}
