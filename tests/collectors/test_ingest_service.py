@@ -43,7 +43,7 @@ def test_ingest_batch_raises_for_a_device_of_another_collector(db):
     ingest_batch(collector=owner, payload=payload())
     other, _ = make_collector("other")
     with pytest.raises(DeviceOwnedElsewhere) as caught:
-        ingest_batch(collector=other, payload=payload())
+        ingest_batch(collector=other, payload=payload(hostname="elsewhere"))
     assert caught.value.status == 403
 
 
