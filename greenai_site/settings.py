@@ -194,8 +194,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- GreenAI --------------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = envint("INGEST_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+# 20,000 samples (the batch maximum) of the longest an agent sends, ~480 bytes each (MIG uuid,
+# every field, two tags), are 9.7 MB: 16 MiB leaves room for pretty-printed JSON (docs/ingest.md).
 INGEST_MAX_DECOMPRESSED_BYTES = envint(
-    "INGEST_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024, minimum=1024
+    "INGEST_MAX_DECOMPRESSED_BYTES", 16 * 1024 * 1024, minimum=1024
 )
 INGEST_RATE_LIMIT_PER_MINUTE = envint("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 RAW_SAMPLE_RETENTION_DAYS = envint("RAW_SAMPLE_RETENTION_DAYS", 35, minimum=1)
