@@ -132,6 +132,14 @@ def collector_revoke(*, collector: Collector) -> Collector:
     return collector
 
 
+def collector_backfill_set(*, collector: Collector, allow: bool) -> Collector:
+    """Grant or withdraw the back-fill permission (admins: the callers check)."""
+    if collector.allow_backfill != allow:
+        collector.allow_backfill = allow
+        collector.save(update_fields=["allow_backfill"])
+    return collector
+
+
 def ingest_rejection_record(
     *, collector: Collector | None, status: int, reason: str, message: str
 ) -> IngestRejection:
