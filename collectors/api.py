@@ -7,6 +7,7 @@ collectors.services.ingest_batch, turn the outcome into the documented answer, c
 import logging
 import time
 import zlib
+from functools import wraps
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError
@@ -38,6 +39,29 @@ class Refusal(Exception):
         self.record = record
 
 
+def _counted(view):
+    """Every answer counted on /metrics and timed, 405 and 500 included; an unexpected error
+    becomes a JSON 500 without internals (the batch's transaction is rolled back, the log has
+    the traceback)."""
+
+    @wraps(view)
+    def wrapper(request):
+        started = time.perf_counter()
+        try:
+            response = view(request)
+        except Exception:
+            logger.exception("Ingest failed unexpectedly.")
+            response = JsonResponse(
+                {"error": "Internal server error; nothing was stored. Retry later.", "details": []},
+                status=500,
+            )
+        metrics.INGEST_REQUESTS.labels(status=str(response.status_code)).inc()
+        metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
+        return response
+
+    return wrapper
+
+
 @api_operation(
     method="POST",
     summary="Push a batch of power samples (collector token).",
@@ -58,9 +82,9 @@ class Refusal(Exception):
     },
 )
 @csrf_exempt
+@_counted
 @require_POST
 def ingest_view(request):
-    started = time.perf_counter()
     collector = None
     try:
         collector = _authenticated_collector(request)
@@ -79,13 +103,6 @@ def ingest_view(request):
         )
         refusal.headers["Retry-After"] = "5"
         response = _refuse(refusal, collector, request)
-    except Exception:
-        # The batch's transaction is rolled back; the client learns no internals, the log does.
-        logger.exception("Ingest failed unexpectedly.")
-        response = JsonResponse(
-            {"error": "Internal server error; nothing was stored. Retry later.", "details": []},
-            status=500,
-        )
     else:
         if result.duplicate:
             metrics.INGEST_DUPLICATE_BATCHES.inc()
@@ -99,8 +116,6 @@ def ingest_view(request):
                     result.foreign_tags
                 )
             response = JsonResponse({"accepted": result.accepted, "duplicate": False}, status=202)
-    metrics.INGEST_REQUESTS.labels(status=str(response.status_code)).inc()
-    metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
     return response
 
 

@@ -202,6 +202,28 @@ def test_unexpected_error_is_a_json_500_without_internals_and_is_counted(live, c
     assert grew(before, after, "greenai_ingest_latency_seconds_count") == 1
 
 
+def test_error_while_refusing_is_a_json_500_too(live, client, monkeypatch):
+    _, token, _ = live
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("collectors.api.ingest_rejection_record", broken)
+    before = scrape(client)
+    response = post_batch(client, token, payload([sample(power_w=-1)]))
+    assert response.status_code == 500
+    assert response.json()["details"] == []
+    assert grew(before, scrape(client), "greenai_ingest_requests_total", status="500") == 1
+
+
+def test_wrong_method_is_a_405_with_allow_and_is_counted(db, client):
+    before = scrape(client)
+    response = client.get("/api/v1/ingest")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert grew(before, scrape(client), "greenai_ingest_requests_total", status="405") == 1
+
+
 # --- Rejection records ------------------------------------------------------------------------
 
 
