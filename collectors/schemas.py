@@ -58,16 +58,24 @@ def escape_control(text: str) -> str:
     return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-Printable = AfterValidator(_printable)
-Text = Annotated[str, Field(max_length=200), Printable]
-DeviceUuid = Annotated[str, Field(min_length=1, max_length=128), Printable]
+_PRINTABLE_SCHEMA = Field(json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})
+
+
+def printable(**length):
+    """Text of that length without control characters; the schema says so too, so that API
+    clients (and fuzzers reading the OpenAPI document) know."""
+    return Annotated[str, Field(**length), AfterValidator(_printable), _PRINTABLE_SCHEMA]
+
+
+Text = printable(max_length=200)
+DeviceUuid = printable(min_length=1, max_length=128)
 
 
 class HostIn(BaseModel):
     model_config = _STRICT
 
-    hostname: Annotated[str, Field(min_length=1, max_length=255), Printable]
-    agent_version: Annotated[str, Field(max_length=50), Printable] = ""
+    hostname: printable(min_length=1, max_length=255)
+    agent_version: printable(max_length=50) = ""
 
 
 class DeviceIn(BaseModel):
@@ -79,14 +87,14 @@ class DeviceIn(BaseModel):
     name: Text = ""
     power_limit_w: Annotated[float, Field(ge=0, le=MAX_POWER_W)] | None = None
     is_mig: bool = False
-    parent_uuid: Annotated[str, Field(max_length=128), Printable] = ""
+    parent_uuid: printable(max_length=128) = ""
 
 
 class TagIn(BaseModel):
     model_config = _STRICT
 
-    project: Annotated[str, Field(min_length=1, max_length=100), Printable]
-    phase: Annotated[str, Field(max_length=50), Printable] | None = None
+    project: printable(min_length=1, max_length=100)
+    phase: printable(max_length=50) | None = None
     share: Annotated[float, Field(ge=0, le=1)]
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from collectors.intervals import hours_touched
-from collectors.schemas import parse_timestamp
+from collectors.schemas import IngestPayload, parse_timestamp
 from collectors.services import BatchTooLarge, IngestValidationError, ingest_validate
 from tests.collectors.factories import T0, device, payload, sample
 
@@ -298,3 +298,11 @@ def test_more_than_20000_samples_is_a_413_naming_the_maximum():
 def test_more_than_16_tags_on_a_sample_are_refused():
     tags = [{"project": f"p{n}", "share": 0.05} for n in range(17)]
     assert "at most 16 items" in problems(payload([sample(tags=tags)]))["samples[0].tags"]
+
+
+def test_schema_declares_the_limits_clients_must_keep():
+    schema = IngestPayload.model_json_schema()
+    assert schema["properties"]["samples"]["maxItems"] == 20_000
+    hostname = schema["$defs"]["HostIn"]["properties"]["hostname"]
+    assert hostname["pattern"] == "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    assert schema["$defs"]["SampleIn"]["properties"]["tags"]["anyOf"][0]["maxItems"] == 16
