@@ -8,6 +8,8 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 
 from assessments.models import Team, UserProfile
+from assessments.organisation.services import hosts_of_teams
+from collectors.models import Host
 
 Role = UserProfile.Role
 
@@ -33,6 +35,14 @@ def editable_teams(user):
     if role == Role.ENGINEER:
         return user.profile.teams.all()
     return Team.objects.none()
+
+
+def allocatable_hosts(user):
+    """Hosts the user may allocate: those of their teams (a host is the team of the collector
+    that registered it); admins: every host."""
+    if is_admin(user):
+        return Host.objects.all()
+    return hosts_of_teams(editable_teams(user))
 
 
 def can_edit_team(user, team: Team | None) -> bool:

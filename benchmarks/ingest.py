@@ -278,7 +278,7 @@ def main():
         from collectors.models import Device
         from collectors.services import batch_ingest, collector_create
 
-        collector, token = collector_create(name="bench")
+        collector, token = collector_create(name="bench", allow_backfill=True)
         device_uuids = [f"GPU-bench-{n:04d}" for n in range(DEVICES)]
         start = datetime(2026, 11, 1, tzinfo=UTC)
         batches = make_batches(device_uuids, args.samples, start)

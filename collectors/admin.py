@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from collectors.models import Collector, Device, Host, IngestBatch, IngestRejection
 from collectors.selectors import COLLECTOR_TOKEN_KIND
-from collectors.services import collector_revoke
+from collectors.services import collector_revoke, host_hand_over
 from greenai_site.tokens import new_token
 
 
@@ -23,17 +23,29 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Collector)
 class CollectorAdmin(admin.ModelAdmin):
-    list_display = ("name", "team", "token_prefix", "created_at", "last_seen_at", "revoked_at")
+    list_display = (
+        "name",
+        "team",
+        "allow_backfill",
+        "token_prefix",
+        "created_at",
+        "last_seen_at",
+        "revoked_at",
+        "foreign_tags",
+    )
     list_filter = ("team", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "token_prefix")
     actions = ["revoke_selected"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name", "team")
+            return ("name", "team", "allow_backfill")
         return (
             "name",
             "team",
+            "allow_backfill",
+            "foreign_tags",
+            "foreign_tag_last_at",
             "token_prefix",
             "created_at",
             "created_by",
@@ -44,7 +56,15 @@ class CollectorAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("token_prefix", "created_at", "created_by", "last_seen_at", "revoked_at")
+        return (
+            "token_prefix",
+            "created_at",
+            "created_by",
+            "last_seen_at",
+            "revoked_at",
+            "foreign_tags",
+            "foreign_tag_last_at",
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -83,11 +103,23 @@ class DeviceInline(admin.TabularInline):
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
+    """The collector field hands a host over: its devices follow it (host_hand_over)."""
+
     list_display = ("hostname", "collector", "site", "agent_version", "last_seen_at")
     list_filter = ("site", "collector")
     search_fields = ("hostname",)
-    readonly_fields = ("collector", "agent_version", "first_seen_at", "last_seen_at")
+    readonly_fields = ("agent_version", "first_seen_at", "last_seen_at")
     inlines = [DeviceInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "collector" in form.changed_data:
+            host_hand_over(host=obj, collector=obj.collector)
+            messages.info(
+                request,
+                f"Host {obj.hostname!r} and its devices now belong to "
+                f"{obj.collector.name if obj.collector else 'nobody'}.",
+            )
 
 
 @admin.register(Device)

@@ -9,9 +9,10 @@ collectors.services.batch_ingest, turn the outcome into the documented answer, c
 import logging
 import time
 import zlib
+from functools import wraps
 
 from django.conf import settings
-from django.db import OperationalError
+from django.db import DatabaseError, OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -40,6 +41,29 @@ class Refusal(Exception):
         self.record = record
 
 
+def _counted(view):
+    """Every answer counted on /metrics and timed, 405 and 500 included; an unexpected error
+    becomes a JSON 500 without internals (the batch's transaction is rolled back, the log has
+    the traceback)."""
+
+    @wraps(view)
+    def wrapper(request):
+        started = time.perf_counter()
+        try:
+            response = view(request)
+        except Exception:
+            logger.exception("Ingest failed unexpectedly.")
+            response = JsonResponse(
+                {"error": "Internal server error; nothing was stored. Retry later.", "details": []},
+                status=500,
+            )
+        metrics.INGEST_REQUESTS.labels(status=str(response.status_code)).inc()
+        metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
+        return response
+
+    return wrapper
+
+
 @api_operation(
     method="POST",
     summary="Push a batch of power samples (collector token).",
@@ -51,17 +75,18 @@ class Refusal(Exception):
         202: "Batch stored: {accepted: N, duplicate: false}.",
         400: "Invalid batch: {error, details: [{field, message}]}; nothing stored.",
         401: "Missing, unknown or revoked collector token.",
-        403: "A device of the batch belongs to another collector.",
-        413: "Body over the limit, compressed or decompressed.",
+        403: "The host or a device of the batch belongs to another active collector.",
+        413: "Body over the limit, compressed or decompressed, or more than 20,000 samples.",
         415: "Content-Encoding other than gzip or identity.",
         429: "Rate limit of the token reached; retry after Retry-After seconds.",
+        500: "Unexpected server error: {error}; nothing stored; retry later.",
         503: "Database busy or unavailable; retry later.",
     },
 )
 @csrf_exempt
+@_counted
 @require_POST
 def ingest_view(request):
-    started = time.perf_counter()
     collector = None
     try:
         collector = _authenticated_collector(request)
@@ -88,39 +113,23 @@ def ingest_view(request):
             metrics.INGEST_SAMPLES_RECEIVED.inc(result.sample_count)
             metrics.INGEST_SAMPLES_ACCEPTED.inc(result.accepted)
             metrics.INGEST_BATCH_SAMPLES.observe(result.sample_count)
+            if result.foreign_tags:
+                metrics.INGEST_FOREIGN_TAGS.labels(collector=collector.name).inc(
+                    result.foreign_tags
+                )
             response = JsonResponse({"accepted": result.accepted, "duplicate": False}, status=202)
-    metrics.INGEST_REQUESTS.labels(status=str(response.status_code)).inc()
-    metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
     return response
 
 
 def _authenticated_collector(request):
-    # A client retrying with a bad token is recorded once a minute per address, not per request
-    # (the metrics still count every one).
-    address = request.META.get("REMOTE_ADDR", "")
     token = bearer_token(request)
     if token is None:
-        raise Refusal(
-            401,
-            "unauthorized",
-            "Send 'Authorization: Bearer <collector token>'.",
-            record=first_in_window(f"ingest-401:{address}"),
-        )
+        raise Refusal(401, "unauthorized", "Send 'Authorization: Bearer <collector token>'.")
     collector = collector_for_token(token)
     if collector is None:
-        raise Refusal(
-            401,
-            "unauthorized",
-            "Unknown collector token.",
-            record=first_in_window(f"ingest-401:{address}"),
-        )
+        raise Refusal(401, "unauthorized", "Unknown collector token.")
     if collector.is_revoked:
-        raise Refusal(
-            401,
-            "revoked",
-            f"The token of collector {collector.name!r} is revoked.",
-            record=first_in_window(f"ingest-401:collector-{collector.pk}"),
-        )
+        raise Refusal(401, "revoked", f"The token of collector {collector.name!r} is revoked.")
     return collector
 
 
@@ -134,8 +143,6 @@ def _check_rate(collector):
             f"More than {limit} requests per minute for this token; retry in "
             f"{decision.retry_after_s} s.",
             headers={"Retry-After": str(decision.retry_after_s)},
-            # One record per collector and minute, not one per refused request.
-            record=first_in_window(f"ingest-429:{collector.pk}"),
         )
 
 
@@ -181,9 +188,17 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 def _refuse(refusal: Refusal, collector, request) -> JsonResponse:
     metrics.INGEST_REJECTIONS.labels(reason=refusal.reason).inc()
-    if refusal.record:
+    address = request.META.get("REMOTE_ADDR", "")
+    # A client repeating a refused request is recorded once a minute per collector (or, without
+    # one, per address), status and reason; /metrics counts the repeats left out.
+    who = f"collector-{collector.pk}" if collector is not None else f"address-{address}"
+    if refusal.record and not first_in_window(
+        f"ingest-rejection:{who}:{refusal.status}:{refusal.reason}"
+    ):
+        metrics.INGEST_REJECTIONS_NOT_RECORDED.labels(reason=refusal.reason).inc()
+    elif refusal.record:
         # The client address helps find a misconfigured agent behind an unknown token.
-        origin = f"(from {request.META.get('REMOTE_ADDR', 'an unknown address')})"
+        origin = f"(from {address or 'an unknown address'})"
         message = "\n".join(
             [f"{refusal.error} {origin}"]
             + [f"{d['field']}: {d['message']}" for d in refusal.details[:50]]
@@ -195,7 +210,7 @@ def _refuse(refusal: Refusal, collector, request) -> JsonResponse:
                 reason=refusal.reason,
                 message=message,
             )
-        except OperationalError:
+        except DatabaseError:
             logger.exception("Could not record the refused ingest request.")
     response = JsonResponse(
         {"error": refusal.error, "details": refusal.details}, status=refusal.status

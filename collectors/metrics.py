@@ -32,7 +32,9 @@ from collectors.models import Collector, DirtyHour
 logger = logging.getLogger(__name__)
 
 INGEST_REQUESTS = Counter(
-    "greenai_ingest_requests", "Ingest requests answered, by HTTP status.", ["status"]
+    "greenai_ingest_requests",
+    "Ingest requests answered, by HTTP status (5xx included).",
+    ["status"],
 )
 INGEST_SAMPLES_RECEIVED = Counter(
     "greenai_ingest_samples_received", "Samples in batches that passed validation."
@@ -45,6 +47,18 @@ INGEST_DUPLICATE_BATCHES = Counter(
 )
 INGEST_REJECTIONS = Counter(
     "greenai_ingest_rejections", "Refused ingest requests, by reason.", ["reason"]
+)
+INGEST_REJECTIONS_NOT_RECORDED = Counter(
+    "greenai_ingest_rejections_not_recorded",
+    "Refused ingest requests not stored as a rejection record: a repeat, within the minute, of"
+    " one already stored for the same collector (or address), status and reason.",
+    ["reason"],
+)
+INGEST_FOREIGN_TAGS = Counter(
+    "greenai_ingest_foreign_tags",
+    "Process tags naming a project of another team than the collector's, stored without the"
+    " tag (not charged to that project).",
+    ["collector"],
 )
 INGEST_BATCH_SAMPLES = Histogram(
     "greenai_ingest_batch_samples",

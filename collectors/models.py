@@ -28,6 +28,15 @@ class Collector(models.Model):
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # May send samples older than the raw-sample retention (never before INGEST_EARLIEST_TS):
+    # replaying a recorded trace, importing an old spool, the demo's seeding. Granted by admins.
+    allow_backfill = models.BooleanField(
+        default=False,
+        help_text="May send samples older than the raw-sample retention (not before 2000).",
+    )
+    # Process tags naming a project of another team, stored without that tag (docs/ingest.md).
+    foreign_tags = models.PositiveBigIntegerField(default=0)
+    foreign_tag_last_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return self.name

@@ -6,11 +6,13 @@ Infinity are refused. Every problem is reported with the path of the field it co
 """
 
 import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,20 +27,55 @@ from pydantic_core import PydanticCustomError
 MAX_POWER_W = 5000.0
 MAX_DURATION_S = 3600.0
 MAX_FUTURE = timedelta(minutes=10)
+# No sample may end before this, back-fill permission or not (docs/ingest.md).
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+# Samples per batch; a larger batch is answered 413 (an agent sends at most a few thousand).
+MAX_SAMPLES = 20_000
+# Process tags per sample: a process is shared by a handful of projects at most.
+MAX_TAGS = 16
 # Shares are floats sent by agents; allow rounding noise when they sum to exactly one.
 SHARE_SUM_TOLERANCE = 1e-6
 
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
-Text = Annotated[str, Field(max_length=200)]
-DeviceUuid = Annotated[str, Field(min_length=1, max_length=128)]
+# C0 (tab and newline included: no field of the payload is multi-line), DEL and C1.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str) -> str:
+    match = CONTROL_CHARACTERS.search(value)
+    if match:
+        raise PydanticCustomError(
+            "control_character",
+            f"control character U+{ord(match.group()):04X} at position {match.start()};"
+            " send printable text",
+        )
+    return value
+
+
+def escape_control(text: str) -> str:
+    """Control characters as \\xNN escapes, for text echoed back or stored from a refusal."""
+    return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_PRINTABLE_SCHEMA = Field(json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})
+
+
+def printable(**length):
+    """Text of that length without control characters; the schema says so too, so that API
+    clients (and fuzzers reading the OpenAPI document) know."""
+    return Annotated[str, Field(**length), AfterValidator(_printable), _PRINTABLE_SCHEMA]
+
+
+Text = printable(max_length=200)
+DeviceUuid = printable(min_length=1, max_length=128)
 
 
 class HostIn(BaseModel):
     model_config = _STRICT
 
-    hostname: Annotated[str, Field(min_length=1, max_length=255)]
-    agent_version: Annotated[str, Field(max_length=50)] = ""
+    hostname: printable(min_length=1, max_length=255)
+    agent_version: printable(max_length=50) = ""
 
 
 class DeviceIn(BaseModel):
@@ -50,14 +87,14 @@ class DeviceIn(BaseModel):
     name: Text = ""
     power_limit_w: Annotated[float, Field(ge=0, le=MAX_POWER_W)] | None = None
     is_mig: bool = False
-    parent_uuid: Annotated[str, Field(max_length=128)] = ""
+    parent_uuid: printable(max_length=128) = ""
 
 
 class TagIn(BaseModel):
     model_config = _STRICT
 
-    project: Annotated[str, Field(min_length=1, max_length=100)]
-    phase: Annotated[str, Field(max_length=50)] | None = None
+    project: printable(min_length=1, max_length=100)
+    phase: printable(max_length=50) | None = None
     share: Annotated[float, Field(ge=0, le=1)]
 
 
@@ -97,7 +134,9 @@ class SampleIn(BaseModel):
             {
                 "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
                 "description": "End of the interval: ISO 8601 (UTC if no offset) or epoch "
-                "seconds; at most 10 minutes ahead of the server clock.",
+                "seconds; at most 10 minutes ahead of the server clock and within the "
+                "raw-sample retention (collectors with the back-fill permission: from "
+                "2000-01-01).",
             }
         ),
     ]
@@ -106,20 +145,34 @@ class SampleIn(BaseModel):
     power_w: Annotated[float, Field(ge=0, le=MAX_POWER_W)] | None = None
     util_pct: Annotated[float, Field(ge=0, le=100)] | None = None
     mem_used_mib: Annotated[float, Field(ge=0)] | None = None
-    tags: list[TagIn] | None = None
+    tags: Annotated[list[TagIn], Field(max_length=MAX_TAGS)] | None = None
     job: Annotated[list[JobIn], Field(max_length=64)] | None = None
 
     @field_validator("ts", mode="before")
     @classmethod
     def _parse_ts(cls, value, info: ValidationInfo):
         ts = parse_timestamp(value)
-        now = (info.context or {}).get("now") or datetime.now(UTC)
+        context = info.context or {}
+        now = context.get("now") or datetime.now(UTC)
         if ts > now + MAX_FUTURE:
             server_now = now.replace(microsecond=0).isoformat()
             raise PydanticCustomError(
                 "ts_in_future",
                 f"{ts.isoformat()} is more than 10 minutes ahead of the server clock"
                 f" ({server_now})",
+            )
+        earliest = max(context.get("earliest") or EARLIEST_TS, EARLIEST_TS)
+        if ts < earliest:
+            if earliest == EARLIEST_TS:
+                why = "samples before 2000 are refused"
+            else:
+                why = (
+                    "older than the raw-sample retention; back-filling needs a collector with"
+                    " the back-fill permission"
+                )
+            raise PydanticCustomError(
+                "ts_too_old",
+                f"{ts.isoformat()} is before {earliest.replace(microsecond=0).isoformat()}: {why}",
             )
         return ts
 
@@ -168,7 +221,7 @@ class IngestPayload(BaseModel):
     batch_id: uuid.UUID = Field(strict=False, description="Idempotency key chosen by the agent.")
     host: HostIn
     devices: list[DeviceIn] = []
-    samples: list[SampleIn] = []
+    samples: Annotated[list[SampleIn], Field(max_length=MAX_SAMPLES)] = []
 
     @field_validator("devices")
     @classmethod
@@ -219,7 +272,12 @@ def parse_timestamp(value) -> datetime:
         raise PydanticCustomError("ts_type", "give ISO 8601 text or epoch seconds")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset
+        raise PydanticCustomError(
+            "ts_range", f"{parsed.isoformat()} is out of range once converted to UTC"
+        ) from None
 
 
 def field_path(loc: tuple) -> str:
@@ -229,7 +287,9 @@ def field_path(loc: tuple) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            # An unknown key is echoed back: never with its control characters.
+            part = escape_control(str(part))
+            path += f".{part}" if path else part
     return path or "body"
 
 

@@ -10,15 +10,16 @@ the rollup recomputes.
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from pydantic import ValidationError
 
+from assessments.models import Project
 from collectors.intervals import hours_touched
 from collectors.models import (
     Collector,
@@ -29,7 +30,14 @@ from collectors.models import (
     IngestRejection,
     RawSample,
 )
-from collectors.schemas import DeviceIn, IngestPayload, error_details
+from collectors.schemas import (
+    EARLIEST_TS,
+    MAX_SAMPLES,
+    DeviceIn,
+    IngestPayload,
+    error_details,
+    escape_control,
+)
 from collectors.selectors import COLLECTOR_TOKEN_KIND
 from greenai_site.tokens import new_token
 
@@ -69,19 +77,36 @@ class DeviceOwnedElsewhere(IngestError):
     reason = "device_owned_elsewhere"
 
 
+class HostOwnedElsewhere(IngestError):
+    status = 403
+    reason = "host_owned_elsewhere"
+
+
+class BatchTooLarge(IngestError):
+    status = 413
+    reason = "too_many_samples"
+
+
 @dataclass(frozen=True)
 class IngestResult:
     batch_id: uuid.UUID
     accepted: int  # samples stored by this call
     duplicate: bool  # the batch_id was already stored: nothing written
     sample_count: int = 0  # samples in the batch
+    foreign_tags: int = 0  # tags dropped because they named another team's project
 
 
 # --- Collectors -----------------------------------------------------------------------------
 
 
-def collector_create(*, name: str, team=None, created_by=None) -> tuple[Collector, str]:
-    """A new collector and its token. The token is returned once; only its digest is kept."""
+def collector_create(
+    *, name: str, team=None, created_by=None, allow_backfill: bool = False
+) -> tuple[Collector, str]:
+    """A new collector and its token. The token is returned once; only its digest is kept.
+
+    team None: an organisation-wide collector (its tags may name any team's project).
+    allow_backfill: its samples may be older than the raw-sample retention (not before 2000).
+    """
     name = name.strip()
     if not name:
         raise ValueError("A collector needs a name.")
@@ -92,6 +117,7 @@ def collector_create(*, name: str, team=None, created_by=None) -> tuple[Collecto
         name=name,
         team=team,
         created_by=created_by,
+        allow_backfill=allow_backfill,
         token_prefix=token.prefix,
         token_digest=token.digest,
     )
@@ -106,21 +132,55 @@ def collector_revoke(*, collector: Collector) -> Collector:
     return collector
 
 
+def collector_backfill_set(*, collector: Collector, allow: bool) -> Collector:
+    """Grant or withdraw the back-fill permission (admins: the callers check)."""
+    if collector.allow_backfill != allow:
+        collector.allow_backfill = allow
+        collector.save(update_fields=["allow_backfill"])
+    return collector
+
+
 def ingest_rejection_record(
     *, collector: Collector | None, status: int, reason: str, message: str
 ) -> IngestRejection:
+    # The message quotes what the client sent: PostgreSQL text cannot hold a NUL.
     return IngestRejection.objects.create(
-        collector=collector, status=status, reason=reason[:50], message=message[:4000]
+        collector=collector,
+        status=status,
+        reason=reason[:50],
+        message="\n".join(escape_control(line) for line in message[:4000].split("\n")),
     )
+
+
+def ingest_rejections_delete_old(*, now: datetime | None = None, retention_days=None) -> int:
+    """Delete refusal records older than INGEST_REJECTION_RETENTION_DAYS; how many went."""
+    now = now or timezone.now()
+    days = (
+        retention_days if retention_days is not None else settings.INGEST_REJECTION_RETENTION_DAYS
+    )
+    deleted, _ = IngestRejection.objects.filter(at__lt=now - timedelta(days=days)).delete()
+    return deleted
 
 
 # --- Ingest ---------------------------------------------------------------------------------
 
 
-def ingest_validate(payload: dict | bytes | str, *, now: datetime | None = None) -> IngestPayload:
+def ingest_validate(
+    payload: dict | bytes | str,
+    *,
+    now: datetime | None = None,
+    earliest: datetime | None = None,
+) -> IngestPayload:
     """The parsed batch (from a dict or JSON text), or IngestValidationError naming every bad
-    field. JSON text is parsed and validated in one pass by pydantic (faster than json.loads)."""
-    context = {"now": now or timezone.now()}
+    field (BatchTooLarge over MAX_SAMPLES samples). JSON text is parsed and validated in one pass
+    by pydantic (faster than json.loads).
+
+    earliest: the oldest sample end accepted; by default the raw-sample retention window.
+    """
+    now = now or timezone.now()
+    if earliest is None:
+        earliest = now - timedelta(days=settings.RAW_SAMPLE_RETENTION_DAYS)
+    context = {"now": now, "earliest": earliest}
     try:
         if isinstance(payload, bytes | str):
             return IngestPayload.model_validate_json(payload, context=context)
@@ -134,6 +194,14 @@ def ingest_validate(payload: dict | bytes | str, *, now: datetime | None = None)
                 "The body must be a JSON object.",
                 [{"field": "body", "message": f"got {type(first['input']).__name__}"}],
             ) from None
+        for error in exc.errors(include_url=False):
+            if error["type"] == "too_long" and tuple(error["loc"]) == ("samples",):
+                count = error["ctx"]["actual_length"]
+                raise BatchTooLarge(
+                    f"The batch has {count} samples; the maximum is {MAX_SAMPLES}."
+                    " Send them in several batches.",
+                    [{"field": "samples", "message": f"{count} items, at most {MAX_SAMPLES}"}],
+                ) from None
         details = error_details(exc)
         raise IngestValidationError(
             f"The batch has {len(details)} invalid field(s); nothing was stored.", details
@@ -145,20 +213,106 @@ def batch_ingest(
 ) -> IngestResult:
     """Validate and store one batch (a dict, or its JSON text) for this collector.
 
-    Raises IngestValidationError (400) or DeviceOwnedElsewhere (403); then nothing is stored.
+    Raises IngestValidationError (400), BatchTooLarge (413), HostOwnedElsewhere or
+    DeviceOwnedElsewhere (403); then nothing is stored.
     """
     now = now or timezone.now()
-    batch = ingest_validate(payload, now=now)
+    batch = ingest_validate(payload, now=now, earliest=ingest_earliest(collector, now))
     if IngestBatch.objects.filter(batch_id=batch.batch_id).exists():
         return IngestResult(batch.batch_id, 0, True, len(batch.samples))
+    _check_host(collector, batch)
     _check_devices(collector, batch, Device.objects.filter(uuid__in=_referenced_uuids(batch)))
+    foreign_tags = _foreign_tags_drop(collector, batch)
     try:
         with transaction.atomic():
             result, host_id, device_ids = _store(collector, batch, now)
     except _Duplicate:
         return IngestResult(batch.batch_id, 0, True, len(batch.samples))
     _last_seen_touch(collector.pk, host_id, device_ids, now)
+    if foreign_tags:
+        _foreign_tags_count(collector.pk, foreign_tags, now)
+        result = replace(result, foreign_tags=foreign_tags)
     return result
+
+
+def ingest_earliest(collector: Collector, now: datetime) -> datetime:
+    """The oldest sample end this collector may send: the raw-sample retention window, or
+    2000-01-01 for a collector with the back-fill permission."""
+    if collector.allow_backfill:
+        return EARLIEST_TS
+    return now - timedelta(days=settings.RAW_SAMPLE_RETENTION_DAYS)
+
+
+# --- Ownership: hosts, devices and the projects a collector's tags may name ------------------
+
+
+def tag_allowed(collector_team_id: int | None, project_team_id: int | None) -> bool:
+    """The one rule for process tags: a collector of a team may charge only that team's
+    projects (an unknown project counts as another team's); an organisation-wide collector (no
+    team) may charge any project."""
+    return collector_team_id is None or project_team_id == collector_team_id
+
+
+def _foreign_tags_drop(collector: Collector, batch: IngestPayload) -> int:
+    """Remove from the batch the tags its collector may not charge; how many were removed.
+
+    The sample is then stored as if untagged there: that share goes to the device's
+    allocations, else unallocated, and never to the named project.
+    """
+    if collector.team_id is None:
+        return 0
+    slugs = {tag.project for sample in batch.samples for tag in sample.tags or ()}
+    if not slugs:
+        return 0
+    teams = dict(Project.objects.filter(slug__in=slugs).values_list("slug", "team_id"))
+    refused = {slug for slug in slugs if not tag_allowed(collector.team_id, teams.get(slug))}
+    if not refused:
+        return 0
+    dropped = 0
+    for sample in batch.samples:
+        if sample.tags and any(tag.project in refused for tag in sample.tags):
+            kept = [tag for tag in sample.tags if tag.project not in refused]
+            dropped += len(sample.tags) - len(kept)
+            sample.tags = kept or None
+    return dropped
+
+
+def _foreign_tags_count(collector_id: int, count: int, now: datetime) -> None:
+    Collector.objects.filter(pk=collector_id).update(
+        foreign_tags=F("foreign_tags") + count, foreign_tag_last_at=now
+    )
+
+
+def _owned_by_other_active(thing: Host | Device, collector: Collector) -> bool:
+    # A revoked collector's hosts and devices may be taken over: that is how a leaked token is
+    # replaced. Unowned ones (made by the inventory) go to the first collector that reports them.
+    owner = thing.collector
+    return owner is not None and owner.pk != collector.pk and owner.revoked_at is None
+
+
+def _check_host(collector: Collector, batch: IngestPayload) -> None:
+    """Refuse a hostname another active collector registered (403)."""
+    host = Host.objects.select_related("collector").filter(hostname=batch.host.hostname).first()
+    if host is not None and _owned_by_other_active(host, collector):
+        _host_refuse(batch)
+
+
+def _host_refuse(batch: IngestPayload):
+    raise HostOwnedElsewhere(
+        f"Host {batch.host.hostname!r} is registered to another collector; an admin can hand"
+        " it over (manage.py handoverhost).",
+        [{"field": "host.hostname", "message": "owned by another collector"}],
+    )
+
+
+def host_hand_over(*, host: Host, collector: Collector | None) -> Host:
+    """Give a host and its devices to another collector (None: unowned, the next collector
+    that reports it takes it). Admins only: the views and commands that call this check."""
+    with transaction.atomic():
+        Host.objects.filter(pk=host.pk).update(collector=collector)
+        Device.objects.filter(host=host).update(collector=collector)
+    host.collector = collector
+    return host
 
 
 class _Duplicate(Exception):
@@ -167,12 +321,6 @@ class _Duplicate(Exception):
 
 def _referenced_uuids(batch: IngestPayload) -> set[str]:
     return {device.uuid for device in batch.devices} | {sample.device for sample in batch.samples}
-
-
-def _owned_by_other_active(device: Device, collector: Collector) -> bool:
-    # A revoked collector's devices may be taken over: that is how a leaked token is replaced.
-    owner = device.collector
-    return owner is not None and owner.pk != collector.pk and owner.revoked_at is None
 
 
 def _check_devices(collector: Collector, batch: IngestPayload, existing_qs) -> dict[str, Device]:
@@ -314,6 +462,8 @@ def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> H
         },
     )
     if not created:
+        if _owned_by_other_active(host, collector):  # registered meanwhile by another one
+            _host_refuse(batch)
         changes = {}
         if batch.host.agent_version and batch.host.agent_version != host.agent_version:
             changes["agent_version"] = batch.host.agent_version

@@ -196,11 +196,14 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- GreenAI --------------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = envint("INGEST_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+# 20,000 samples (the batch maximum) of the longest an agent sends, ~480 bytes each (MIG uuid,
+# every field, two tags), are 9.7 MB: 16 MiB leaves room for pretty-printed JSON (docs/ingest.md).
 INGEST_MAX_DECOMPRESSED_BYTES = envint(
-    "INGEST_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024, minimum=1024
+    "INGEST_MAX_DECOMPRESSED_BYTES", 16 * 1024 * 1024, minimum=1024
 )
 INGEST_RATE_LIMIT_PER_MINUTE = envint("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 RAW_SAMPLE_RETENTION_DAYS = envint("RAW_SAMPLE_RETENTION_DAYS", 35, minimum=1)
+INGEST_REJECTION_RETENTION_DAYS = envint("INGEST_REJECTION_RETENTION_DAYS", 90, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_DECOMPRESSED_BYTES
 DEFAULT_PUE = envfloat("DEFAULT_PUE", 1.56)
 DEFAULT_GRID_INTENSITY_G_PER_KWH = envfloat("DEFAULT_GRID_INTENSITY_G_PER_KWH", 475.0)

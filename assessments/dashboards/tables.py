@@ -363,6 +363,11 @@ def collectors(filters: Filters, project=None) -> Table:
                 else "never",
                 "lag": _human_seconds(row["lag_seconds"]),
                 "token_prefix": collector.token_prefix,
+                "backfill": "yes" if collector.allow_backfill else "no",
+                "foreign_tags": collector.foreign_tags,
+                "foreign_tag_last": collector.foreign_tag_last_at.strftime("%Y-%m-%d %H:%M:%S")
+                if collector.foreign_tag_last_at
+                else "never",
             }
         )
     return Table(
@@ -381,10 +386,15 @@ def collectors(filters: Filters, project=None) -> Table:
             Column("rejected_total", "Rejected batches (all)", "count", 0),
             Column("hosts", "Hosts", "count", 0),
             Column("devices", "Devices", "count", 0),
+            Column("backfill", "Back-fill"),
+            Column("foreign_tags", "Tags of other teams' projects", "count", 0),
+            Column("foreign_tag_last", "Last such tag (UTC)"),
         ],
         rows,
         "Lag = time since the last accepted batch. Sample rate = samples stored per second "
-        "over the last 15 minutes.",
+        "over the last 15 minutes. Back-fill = may send samples older than the raw-sample "
+        "retention. Tags of other teams' projects were stored without the tag, not charged "
+        "to that project.",
     )
 
 

@@ -103,7 +103,9 @@ def project_detail(request, slug: str):
         allocations=project.allocations.select_related("host").order_by("-start"),
         work_records=project.work_records.order_by("-period_start")[:20],
         can_edit=can_edit,
-        allocation_form=AllocationForm() if can_edit else None,
+        allocation_form=AllocationForm(hosts=permissions.allocatable_hosts(request.user))
+        if can_edit
+        else None,
         work_form=WorkRecordForm() if can_edit else None,
     )
 

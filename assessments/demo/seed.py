@@ -171,7 +171,8 @@ def history_collector(*, now: datetime) -> Collector:
     existing = Collector.objects.filter(name=HISTORY_COLLECTOR).first()
     if existing:
         return existing
-    collector, _token = collector_create(name=HISTORY_COLLECTOR)
+    # The history reaches back past the raw-sample retention: a back-fill.
+    collector, _token = collector_create(name=HISTORY_COLLECTOR, allow_backfill=True)
     Collector.objects.filter(pk=collector.pk).update(created_at=now)
     collector.created_at = now
     return collector

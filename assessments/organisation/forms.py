@@ -8,6 +8,10 @@ from django.utils import timezone
 
 from assessments.footprint.footprint_math import day_start
 from assessments.models import Phase, Project, Team
+from assessments.organisation.services import (
+    allocation_cross_team_overlaps,
+    cross_team_overlap_message,
+)
 from collectors.models import Host
 
 DEFAULT_RANGE_DAYS = 90
@@ -111,7 +115,10 @@ class ProjectForm(forms.ModelForm):
 
 
 class AllocationForm(forms.Form):
-    host = forms.ModelChoiceField(queryset=Host.objects.order_by("hostname"))
+    """hosts: those the user may allocate (their teams' hosts; admins: all). project and
+    allow_cross_team: refuse an overlap with another team's allocation unless an admin asks."""
+
+    host = forms.ModelChoiceField(queryset=Host.objects.none())
     devices = forms.CharField(
         initial="all",
         help_text='"all" or device indexes separated by commas, e.g. "0, 1".',
@@ -123,6 +130,12 @@ class AllocationForm(forms.Form):
         label="End (UTC, exclusive)",
         help_text="Blank: open-ended.",
     )
+
+    def __init__(self, *args, hosts, project=None, allow_cross_team: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["host"].queryset = hosts.order_by("hostname")
+        self.project = project
+        self.allow_cross_team = allow_cross_team
 
     def clean_devices(self) -> list[int] | None:
         text = self.cleaned_data["devices"].strip().lower()
@@ -152,6 +165,17 @@ class AllocationForm(forms.Form):
                     "devices",
                     f"{host.hostname} has no device with index {', '.join(map(str, missing))}.",
                 )
+        if self.project is not None and not self.allow_cross_team and not self.errors:
+            values = self.allocation_values()
+            conflicts = allocation_cross_team_overlaps(
+                project=self.project,
+                host=values["host"],
+                device_indexes=values["device_indexes"],
+                start=values["start"],
+                end=values["end"],
+            )
+            if conflicts:
+                raise forms.ValidationError(cross_team_overlap_message(conflicts))
         return data
 
     def allocation_values(self) -> dict:
@@ -191,12 +215,27 @@ class WorkRecordForm(forms.Form):
 
 class CollectorForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="e.g. the cluster or rack it watches.")
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(),
+        required=False,
+        help_text="Its hosts are the team's, and its tags may name only the team's projects. "
+        "Blank: organisation-wide.",
+    )
+    allow_backfill = forms.BooleanField(
+        required=False,
+        label="Allow back-fill",
+        help_text="May send samples older than the raw-sample retention (not before 2000): "
+        "replaying a trace, importing an old spool.",
+    )
 
-    def __init__(self, *args, teams, team_required: bool, **kwargs):
+    def __init__(
+        self, *args, teams, team_required: bool, can_grant_backfill: bool = False, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         _offer_teams(self.fields["team"], teams)
         self.fields["team"].required = team_required
+        if not can_grant_backfill:  # admins only
+            del self.fields["allow_backfill"]
 
 
 class ApiTokenForm(forms.Form):

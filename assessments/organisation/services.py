@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from assessments.models import (
     WorkRecord,
 )
 from assessments.organisation import attribution
-from collectors.models import Device, DirtyHour, RawSample
+from collectors.models import Device, DirtyHour, Host, RawSample
 from greenai_site.tokens import new_token
 
 _UPSERT_CHUNK = 5000
@@ -48,6 +48,59 @@ def project_update(*, project: Project, **fields) -> Project:
     return project
 
 
+class CrossTeamOverlap(ValueError):
+    """An allocation would share devices and time with another team's allocation."""
+
+
+def hosts_of_teams(teams) -> QuerySet[Host]:
+    """Hosts a team may allocate: those whose owning collector belongs to one of the teams
+    (a host belongs to the collector that first registered it, docs/ingest.md)."""
+    return Host.objects.filter(collector__team__in=teams)
+
+
+def devices_overlap(a: list[int] | None, b: list[int] | None) -> bool:
+    """Two allocations' device indexes (None: all the host's devices) share a device."""
+    return a is None or b is None or bool(set(a) & set(b))
+
+
+def allocation_cross_team_overlaps(
+    *,
+    project: Project,
+    host,
+    device_indexes: list[int] | None,
+    start: datetime,
+    end: datetime | None,
+    exclude_pk: int | None = None,
+) -> list[Allocation]:
+    """Allocations of other teams' projects on the same devices of the host over an
+    overlapping time: together they would split the devices' energy between teams."""
+    others = (
+        Allocation.objects.filter(host=host)
+        .exclude(project__team_id=project.team_id)
+        .filter(Q(end__isnull=True) | Q(end__gt=start))
+        .select_related("project__team")
+        .order_by("start", "pk")
+    )
+    if end is not None:
+        others = others.filter(start__lt=end)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    return [a for a in others if devices_overlap(a.device_indexes, device_indexes)]
+
+
+def cross_team_overlap_message(conflicts: list[Allocation]) -> str:
+    shown = "; ".join(
+        f"{a.project.slug} ({a.project.team.slug}) from {a.start:%Y-%m-%d}"
+        + (f" to {a.end:%Y-%m-%d}" if a.end else ", open-ended")
+        for a in conflicts[:5]
+    )
+    more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+    return (
+        f"These devices are allocated to another team's project over the same time: {shown}"
+        f"{more}. Only an admin may make overlapping allocations across teams."
+    )
+
+
 def allocation_create(
     *,
     project: Project,
@@ -55,11 +108,24 @@ def allocation_create(
     device_indexes: list[int] | None,
     start: datetime,
     end: datetime | None,
+    allow_cross_team: bool = False,
 ) -> Allocation:
-    """A project's use of some (indexes) or all (None) devices of a host over [start, end)."""
+    """A project's use of some (indexes) or all (None) devices of a host over [start, end).
+
+    Overlapping another team's allocation of the same devices raises CrossTeamOverlap unless
+    allow_cross_team (an admin's choice: the callers check who asks).
+    """
     if end is not None and end <= start:
         raise ValueError("An allocation must end after it starts.")
     with transaction.atomic():
+        if not allow_cross_team:
+            # The host's row lock serialises two teams allocating the same host at once.
+            Host.objects.select_for_update().get(pk=host.pk)
+            conflicts = allocation_cross_team_overlaps(
+                project=project, host=host, device_indexes=device_indexes, start=start, end=end
+            )
+            if conflicts:
+                raise CrossTeamOverlap(cross_team_overlap_message(conflicts))
         allocation = Allocation.objects.create(
             project=project, host=host, device_indexes=device_indexes, start=start, end=end
         )

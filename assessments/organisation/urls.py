@@ -26,6 +26,7 @@ urlpatterns = [
     path("collectors/", views.collector_list, name="collector_list"),
     path("collectors/new/", views.collector_create, name="collector_create"),
     path("collectors/<int:pk>/revoke/", views.collector_revoke, name="collector_revoke"),
+    path("collectors/<int:pk>/backfill/", views.collector_backfill, name="collector_backfill"),
     path("account/tokens/", views.token_list, name="token_list"),
     path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("methodology/", views.methodology, name="methodology"),

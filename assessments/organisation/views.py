@@ -97,11 +97,23 @@ def project_edit(request, slug: str):
 def allocation_create(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
     permissions.check_can_edit_team(request.user, project.team)
-    form = AllocationForm(request.POST or None)
+    admin = permissions.is_admin(request.user)
+    form = AllocationForm(
+        request.POST or None,
+        hosts=permissions.allocatable_hosts(request.user),
+        project=project,
+        allow_cross_team=admin,
+    )
     if request.method == "POST" and form.is_valid():
-        allocation = services.allocation_create(project=project, **form.allocation_values())
-        messages.success(request, f"Allocated: {allocation}.")
-        return redirect("project_detail", slug=project.slug)
+        try:
+            allocation = services.allocation_create(
+                project=project, **form.allocation_values(), allow_cross_team=admin
+            )
+        except services.CrossTeamOverlap as exc:  # made meanwhile by another team
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Allocated: {allocation}.")
+            return redirect("project_detail", slug=project.slug)
     return render(
         request, "assessments/simple_form.html", _form_context(form, project, "Allocate devices")
     )
@@ -156,6 +168,7 @@ def _collector_form(user, data=None) -> CollectorForm:
         data,
         teams=permissions.editable_teams(user),
         team_required=not permissions.is_admin(user),
+        can_grant_backfill=permissions.is_admin(user),
     )
 
 
@@ -174,13 +187,29 @@ def collector_create(request):
         permissions.check_can_edit_team(request.user, team)
     try:
         collector, token = collector_services.collector_create(
-            name=form.cleaned_data["name"], team=team, created_by=request.user
+            name=form.cleaned_data["name"],
+            team=team,
+            created_by=request.user,
+            allow_backfill=form.cleaned_data.get("allow_backfill", False),
         )
     except (ValueError, IntegrityError) as exc:
         messages.error(request, f"Collector not created: {exc}")
         return redirect("collector_list")
     # Shown once on the next page view, then gone from the session: only its digest is kept.
     request.session[NEW_COLLECTOR_TOKEN] = {"name": collector.name, "token": token}
+    return redirect("collector_list")
+
+
+@login_required
+@permissions.admin_required
+@require_POST
+def collector_backfill(request, pk: int):
+    """Grant or withdraw the back-fill permission (samples older than the retention)."""
+    collector = get_object_or_404(Collector, pk=pk)
+    allow = request.POST.get("allow_backfill") == "1"
+    collector_services.collector_backfill_set(collector=collector, allow=allow)
+    state = "may now back-fill" if allow else "may no longer back-fill"
+    messages.success(request, f"Collector {collector.name} {state}.")
     return redirect("collector_list")
 
 

@@ -37,7 +37,8 @@ def web(tmp_path):
 
 @pytest.fixture
 def token():
-    return collector_create(name="agent-under-test")[1]
+    # With the back-fill permission: the replay test sends a trace of fixed (past) timestamps.
+    return collector_create(name="agent-under-test", allow_backfill=True)[1]
 
 
 def agent(tmp_path, web, token, *args, name="agent"):

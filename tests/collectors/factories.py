@@ -11,7 +11,10 @@ T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
 
 def make_collector(name: str = "cluster-a", **kwargs):
-    """(collector, token)."""
+    """(collector, token). With the back-fill permission unless told otherwise: the fixtures'
+    timestamps are fixed dates that fall out of the retention window as the calendar moves on
+    (the window's own tests make collectors without it)."""
+    kwargs.setdefault("allow_backfill", True)
     return collector_create(name=name, **kwargs)
 
 

@@ -50,3 +50,10 @@ def test_admin_action_revokes_collectors(admin_client):
     )
     collector.refresh_from_db()
     assert collector.is_revoked
+
+
+def test_admin_creates_a_collector_with_the_backfill_permission(admin_client):
+    admin_client.post(
+        "/admin/collectors/collector/add/", {"name": "replay", "allow_backfill": "on"}
+    )
+    assert Collector.objects.get(name="replay").allow_backfill

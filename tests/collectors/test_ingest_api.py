@@ -216,7 +216,9 @@ def test_undeclared_device_of_another_collector_is_refused_with_403(agent, clien
     _, token = agent
     post_batch(client, token, payload())
     _, thief_token = make_collector("cluster-b")
-    response = post_batch(client, thief_token, payload([sample()], devices=[]))
+    response = post_batch(
+        client, thief_token, payload([sample()], devices=[], hostname="elsewhere")
+    )
     assert response.status_code == 403
     assert response.json()["details"][0]["field"] == "samples[0].device"
 

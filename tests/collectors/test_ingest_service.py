@@ -43,7 +43,7 @@ def test_batch_ingest_raises_for_a_device_of_another_collector(db):
     batch_ingest(collector=owner, payload=payload())
     other, _ = make_collector("other")
     with pytest.raises(DeviceOwnedElsewhere) as caught:
-        batch_ingest(collector=other, payload=payload())
+        batch_ingest(collector=other, payload=payload(hostname="elsewhere"))
     assert caught.value.status == 403
 
 

@@ -1,12 +1,13 @@
 """The ingest payload's rules, checked on plain dicts (no database)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from collectors.intervals import hours_touched
-from collectors.schemas import parse_timestamp
-from collectors.services import IngestValidationError, ingest_validate
+from collectors.schemas import IngestPayload, parse_timestamp
+from collectors.services import BatchTooLarge, IngestValidationError, ingest_validate
 from tests.collectors.factories import T0, device, payload, sample
 
 NOW = T0 + timedelta(days=1)
@@ -83,13 +84,64 @@ def test_energy_implying_more_than_5_kw_is_refused():
     }
 
 
-def test_timestamp_more_than_ten_minutes_ahead_is_refused_but_past_is_accepted():
+def test_timestamp_more_than_ten_minutes_ahead_is_refused():
     ahead = NOW + timedelta(minutes=10, seconds=1)
     just_fine = NOW + timedelta(minutes=9)
-    years_ago = NOW - timedelta(days=800)
-    found = problems(payload([sample(ts=ahead), sample(ts=just_fine), sample(ts=years_ago)]))
+    found = problems(payload([sample(ts=ahead), sample(ts=just_fine)]))
     assert list(found) == ["samples[0].ts"]
     assert "more than 10 minutes ahead of the server clock" in found["samples[0].ts"]
+
+
+def test_timestamp_older_than_the_retention_is_refused(settings):
+    settings.RAW_SAMPLE_RETENTION_DAYS = 35
+    too_old = NOW - timedelta(days=35, seconds=1)
+    inside = NOW - timedelta(days=34, hours=23)
+    found = problems(payload([sample(ts=inside), sample(ts=too_old), sample(ts=NOW)]))
+    assert list(found) == ["samples[1].ts"]
+    assert found["samples[1].ts"] == (
+        f"{too_old.isoformat()} is before {(NOW - timedelta(days=35)).isoformat()}: older than"
+        " the raw-sample retention; back-filling needs a collector with the back-fill permission"
+    )
+
+
+def test_backfill_window_reaches_back_to_2000_and_no_further():
+    earliest = datetime(2000, 1, 1, tzinfo=UTC)
+    old = sample(ts=datetime(2000, 1, 1, 0, 0, 1, tzinfo=UTC))
+    before = sample(ts=datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    epoch = sample()
+    epoch["ts"] = 0
+    with pytest.raises(IngestValidationError) as caught:
+        ingest_validate(payload([old, before, epoch]), now=NOW, earliest=earliest)
+    found = {d["field"]: d["message"] for d in caught.value.details}
+    assert list(found) == ["samples[1].ts", "samples[2].ts"]
+    assert found["samples[2].ts"] == (
+        "1970-01-01T00:00:00+00:00 is before 2000-01-01T00:00:00+00:00:"
+        " samples before 2000 are refused"
+    )
+    # An earlier floor than 2000 is never honoured.
+    with pytest.raises(IngestValidationError):
+        ingest_validate(payload([before]), now=NOW, earliest=datetime(1990, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:30:00+05:00",
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:01",
+        -62135596801,
+        253402300800,
+        1e19,
+        -1e19,
+    ],
+)
+def test_timestamps_at_the_ends_of_the_calendar_are_a_400_not_an_overflow(ts):
+    body = payload([sample(duration_s=3600)])
+    body["samples"][0]["ts"] = ts
+    found = problems(body)
+    assert list(found) == ["samples[0].ts"]
 
 
 def test_bad_timestamps_are_named():
@@ -185,3 +237,72 @@ def test_openapi_schema_documents_the_ingest_endpoint():
     sample_schema = schema["components"]["schemas"]["SampleIn"]
     assert sample_schema["additionalProperties"] is False
     assert {"type": "number"} in sample_schema["properties"]["ts"]["anyOf"]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\t", "\n", "\x1f", "\x7f", "\x85", "\x9f"])
+def test_control_characters_are_refused_in_every_string(character):
+    body = payload(
+        [
+            sample(
+                "GPU-0001",
+                tags=[{"project": f"p{character}", "phase": f"t{character}", "share": 1}],
+            )
+        ],
+        devices=[device("GPU-0001", name=f"H100{character}", parent_uuid=f"GPU{character}")],
+        hostname=f"gpu{character}node",
+    )
+    body["host"]["agent_version"] = f"0.1{character}"
+    body["samples"].append(sample(f"GPU{character}2"))
+    found = problems(body)
+    assert set(found) == {
+        "host.hostname",
+        "host.agent_version",
+        "devices[0].name",
+        "devices[0].parent_uuid",
+        "samples[0].tags[0].project",
+        "samples[0].tags[0].phase",
+        "samples[1].device",
+    }
+    code = f"U+{ord(character):04X}"
+    assert found["host.hostname"] == f"control character {code} at position 3; send printable text"
+
+
+def test_device_uuid_with_a_control_character_is_refused():
+    found = problems(payload([sample("GPU\x00")], devices=[device("GPU\x00")]))
+    assert set(found) == {"devices[0].uuid", "samples[0].device"}
+
+
+def test_printable_unicode_is_accepted():
+    body = payload(devices=[device(name="Grafikkarte Ü – 加速器")], hostname="knoten-ü")
+    assert ingest_validate(body, now=NOW).host.hostname == "knoten-ü"
+
+
+def test_unknown_key_with_a_control_character_is_named_escaped():
+    body = payload()
+    body["host"]["os\x00"] = 1
+    assert problems(body) == {"host.os\\x00": "Extra inputs are not permitted"}
+
+
+def test_more_than_20000_samples_is_a_413_naming_the_maximum():
+    body = payload([sample(ts=T0 + timedelta(seconds=n % 3000 + 1)) for n in range(20_001)])
+    with pytest.raises(BatchTooLarge) as caught:
+        ingest_validate(json.dumps(body), now=NOW)
+    assert caught.value.status == 413
+    assert caught.value.error == (
+        "The batch has 20001 samples; the maximum is 20000. Send them in several batches."
+    )
+    body["samples"].pop()
+    assert len(ingest_validate(json.dumps(body), now=NOW).samples) == 20_000
+
+
+def test_more_than_16_tags_on_a_sample_are_refused():
+    tags = [{"project": f"p{n}", "share": 0.05} for n in range(17)]
+    assert "at most 16 items" in problems(payload([sample(tags=tags)]))["samples[0].tags"]
+
+
+def test_schema_declares_the_limits_clients_must_keep():
+    schema = IngestPayload.model_json_schema()
+    assert schema["properties"]["samples"]["maxItems"] == 20_000
+    hostname = schema["$defs"]["HostIn"]["properties"]["hostname"]
+    assert hostname["pattern"] == "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    assert schema["$defs"]["SampleIn"]["properties"]["tags"]["anyOf"][0]["maxItems"] == 16

@@ -21,14 +21,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Check the file and report, write nothing."
         )
+        parser.add_argument(
+            "--allow-cross-team",
+            action="store_true",
+            help="Load allocations that share devices and time with another team's allocation "
+            "(each is reported as a warning); without it such a file is refused.",
+        )
 
-    def handle(self, *args, file, dry_run, **options):
+    def handle(self, *args, file, dry_run, allow_cross_team, **options):
         try:
             text = Path(file).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file}: cannot be read: {exc}") from exc
         try:
-            result = inventory_load(text=text, file_name=file, dry_run=dry_run)
+            result = inventory_load(
+                text=text, file_name=file, dry_run=dry_run, allow_cross_team=allow_cross_team
+            )
         except InventoryError as exc:
             raise CommandError(f"{file} was not loaded; nothing changed:\n{exc}") from exc
         self.stdout.write(result.summary())

@@ -34,7 +34,12 @@ from assessments.organisation.inventory.parse import (
     _show,
     parse_inventory,
 )
-from assessments.organisation.services import allocation_hours_mark, job_hours_mark
+from assessments.organisation.services import (
+    allocation_cross_team_overlaps,
+    allocation_hours_mark,
+    cross_team_overlap_message,
+    job_hours_mark,
+)
 from collectors.models import Host
 
 
@@ -93,8 +98,9 @@ def _upsert(model, lookup: dict, values: dict) -> tuple[object, str]:
 class _Loader:
     """Writes a parsed inventory section by section, collecting reference problems."""
 
-    def __init__(self, inventory: Inventory):
+    def __init__(self, inventory: Inventory, *, allow_cross_team: bool = False):
         self.inventory = inventory
+        self.allow_cross_team = allow_cross_team
         self.result = LoadResult()
         self.problems: list[Problem] = []
         # What this file created or updated, by natural key, for later sections' references.
@@ -254,7 +260,10 @@ class _Loader:
                 host = self.hosts[hostname] = Host.objects.create(hostname=hostname)
                 self.count("hosts", "created")
             key = {"project": project, "host": host, "start": values["start"]}
-            before = Allocation.objects.filter(**key).values_list("end", flat=True).first()
+            stored = Allocation.objects.filter(**key).first()
+            before = stored.end if stored else None
+            if not self._cross_team_checked(entry, project, host, stored):
+                continue
             allocation, outcome = _upsert(
                 Allocation,
                 key,
@@ -297,18 +306,52 @@ class _Loader:
             self.count("attribution_rules", "created")
         job_hours_mark()
 
+    def _cross_team_checked(self, entry: Entry, project, host, stored) -> bool:
+        """False (with a problem) when the allocation would share devices and time with another
+        team's; with allow_cross_team it goes in, with a warning: never silently."""
+        values = entry.values
+        devices = values["devices"] if "devices" in values else (stored and stored.device_indexes)
+        end = values["end"] if "end" in values else (stored and stored.end)
+        conflicts = allocation_cross_team_overlaps(
+            project=project,
+            host=host,
+            device_indexes=devices,
+            start=values["start"],
+            end=end,
+            exclude_pk=stored.pk if stored else None,
+        )
+        if not conflicts:
+            return True
+        message = cross_team_overlap_message(conflicts)
+        if self.allow_cross_team:
+            self.result.warnings.append(
+                f"{_join(entry.path, 'devices')}: {message.split('. Only')[0]}"
+                " (loaded: --allow-cross-team)."
+            )
+            return True
+        self.problem(
+            entry, "devices", message.replace("Only an admin may", "Give --allow-cross-team to")
+        )
+        return False
+
 
 def inventory_load(
-    *, text: str, file_name: str = "inventory.yaml", dry_run: bool = False
+    *,
+    text: str,
+    file_name: str = "inventory.yaml",
+    dry_run: bool = False,
+    allow_cross_team: bool = False,
 ) -> LoadResult:
     """Check the file, then write all of it in one transaction or nothing (InventoryError).
 
-    With dry_run, everything is checked and counted, then rolled back.
+    With dry_run, everything is checked and counted, then rolled back. An allocation sharing
+    devices and time with another team's is a problem unless allow_cross_team (then a warning).
+    Any host may be named: loading an inventory is an administrator's act (manage.py).
     """
     inventory = parse_inventory(text, file_name)
     try:
         with transaction.atomic():
-            result = _Loader(inventory).run()
+            result = _Loader(inventory, allow_cross_team=allow_cross_team).run()
             if dry_run:
                 transaction.set_rollback(True)
             return result

@@ -28,6 +28,7 @@ from assessments.models import (
     WorkRecord,
 )
 from collectors.models import Device, Host
+from collectors.services import collector_create
 
 PUE = 1.3
 GRID = 56.0  # gCO2e/kWh
@@ -144,8 +145,14 @@ def make_world() -> World:
     other_project = Project.objects.create(
         slug="image-cls", name="Image classifier", team=vision, phase=Phase.INFERENCE
     )
+    # The host is NLP's: its collector is (engineers allocate only their teams' hosts).
+    rack, _token = collector_create(name="nlp-agents", team=nlp)
     host = Host.objects.create(
-        hostname="gpu-node-01", site=site, purchased=date(2024, 3, 1), lifetime_years=4
+        hostname="gpu-node-01",
+        site=site,
+        purchased=date(2024, 3, 1),
+        lifetime_years=4,
+        collector=rack,
     )
     gpu0 = Device.objects.create(uuid="GPU-0", host=host, index=0, name="Test GPU 80GB")
     gpu1 = Device.objects.create(uuid="GPU-1", host=host, index=1, name="Test GPU 80GB")

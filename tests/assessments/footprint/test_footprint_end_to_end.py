@@ -157,7 +157,7 @@ def test_replayed_trace_through_agent_server_and_rollup_gives_hand_computed_foot
     call_command("import_grid_intensity", str(grid_csv), zone="FRA", stdout=io.StringIO())
     annual = GridZone.objects.get(code="FRA").gco2e_per_kwh
 
-    _, collector_token = collector_create(name="e2e")
+    _, collector_token = collector_create(name="e2e", allow_backfill=True)
     trace = tmp_path / "trace.jsonl"
     trace.write_text("\n".join(json.dumps(line) for line in replay_lines()) + "\n")
 

@@ -501,3 +501,58 @@ def test_a_rule_naming_an_unknown_project_loads_nothing():
     message = messages("attribution_rules:\n  - {match: {pod: x}, project: nope}\n")
     assert 'attribution_rules[0].project: no project "nope"' in message
     assert not AttributionRule.objects.exists()
+
+
+# --- Allocations across teams ------------------------------------------------------------------
+
+CROSS_TEAM = """\
+    teams:
+      - {name: NLP}
+      - {name: Vision}
+    projects:
+      - {slug: chat, team: NLP, phase: inference}
+      - {slug: detect, team: Vision, phase: inference}
+      - {slug: summarise, team: NLP, phase: inference}
+    allocations:
+      - {project: chat, host: gpu-node-01, devices: [0, 1], start: 2026-10-01}
+      - {project: summarise, host: gpu-node-01, devices: all, start: 2026-10-01}
+      - {project: detect, host: gpu-node-01, devices: [1], start: 2026-10-15, end: 2026-11-01}
+    """
+
+
+def test_inventory_refuses_allocations_overlapping_another_teams(db):
+    found = messages(CROSS_TEAM)
+    assert "line 11" in found
+    assert "allocations[2].devices" in found
+    assert "allocated to another team's project over the same time: chat (nlp)" in found
+    assert "Give --allow-cross-team to make overlapping allocations across teams." in found
+    assert not Allocation.objects.exists()
+
+
+def test_inventory_loads_cross_team_overlaps_with_the_flag_and_warns(db, tmp_path):
+    out = StringIO()
+    path = tmp_path / "inventory.yaml"
+    path.write_text(dedent(CROSS_TEAM))
+    call_command("load_inventory", str(path), "--allow-cross-team", stdout=out)
+    assert Allocation.objects.count() == 3
+    assert "warning: allocations[2].devices: These devices are allocated to another team's" in (
+        out.getvalue()
+    )
+    assert "(loaded: --allow-cross-team)" in out.getvalue()
+
+
+def test_inventory_allocation_after_another_teams_end_is_accepted(db):
+    load(
+        CROSS_TEAM.replace(
+            "start: 2026-10-15, end: 2026-11-01", "start: 2026-09-01, end: 2026-10-01"
+        )
+    )
+    assert Allocation.objects.count() == 3
+
+
+def test_reloading_an_inventory_does_not_find_an_allocation_overlapping_itself(db):
+    text = CROSS_TEAM.replace("devices: [1], start: 2026-10-15", "devices: [2], start: 2026-10-15")
+    text = text.replace("devices: all", "devices: [0]")
+    load(text)
+    load(text)
+    assert Allocation.objects.count() == 3
