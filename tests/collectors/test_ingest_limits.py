@@ -187,7 +187,7 @@ def test_unexpected_error_is_a_json_500_without_internals_and_is_counted(live, c
     def broken(**kwargs):
         raise RuntimeError("secret internals /srv/greenai/settings.py")
 
-    monkeypatch.setattr("collectors.api.ingest_batch", broken)
+    monkeypatch.setattr("collectors.api.batch_ingest", broken)
     before = scrape(client)
     response = post_batch(client, token, payload([sample(ts=now)]))
     after = scrape(client)

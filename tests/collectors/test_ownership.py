@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from assessments.footprint.rollup import rollup_dirty_hours
 from assessments.models import HourlyProjectFact, Project, Team
 from collectors.models import Collector, Device, Host, IngestBatch, IngestRejection, RawSample
-from collectors.services import collector_revoke, ingest_batch, tag_allowed
+from collectors.services import batch_ingest, collector_revoke, tag_allowed
 from tests.collectors.factories import T0, device, make_collector, payload, post_batch, sample
 
 
@@ -185,8 +185,8 @@ def test_resent_batch_with_foreign_tags_is_counted_once(teams):
     nlp, _ = teams
     collector, _ = make_collector("nlp-nodes", team=nlp)
     body = payload([tagged("detect")])
-    assert ingest_batch(collector=collector, payload=body).foreign_tags == 1
-    assert ingest_batch(collector=collector, payload=body).duplicate
+    assert batch_ingest(collector=collector, payload=body).foreign_tags == 1
+    assert batch_ingest(collector=collector, payload=body).duplicate
     collector.refresh_from_db()
     assert collector.foreign_tags == 1
 
@@ -202,15 +202,15 @@ def test_tag_rule():
 def test_collector_table_keeps_the_count(teams):
     nlp, _ = teams
     collector, _ = make_collector("nlp-nodes", team=nlp)
-    ingest_batch(collector=collector, payload=payload([tagged("detect")]))
-    ingest_batch(collector=collector, payload=payload([tagged("detect", ts_offset=5)]))
+    batch_ingest(collector=collector, payload=payload([tagged("detect")]))
+    batch_ingest(collector=collector, payload=payload([tagged("detect", ts_offset=5)]))
     assert Collector.objects.get(pk=collector.pk).foreign_tags == 2
 
 
 def test_rollup_charges_a_foreign_tag_to_no_project_of_the_other_team(teams):
     nlp, _ = teams
     collector, _ = make_collector("nlp-nodes", team=nlp)
-    ingest_batch(collector=collector, payload=payload([tagged("chat", "detect")]))
+    batch_ingest(collector=collector, payload=payload([tagged("chat", "detect")]))
     rollup_dirty_hours()
     parts = {
         (fact.project.slug if fact.project else None, fact.attribution): fact.energy_it_kwh

@@ -20,7 +20,7 @@ from assessments.organisation.services import (
     attribution_rule_delete,
     attribution_rule_save,
 )
-from collectors.services import IngestValidationError, ingest_batch
+from collectors.services import IngestValidationError, batch_ingest
 from tests.assessments.footprint.rollup_factories import (
     make_device,
     make_host,
@@ -50,7 +50,7 @@ def samples(uuid_, jobs, *, tags=None, count=360, power_w=1000.0):
 
 
 def push(collector, hostname, uuid_, sample_rows):
-    return ingest_batch(
+    return batch_ingest(
         collector=collector,
         payload={
             "batch_id": str(uuid.uuid4()),
