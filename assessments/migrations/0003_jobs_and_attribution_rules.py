@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('assessments', '0002_initial'),
-        ('collectors', '0002_rawsample_jobs'),
+        ('collectors', '0003_rawsample_jobs'),
     ]
 
     operations = [

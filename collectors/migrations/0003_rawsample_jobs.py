@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collectors', '0001_initial'),
+        ('collectors', '0002_collector_backfill_and_foreign_tags'),
     ]
 
     operations = [
