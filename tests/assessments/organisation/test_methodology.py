@@ -167,5 +167,9 @@ def test_every_function_the_methodology_names_exists():
 def test_the_formulas_live_in_the_pure_modules():
     text = METHODOLOGY_FILE.read_text()
     modules = {name.rsplit(".", 1)[0] for name in CODE_NAME.findall(text)}
-    pure = {"assessments.footprint.footprint_math", "assessments.decisions.roi"}
+    pure = {
+        "assessments.footprint.footprint_math",
+        "assessments.decisions.roi",
+        "assessments.organisation.attribution",
+    }
     assert modules - pure <= {"assessments.models.facts.MeasuresQuerySet"}
