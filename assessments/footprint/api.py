@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from pydantic import ValidationError
 
 from assessments import permissions
-from assessments.api_auth import api_login_required, json_error
+from assessments.api_auth import api_login_required, json_error, token_may
 from assessments.footprint.schemas import (
     FootprintFactors,
     OrganisationFootprint,
@@ -22,7 +22,7 @@ from assessments.footprint.schemas import (
     WorkRequest,
 )
 from assessments.footprint.selectors import footprint, footprint_factors
-from assessments.models import Organisation, Project, Site, Team
+from assessments.models import ApiToken, Organisation, Project, Site, Team
 from assessments.organisation.services import WorkRecordError, work_record_create
 from greenai_site.openapi import api_operation, build_schema
 
@@ -205,7 +205,7 @@ def _validation_details(exc: ValidationError) -> list[dict]:
         201: "Recorded.",
         400: "Bad body (names each bad field).",
         401: "Not logged in, or bad/revoked token.",
-        403: "Viewers, and engineers of other teams, may not record work.",
+        403: "Viewers, engineers of other teams and read-only tokens may not record work.",
         404: "Unknown project.",
     },
 )
@@ -216,6 +216,11 @@ def project_work(request, slug: str):
     project = Project.objects.select_related("team").filter(slug=slug).first()
     if project is None:
         return json_error(404, f"No project with slug {slug!r}.")
+    if not token_may(request, ApiToken.Scope.WORK):
+        return json_error(
+            403,
+            "This API token may only read: create a token with the 'work' scope to record work.",
+        )
     if not permissions.can_edit_team(request.user, project.team):
         return json_error(
             403, "Only engineers of the project's team and admins may record work units."

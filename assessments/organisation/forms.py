@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from assessments.models import Phase, Project, Team
+from assessments.organisation import work_bounds
 from collectors.models import Host
 
 DEFAULT_RANGE_DAYS = 90
@@ -172,7 +173,9 @@ class WorkRecordForm(forms.Form):
     period_end = forms.DateField(
         widget=forms.DateInput(attrs={"type": "date"}), label="Period end (exclusive)"
     )
-    units = forms.FloatField(min_value=0, help_text="Units of work done in the period.")
+    units = forms.FloatField(
+        min_value=0, max_value=work_bounds.UNITS_MAX, help_text="Units of work done in the period."
+    )
     note = forms.CharField(required=False, max_length=300)
 
     def clean(self):
@@ -180,6 +183,13 @@ class WorkRecordForm(forms.Form):
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end <= start:
             self.add_error("period_end", "The end must be after the start.")
+        elif start and end:
+            problem = work_bounds.period_problem(
+                _utc_midnight(start), _utc_midnight(end), now=timezone.now()
+            )
+            if problem:
+                field, message = problem
+                self.add_error(f"period_{field}", message[0].upper() + message[1:] + ".")
         return data
 
     def record_values(self) -> dict:
