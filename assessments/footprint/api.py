@@ -8,7 +8,7 @@ import re
 from datetime import date
 
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from pydantic import ValidationError
 
 from assessments import permissions
@@ -24,16 +24,19 @@ from assessments.footprint.schemas import (
 from assessments.footprint.selectors import footprint, footprint_factors
 from assessments.models import ApiToken, Organisation, Project, Site, Team
 from assessments.organisation.services import WorkRecordError, work_record_create
-from greenai_site.openapi import api_operation, build_schema
+from greenai_site.openapi import Query, api_operation, build_schema
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PERIOD_QUERY = {
-    "start": "First UTC day, YYYY-MM-DD (required).",
-    "end": "UTC day after the last one, YYYY-MM-DD, exclusive (required).",
+    "start": Query("First UTC day, YYYY-MM-DD.", required=True, format="date"),
+    "end": Query(
+        "UTC day after the last one, YYYY-MM-DD, exclusive.", required=True, format="date"
+    ),
 }
 FOOTPRINT_STATUSES = {
-    400: "Missing or bad start/end.",
+    400: "Missing or bad start/end, or a control character in a query parameter.",
     401: "Not logged in, or bad/revoked token.",
+    405: "Method not allowed (the Allow header names GET).",
 }
 
 
@@ -207,12 +210,12 @@ def _validation_details(exc: ValidationError) -> list[dict]:
         401: "Not logged in, or bad/revoked token.",
         403: "Viewers, engineers of other teams and read-only tokens may not record work.",
         404: "Unknown project.",
+        405: "Method not allowed (the Allow header names POST).",
     },
 )
 @api_login_required
+@require_POST
 def project_work(request, slug: str):
-    if request.method != "POST":
-        return json_error(405, "Use POST.")
     project = Project.objects.select_related("team").filter(slug=slug).first()
     if project is None:
         return json_error(404, f"No project with slug {slug!r}.")
@@ -254,7 +257,13 @@ def project_work(request, slug: str):
     return JsonResponse(payload.model_dump(mode="json"), status=201)
 
 
-@api_operation(method="GET", summary="This API's OpenAPI 3.1 schema", tag="meta", auth="none")
+@api_operation(
+    method="GET",
+    summary="This API's OpenAPI 3.1 schema",
+    tag="meta",
+    auth="none",
+    statuses={405: "Method not allowed (the Allow header names GET)."},
+)
 @require_GET
 def openapi_schema(request):
     return JsonResponse(build_schema())
