@@ -361,7 +361,7 @@ def optimisation_detail(request, pk: int):
         ),
         "kind": Query("Only this kind; optional.", enum=_values(Recommendation.Kind)),
         "order": Query(
-            "The saving to sort by (default kgco2e).", enum=tuple(sorted(decisions.ORDERINGS))
+            "The saving to sort by (default kgco2e).", enum=tuple(sorted(selectors.ORDERINGS))
         ),
     },
     response=RecommendationList,

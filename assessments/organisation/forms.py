@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from assessments.models import Phase, Project, Team
+from assessments.models import ApiToken, Phase, Project, Team
 from assessments.organisation import work_bounds
 from collectors.models import Host
 
@@ -214,3 +214,9 @@ class CollectorForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. the finance notebook.")
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ,
+        help_text="Read: the read API only. Read and record work units: also "
+        "POST /api/v1/projects/<slug>/work, for the projects your role lets you edit.",
+    )

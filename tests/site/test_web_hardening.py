@@ -170,3 +170,19 @@ def test_metrics_need_the_bearer_token_when_one_is_set(client, db, settings):
     right = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret-0123456789")
     assert right.status_code == 200
     assert b"greenai_" in right.content
+
+
+# --- Unknown API paths -------------------------------------------------------------------------
+
+
+def test_an_unknown_api_path_answers_json_404(client, db):
+    answer = client.get("/api/v1/optimisations/-1")
+    assert answer.status_code == 404
+    assert answer["Content-Type"] == "application/json"
+    assert "/api/v1/optimisations/-1" in answer.json()["error"]
+
+
+def test_an_unknown_page_answers_the_plain_404_page(client, db):
+    answer = client.get("/no-such-page/")
+    assert answer.status_code == 404
+    assert answer["Content-Type"].startswith("text/html")
