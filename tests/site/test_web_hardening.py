@@ -186,3 +186,29 @@ def test_an_unknown_page_answers_the_plain_404_page(client, db):
     answer = client.get("/no-such-page/")
     assert answer.status_code == 404
     assert answer["Content-Type"].startswith("text/html")
+
+
+# --- Body size limits ------------------------------------------------------------------------
+
+
+def test_forms_take_djangos_default_body_limit(client, db, settings):
+    from django.conf import global_settings
+
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == global_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    answer = client.post(LOGIN, {"username": "x" * (3 * 1024 * 1024), "password": "y"})
+    assert answer.status_code == 400
+
+
+def test_ingest_reads_a_body_over_the_form_limit_itself(client, db, settings):
+    import json
+
+    from tests.collectors.factories import make_collector, payload, post_batch, samples_every_second
+
+    _, token = make_collector()
+    start = timezone.now() - timedelta(hours=2)
+    batch = payload(samples=samples_every_second("GPU-0001", start, 4000))
+    body = json.dumps(batch, indent=40).encode()
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    answer = post_batch(client, token, body)
+    assert answer.status_code == 202, answer.content[:500]
+    assert answer.json()["accepted"] == 4000
