@@ -14,7 +14,7 @@ from django.utils import timezone
 from assessments.models import ApiToken, Team, WorkRecord
 from assessments.organisation.forms import WorkRecordForm
 from assessments.organisation.services import api_token_create
-from tests.assessments.footprint.test_read_api import DAY, WORK_URL, post_work, scenario, user
+from tests.assessments.footprint.test_read_api import DAY, post_work, scenario, user
 
 pytestmark = pytest.mark.django_db
 __all__ = ["scenario"]  # the fixture, shared with the read API's tests
@@ -156,7 +156,3 @@ def test_createapitoken_scope_work_gives_a_token_that_records_work(client, scena
     assert answer.status_code == 201
     with pytest.raises(CommandError):
         call_command("createapitoken", "robot", "--scope", "everything", stderr=io.StringIO())
-
-
-def test_the_work_url_is_the_one_documented():
-    assert WORK_URL == "/api/v1/projects/llm/work"
