@@ -18,7 +18,8 @@ def json_error(status: int, error: str, details: list | None = None) -> JsonResp
     return JsonResponse({"error": error, "details": details or []}, status=status)
 
 
-def user_from_token(request):
+def api_token_from_request(request) -> ApiToken | None:
+    """The active personal token the request carries (its user active too), or None."""
     token = bearer_token(request)
     if token is None:
         return None
@@ -32,8 +33,19 @@ def user_from_token(request):
     )
     if api_token is None or not digest_matches(token, api_token.token_digest):
         return None
+    if not api_token.user.is_active:
+        return None
     ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
-    return api_token.user if api_token.user.is_active else None
+    return api_token
+
+
+def token_may(request, scope: str) -> bool:
+    """Whether the request's credentials allow `scope`: a session allows everything its user's
+    role allows; a personal token only what its scope names (work includes read)."""
+    api_token = getattr(request, "api_token", None)
+    if api_token is None:
+        return True
+    return scope == ApiToken.Scope.READ or api_token.scope == scope
 
 
 def api_login_required(view):
@@ -42,10 +54,11 @@ def api_login_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.headers.get("Authorization"):
-            user = user_from_token(request)
-            if user is None:
+            api_token = api_token_from_request(request)
+            if api_token is None:
                 return json_error(401, "Invalid or revoked API token.")
-            request.user = user
+            request.user = api_token.user
+            request.api_token = api_token
             request._dont_enforce_csrf_checks = True
         elif not request.user.is_authenticated:
             return json_error(401, "Log in or send 'Authorization: Bearer <personal API token>'.")

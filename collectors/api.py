@@ -72,11 +72,13 @@ def _counted(view):
     response=IngestAnswer,
     auth="collector",
     statuses={
+        200: "Batch stored before (same batch_id): {accepted: 0, duplicate: true}.",
         202: "Batch stored: {accepted: N, duplicate: false}.",
         400: "Invalid batch: {error, details: [{field, message}]}; nothing stored.",
         401: "Missing, unknown or revoked collector token.",
         403: "The host or a device of the batch belongs to another active collector.",
         413: "Body over the limit, compressed or decompressed, or more than 20,000 samples.",
+        405: "Method not allowed (the Allow header names POST).",
         415: "Content-Encoding other than gzip or identity.",
         429: "Rate limit of the token reached; retry after Retry-After seconds.",
         500: "Unexpected server error: {error}; nothing stored; retry later.",

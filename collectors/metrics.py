@@ -9,9 +9,11 @@ workers' files. Figures read from the database at scrape time (collectors, rollu
 the same whichever worker answers.
 """
 
+import hmac
 import logging
 import os
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Q
 from django.http import HttpResponse
@@ -28,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from collectors.models import Collector, DirtyHour
+from greenai_site.tokens import bearer_token
 
 logger = logging.getLogger(__name__)
 
@@ -136,4 +139,16 @@ def _registry():
 
 @require_GET
 def metrics_view(request):
+    expected = settings.METRICS_TOKEN
+    if expected:
+        # Compared in constant time, so the answer's timing tells nothing of the token.
+        sent = bearer_token(request) or ""
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
+            response = HttpResponse(
+                "Send 'Authorization: Bearer <METRICS_TOKEN>'.\n",
+                status=401,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

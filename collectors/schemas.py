@@ -125,7 +125,16 @@ class JobIn(BaseModel):
 
 
 class SampleIn(BaseModel):
-    model_config = _STRICT
+    # The schema says what the validator below enforces: a number in energy_j or in power_w.
+    model_config = ConfigDict(
+        **_STRICT,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["energy_j"], "properties": {"energy_j": {"type": "number"}}},
+                {"required": ["power_w"], "properties": {"power_w": {"type": "number"}}},
+            ]
+        },
+    )
 
     device: DeviceUuid
     ts: Annotated[

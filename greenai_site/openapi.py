@@ -12,6 +12,43 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from pydantic import BaseModel
 
 _PATH_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+_PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
+# JSON Schema of the values each Django path converter accepts, so that a client (or a fuzzer)
+# that follows the schema always reaches the view rather than the router's plain 404.
+_CONVERTER_SCHEMAS = {
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+    "str": {"type": "string", "pattern": "^[^/]+$"},
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query parameter: a description, whether it is required, and its JSON Schema."""
+
+    description: str
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    format: str | None = None  # e.g. "date": YYYY-MM-DD
+
+    def schema(self) -> dict:
+        schema: dict = {"type": "string"}
+        if self.enum is not None:
+            schema["enum"] = list(self.enum)
+        if self.format is not None:
+            schema["format"] = self.format
+        return schema
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API that has a body."""
+
+    error: str
+    details: list[dict]
+
+
+# Answers without a JSON body (Django's own): the schema says so, so that no client expects one.
+_BODYLESS = {405}
 
 
 @dataclass
@@ -19,11 +56,13 @@ class Operation:
     method: str
     summary: str
     tag: str
-    query: dict[str, str] = field(default_factory=dict)  # name -> description
+    query: dict[str, "Query | str"] = field(default_factory=dict)  # name -> parameter
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     auth: str = "user"  # "user" (session or personal token), "collector" or "none" (public)
     statuses: dict[int, str] = field(default_factory=dict)  # extra status -> description
+    # A request body schema given as JSON Schema (for bodies no pydantic model describes).
+    request_schema: dict | None = None
 
 
 def api_operation(**kwargs):
@@ -61,21 +100,29 @@ def build_schema() -> dict:
     paths: dict = {}
     for route, operations in _walk(get_resolver().url_patterns):
         path = "/" + _PATH_CONVERTER.sub(r"{\1}", route).removesuffix("$").lstrip("^")
-        path_params = _PATH_CONVERTER.findall(route)
+        path_params = _PATH_PARAMETER.findall(route)
         for op in operations:
             parameters = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in path_params
-            ] + [
                 {
                     "name": name,
-                    "in": "query",
-                    "required": False,
-                    "description": text,
-                    "schema": {"type": "string"},
+                    "in": "path",
+                    "required": True,
+                    "schema": _CONVERTER_SCHEMAS.get(converter or "str", {"type": "string"}),
                 }
-                for name, text in op.query.items()
+                for converter, name in path_params
             ]
+            for name, query in op.query.items():
+                if isinstance(query, str):
+                    query = Query(query)
+                parameters.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": query.required,
+                        "description": query.description,
+                        "schema": query.schema(),
+                    }
+                )
             responses = {"200": {"description": "OK"}}
             if op.response is not None:
                 responses["200"] = {
@@ -84,8 +131,24 @@ def build_schema() -> dict:
                         "application/json": {"schema": _schema_ref(op.response, components)}
                     },
                 }
+            if 200 in op.statuses or 201 in op.statuses or 202 in op.statuses:
+                # The success status is another one: 200 is documented only if listed.
+                success = responses.pop("200")
+                for status in (200, 201, 202):
+                    if status in op.statuses:
+                        responses[str(status)] = {**success, "description": op.statuses[status]}
             for status, text in op.statuses.items():
-                responses[str(status)] = {"description": text}
+                if str(status) in responses:
+                    continue
+                if status >= 400 and status not in _BODYLESS:
+                    responses[str(status)] = {
+                        "description": text,
+                        "content": {
+                            "application/json": {"schema": _schema_ref(ErrorBody, components)}
+                        },
+                    }
+                else:
+                    responses[str(status)] = {"description": text}
             operation = {
                 "summary": op.summary,
                 "tags": [op.tag],
@@ -96,12 +159,15 @@ def build_schema() -> dict:
                     "none": [],  # public, e.g. the schema itself
                 }.get(op.auth, [{"sessionCookie": []}, {"personalToken": []}]),
             }
-            if op.request is not None:
+            if op.request is not None or op.request_schema is not None:
+                body_schema = (
+                    op.request_schema
+                    if op.request_schema is not None
+                    else _schema_ref(op.request, components)
+                )
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {
-                        "application/json": {"schema": _schema_ref(op.request, components)}
-                    },
+                    "content": {"application/json": {"schema": body_schema}},
                 }
             paths.setdefault(path, {})[op.method.lower()] = operation
     return {

@@ -5,6 +5,7 @@ product runs on a bare machine. Production names PostgreSQL and Redis in DATABAS
 CELERY_BROKER_URL. See README.md, "Configuration", for every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -31,12 +32,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "collectors",
     "assessments",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "greenai_site.middleware.ControlCharacterMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -44,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its lock-out answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "greenai_site.urls"
@@ -114,6 +121,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes, on the login page and the admin): 10 failures for one username,
+# or from one address, within 15 minutes lock that username or address out for 15 minutes
+# (answered 429 with a lock-out page). Failures are stored in the database (AccessAttempt), so
+# every web worker sees them and each test's rollback forgets them.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "greenai_site.middleware.client_address"
 # Keyed hash for collector and personal API tokens; changing it invalidates every token.
 TOKEN_HASH_KEY = envstr("TOKEN_HASH_KEY", SECRET_KEY)
 
@@ -142,10 +165,32 @@ MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
 # --- Security behind a proxy ----------------------------------------------------------------
-if envbool("SECURE_PROXY_SSL", False):
+# Behind a TLS-terminating proxy (SECURE_PROXY_SSL=1): the proxy's X-Forwarded-Proto says
+# whether the request came over HTTPS; plain HTTP is redirected, browsers are told to use HTTPS
+# only (HSTS) and cookies never travel in clear. docs/security.md lists the production variables.
+SECURE_PROXY_SSL = envbool("SECURE_PROXY_SSL", False)
+if SECURE_PROXY_SSL:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Consent to the browsers' preload list is the domain owner's decision: off unless set.
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Content-Security-Policy (django-csp): scripts, styles, fonts, frames and connections from this
+# origin only; no inline script or style attribute anywhere (plotly sets its styles through
+# the CSSOM, which style-src does not govern). data: images are plotly's own icons and exports.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
@@ -204,7 +249,9 @@ INGEST_MAX_DECOMPRESSED_BYTES = envint(
 INGEST_RATE_LIMIT_PER_MINUTE = envint("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 RAW_SAMPLE_RETENTION_DAYS = envint("RAW_SAMPLE_RETENTION_DAYS", 35, minimum=1)
 INGEST_REJECTION_RETENTION_DAYS = envint("INGEST_REJECTION_RETENTION_DAYS", 90, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_DECOMPRESSED_BYTES
+# Optional bearer token Prometheus must send to read /metrics (its scrape config's
+# `authorization: {credentials: ...}`); unset, /metrics is open (keep it on an internal network).
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 DEFAULT_PUE = envfloat("DEFAULT_PUE", 1.56)
 DEFAULT_GRID_INTENSITY_G_PER_KWH = envfloat("DEFAULT_GRID_INTENSITY_G_PER_KWH", 475.0)
 REPORT_RECIPIENTS = envlist("REPORT_RECIPIENTS", [])

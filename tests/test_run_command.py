@@ -40,6 +40,14 @@ JOIN collectors_host h ON h.id = d.host_id
 WHERE h.hostname = 'demo-live-01'
 """
 HISTORY_SAMPLES_SQL = "SELECT count(*) FROM collectors_rawsample"
+REVOKE_LIVE_SQL = (
+    "UPDATE collectors_collector SET revoked_at = CURRENT_TIMESTAMP WHERE name = 'demo-live'"
+)
+DEACTIVATE_ENGINEER_SQL = "UPDATE auth_user SET is_active = FALSE WHERE username = 'engineer'"
+ACTIVE_ENGINEER_SQL = "SELECT count(*) FROM auth_user WHERE username = 'engineer' AND is_active"
+LIVE_REVOKED_SQL = (
+    "SELECT count(*) FROM collectors_collector WHERE name = 'demo-live' AND revoked_at IS NOT NULL"
+)
 
 
 class RunDatabase:
@@ -77,6 +85,14 @@ class RunDatabase:
                 return conn.execute(sql).fetchone()[0]
         except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
             return 0  # not migrated yet
+
+    def execute(self, sql: str) -> None:
+        if self.postgres:
+            with psycopg.connect(dbname=self.name, autocommit=True, **self.server) as conn:
+                conn.execute(sql)
+            return
+        with sqlite3.connect(self.var_dir / "greenai.sqlite3", timeout=10) as conn:
+            conn.execute(sql)
 
     def drop(self):
         if self.postgres:
@@ -172,7 +188,6 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
     env.update(
         GREENAI_VAR_DIR=str(var_dir),
         PORT=str(port),
-        BIND="127.0.0.1",
         DEMO_DAYS="1",
         DEMO_PASSWORD=PASSWORD,
         ROLLUP_EVERY_SECONDS="5",
@@ -191,6 +206,8 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
         assert "/accounts/login/" not in overview.url  # logged in, not sent back to log in
         text = log.read_text()
         assert "Demo logins" in text and PASSWORD in text
+        # BIND unset: this machine only.
+        assert f"Listening at: http://127.0.0.1:{port}" in text
         assert re.search(r"\[seed\] Ingesting samples .*100%", text)
         assert database.count(HISTORY_SAMPLES_SQL) > 18 * 288  # a day of history was seeded
 
@@ -223,7 +240,9 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
         log = tmp_path / "run-again.log"
         process = _start_run(env, log)
         _wait_for("login page again", lambda: _log_in(base_url), process, log, 120)
-        assert "Completing the demo's 1 days of history" in log.read_text()
+        text = log.read_text()
+        assert "Completing the demo's 1 days of history" in text
+        assert "Demo logins" not in text and PASSWORD not in text  # printed once only
         _wait_for(
             "live samples after the restart",
             lambda: database.count(LIVE_SAMPLES_SQL) > live,
@@ -231,6 +250,22 @@ def test_run_command_serves_the_demo_live_and_stops_on_ctrl_c(tmp_path):
             log,
             60,
         )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+        _assert_all_stopped(var_dir, base_url)
+
+        # An administrator revoked the live collector and deactivated a login: a start neither
+        # re-activates them nor resets anything; the live agent is off.
+        database.execute(REVOKE_LIVE_SQL)
+        database.execute(DEACTIVATE_ENGINEER_SQL)
+        log = tmp_path / "run-revoked.log"
+        process = _start_run(env, log)
+        _wait_for("login page after the revocation", lambda: _log_in(base_url), process, log, 120)
+        text = log.read_text()
+        assert "The live agent is off: the collector 'demo-live' is revoked." in text
+        assert "[agent]" not in text
+        assert database.count(LIVE_REVOKED_SQL) == 1
+        assert database.count(ACTIVE_ENGINEER_SQL) == 0
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 143
         _assert_all_stopped(var_dir, base_url)

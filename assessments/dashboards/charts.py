@@ -37,7 +37,44 @@ TEMPLATE = go.layout.Template(
 )
 
 
+def plotly_text(text: str) -> str:
+    """Text shown literally by plotly, which reads labels as a subset of HTML (<a href>, <b>,
+    <br>, entities): a project named '<a href="http://x">p</a>' must not become a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escaped(values):
+    if values is None or isinstance(values, str):
+        return plotly_text(values) if isinstance(values, str) else values
+    if not any(isinstance(value, str) for value in values):
+        return values
+    return [plotly_text(value) if isinstance(value, str) else value for value in values]
+
+
+def _escape_labels(fig: go.Figure) -> None:
+    """Escape every label that can hold a user-chosen name (project, team, host, device, work
+    unit), once per figure: trace names and category values, titles and annotations."""
+    for trace in fig.data:
+        updates = {}
+        for key in ("name", "x", "y", "labels", "text"):
+            value = getattr(trace, key, None)
+            if value is not None:
+                updates[key] = _escaped(value)
+        trace.update(updates)
+    layout = fig.layout
+    if layout.title.text:
+        layout.title.text = plotly_text(layout.title.text)
+    axes = [key for key in layout.to_plotly_json() if key.startswith(("xaxis", "yaxis"))]
+    for axis in (layout[key] for key in axes):
+        if axis.title.text:
+            axis.title.text = plotly_text(axis.title.text)
+    for annotation in layout.annotations:
+        annotation.text = plotly_text(annotation.text)
+
+
 def _layout(fig: go.Figure, *, title: str, y_title: str = "", x_title: str = "") -> go.Figure:
+    """Common layout of every figure; its labels escaped (see plotly_text). Later updates of a
+    figure must escape user-chosen text themselves."""
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
         margin={"l": 60, "r": 20, "t": 50, "b": 90},
@@ -51,6 +88,7 @@ def _layout(fig: go.Figure, *, title: str, y_title: str = "", x_title: str = "")
     )
     if not fig.data or all(_empty(trace) for trace in fig.data):
         fig.add_annotation(text=NO_DATA, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    _escape_labels(fig)
     return fig
 
 
@@ -139,7 +177,7 @@ def cost_trend_figure(series: Sequence[dict], *, currency: str, start=None, end=
             y=[row["cost"] for row in series],
             name="Energy cost",
             marker_color=COLOURS["cost"],
-            hovertemplate=f"%{{y:,.2f}} {currency}",
+            hovertemplate=f"%{{y:,.2f}} {plotly_text(currency)}",
         )
     )
     return _time_axis(_layout(fig, title="Energy cost", y_title=currency), series, start, end)
@@ -156,7 +194,7 @@ def breakdown_figure(
             y=[row["label"] for row in ordered],
             orientation="h",
             marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(ordered))],
-            hovertemplate=f"%{{y}}: %{{x:,.2f}} {unit}<extra></extra>",
+            hovertemplate=f"%{{y}}: %{{x:,.2f}} {plotly_text(unit)}<extra></extra>",
         )
     )
     fig = _layout(fig, title=f"{title} ({unit})")
@@ -241,7 +279,7 @@ def per_unit_figure(series: Sequence[dict], *, work_unit: str, start=None, end=N
     fig.update_layout(
         yaxis={"rangemode": "tozero"},
         yaxis2={
-            "title": f"gCO2e per {unit}",
+            "title": plotly_text(f"gCO2e per {unit}"),
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",

@@ -14,9 +14,19 @@ from assessments.api_auth import api_login_required, json_error
 from assessments.decisions import selectors
 from assessments.decisions.roi import Range, WindowMeasure
 from assessments.models import Optimisation, Organisation, Project, Recommendation, Technique
-from greenai_site.openapi import api_operation
+from greenai_site.openapi import Query, api_operation
 
-STATUSES = {401: "Not logged in, or bad/revoked token."}
+MAX_ID = 2**63 - 1
+
+
+def _values(choices) -> tuple[str, ...]:
+    return tuple(choices.values)
+
+
+STATUSES = {
+    401: "Not logged in, or bad/revoked token.",
+    405: "Method not allowed (the Allow header names GET).",
+}
 
 
 class Window(BaseModel):
@@ -282,12 +292,18 @@ def _choice(request, name: str, choices) -> str | None:
     summary="Optimisations with their investment, measured return (or what-if estimate)",
     tag="decisions",
     query={
-        "project": "Only this project (its slug); optional.",
-        "status": "planned, applied or verified; optional.",
-        "technique": "Only this technique; optional.",
+        "project": Query("Only this project (its slug); optional."),
+        "status": Query(
+            "Only optimisations in this state; optional.", enum=_values(Optimisation.Status)
+        ),
+        "technique": Query("Only this technique; optional.", enum=_values(Technique)),
     },
     response=OptimisationList,
-    statuses={**STATUSES, 400: "Bad filter value.", 404: "Unknown project."},
+    statuses={
+        **STATUSES,
+        400: "Bad filter value, or a control character in a query parameter.",
+        404: "Unknown project.",
+    },
 )
 @api_login_required
 @require_GET
@@ -325,7 +341,10 @@ def optimisation_list(request):
 @api_login_required
 @require_GET
 def optimisation_detail(request, pk: int):
-    optimisation = Optimisation.objects.select_related("project").filter(pk=pk).first()
+    # An id past the database's integer range names no optimisation (and would not fit a query).
+    optimisation = None
+    if pk <= MAX_ID:
+        optimisation = Optimisation.objects.select_related("project").filter(pk=pk).first()
     if optimisation is None:
         return json_error(404, f"No optimisation with id {pk}.")
     result = selectors.optimisation_measure(optimisation=optimisation)
@@ -337,12 +356,19 @@ def optimisation_detail(request, pk: int):
     summary="Recommendations computed from the last 30 days of facts, largest saving first",
     tag="decisions",
     query={
-        "status": "open, accepted or dismissed; optional (default: all).",
-        "kind": "Only this kind; optional.",
-        "order": "kgco2e (default), cost or energy: the saving to sort by.",
+        "status": Query(
+            "Only this state; optional (default: all).", enum=_values(Recommendation.Status)
+        ),
+        "kind": Query("Only this kind; optional.", enum=_values(Recommendation.Kind)),
+        "order": Query(
+            "The saving to sort by (default kgco2e).", enum=tuple(sorted(selectors.ORDERINGS))
+        ),
     },
     response=RecommendationList,
-    statuses={**STATUSES, 400: "Bad filter value."},
+    statuses={
+        **STATUSES,
+        400: "Bad filter value, or a control character in a query parameter.",
+    },
 )
 @api_login_required
 @require_GET

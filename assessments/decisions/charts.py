@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import plotly.graph_objects as go
 
-from assessments.dashboards.charts import PALETTE, _layout
+from assessments.dashboards.charts import PALETTE, _layout, plotly_text
 
 PROJECTION_MONTHS_MAX = 36
 
@@ -59,7 +59,7 @@ def roi_cumulative_figure(series: Sequence[dict], *, currency: str) -> go.Figure
                 name=f"{row['label']}: saved",
                 mode="lines",
                 line={"color": colour},
-                hovertemplate=f"%{{y:,.2f}} {currency}",
+                hovertemplate=f"%{{y:,.2f}} {plotly_text(currency)}",
             )
         )
         if row["projection"]:
@@ -70,7 +70,7 @@ def roi_cumulative_figure(series: Sequence[dict], *, currency: str) -> go.Figure
                     name=f"{row['label']}: projected",
                     mode="lines",
                     line={"color": colour, "dash": "dot"},
-                    hovertemplate=f"%{{y:,.2f}} {currency}",
+                    hovertemplate=f"%{{y:,.2f}} {plotly_text(currency)}",
                 )
             )
         end = (
@@ -87,7 +87,7 @@ def roi_cumulative_figure(series: Sequence[dict], *, currency: str) -> go.Figure
                 name=f"{row['label']}: investment",
                 mode="lines",
                 line={"color": colour, "dash": "dash", "width": 1},
-                hovertemplate=f"%{{y:,.2f}} {currency}",
+                hovertemplate=f"%{{y:,.2f}} {plotly_text(currency)}",
             )
         )
     return _layout(

@@ -8,11 +8,11 @@ import re
 from datetime import date
 
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from pydantic import ValidationError
 
 from assessments import permissions
-from assessments.api_auth import api_login_required, json_error
+from assessments.api_auth import api_login_required, json_error, token_may
 from assessments.footprint.schemas import (
     FootprintFactors,
     OrganisationFootprint,
@@ -22,18 +22,21 @@ from assessments.footprint.schemas import (
     WorkRequest,
 )
 from assessments.footprint.selectors import footprint, footprint_factors
-from assessments.models import Organisation, Project, Site, Team
+from assessments.models import ApiToken, Organisation, Project, Site, Team
 from assessments.organisation.services import WorkRecordError, work_record_create
-from greenai_site.openapi import api_operation, build_schema
+from greenai_site.openapi import Query, api_operation, build_schema
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PERIOD_QUERY = {
-    "start": "First UTC day, YYYY-MM-DD (required).",
-    "end": "UTC day after the last one, YYYY-MM-DD, exclusive (required).",
+    "start": Query("First UTC day, YYYY-MM-DD.", required=True, format="date"),
+    "end": Query(
+        "UTC day after the last one, YYYY-MM-DD, exclusive.", required=True, format="date"
+    ),
 }
 FOOTPRINT_STATUSES = {
-    400: "Missing or bad start/end.",
+    400: "Missing or bad start/end, or a control character in a query parameter.",
     401: "Not logged in, or bad/revoked token.",
+    405: "Method not allowed (the Allow header names GET).",
 }
 
 
@@ -205,17 +208,22 @@ def _validation_details(exc: ValidationError) -> list[dict]:
         201: "Recorded.",
         400: "Bad body (names each bad field).",
         401: "Not logged in, or bad/revoked token.",
-        403: "Viewers, and engineers of other teams, may not record work.",
+        403: "Viewers, engineers of other teams and read-only tokens may not record work.",
         404: "Unknown project.",
+        405: "Method not allowed (the Allow header names POST).",
     },
 )
 @api_login_required
+@require_POST
 def project_work(request, slug: str):
-    if request.method != "POST":
-        return json_error(405, "Use POST.")
     project = Project.objects.select_related("team").filter(slug=slug).first()
     if project is None:
         return json_error(404, f"No project with slug {slug!r}.")
+    if not token_may(request, ApiToken.Scope.WORK):
+        return json_error(
+            403,
+            "This API token may only read: create a token with the 'work' scope to record work.",
+        )
     if not permissions.can_edit_team(request.user, project.team):
         return json_error(
             403, "Only engineers of the project's team and admins may record work units."
@@ -249,7 +257,13 @@ def project_work(request, slug: str):
     return JsonResponse(payload.model_dump(mode="json"), status=201)
 
 
-@api_operation(method="GET", summary="This API's OpenAPI 3.1 schema", tag="meta", auth="none")
+@api_operation(
+    method="GET",
+    summary="This API's OpenAPI 3.1 schema",
+    tag="meta",
+    auth="none",
+    statuses={405: "Method not allowed (the Allow header names GET)."},
+)
 @require_GET
 def openapi_schema(request):
     return JsonResponse(build_schema())

@@ -4,6 +4,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from assessments.organisation.work_bounds import UNITS_MAX
+
 
 class SiteFactors(BaseModel):
     site: str | None = Field(description="Site name; null for hosts without a site.")
@@ -74,7 +76,9 @@ class WorkRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    units: float = Field(gt=0, allow_inf_nan=False, description="Units of work, > 0.")
+    units: float = Field(
+        gt=0, le=UNITS_MAX, allow_inf_nan=False, description="Units of work, > 0 and <= 1e15."
+    )
     start: datetime | None = Field(default=None, description="ISO 8601 with time zone.")
     end: datetime | None = Field(default=None, description="ISO 8601 with time zone, exclusive.")
     ts: datetime | None = Field(default=None, description="One instant, instead of start/end.")

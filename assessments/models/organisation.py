@@ -195,6 +195,20 @@ class WorkRecord(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "period_start"])]
+        constraints = [
+            # The bounds of assessments.organisation.work_bounds that need no clock: whatever
+            # writes a record, no unit slip can overflow the sums of the footprint.
+            models.CheckConstraint(
+                condition=models.Q(units__gte=0, units__lte=1e15),
+                name="workrecord_units_range",
+                violation_error_message="Units must be between 0 and 1e15.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")),
+                name="workrecord_period_ordered",
+                violation_error_message="The period must not end before it starts.",
+            ),
+        ]
 
 
 class UserProfile(models.Model):
@@ -214,7 +228,16 @@ class UserProfile(models.Model):
 
 
 class ApiToken(models.Model):
-    """A personal token for the read API, stored only as a keyed digest."""
+    """A personal API token, stored only as a keyed digest.
+
+    Its scope limits what it may do on top of its user's role: `read` (the read API) or `work`
+    (the read API and recording work units). Tokens made before scopes existed are `read`: a
+    leaked old token cannot write, and a client that records work gets a new token.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WORK = "work", "Read and record work units"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -222,6 +245,7 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     token_prefix = models.CharField(max_length=16, unique=True)
     token_digest = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

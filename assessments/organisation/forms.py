@@ -7,7 +7,8 @@ from django import forms
 from django.utils import timezone
 
 from assessments.footprint.footprint_math import day_start
-from assessments.models import Phase, Project, Team
+from assessments.models import ApiToken, Phase, Project, Team
+from assessments.organisation import work_bounds
 from assessments.organisation.services import (
     allocation_cross_team_overlaps,
     cross_team_overlap_message,
@@ -193,7 +194,9 @@ class WorkRecordForm(forms.Form):
     period_end = forms.DateField(
         widget=forms.DateInput(attrs={"type": "date"}), label="Period end (exclusive)"
     )
-    units = forms.FloatField(min_value=0, help_text="Units of work done in the period.")
+    units = forms.FloatField(
+        min_value=0, max_value=work_bounds.UNITS_MAX, help_text="Units of work done in the period."
+    )
     note = forms.CharField(required=False, max_length=300)
 
     def clean(self):
@@ -201,6 +204,13 @@ class WorkRecordForm(forms.Form):
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end <= start:
             self.add_error("period_end", "The end must be after the start.")
+        elif start and end:
+            problem = work_bounds.period_problem(
+                day_start(start), day_start(end), now=timezone.now()
+            )
+            if problem:
+                field, message = problem
+                self.add_error(f"period_{field}", message[0].upper() + message[1:] + ".")
         return data
 
     def record_values(self) -> dict:
@@ -240,3 +250,9 @@ class CollectorForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. the finance notebook.")
+    scope = forms.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ,
+        help_text="Read: the read API only. Read and record work units: also "
+        "POST /api/v1/projects/<slug>/work, for the projects your role lets you edit.",
+    )

@@ -24,7 +24,7 @@ from assessments.models import (
     Team,
     WorkRecord,
 )
-from assessments.organisation import attribution
+from assessments.organisation import attribution, work_bounds
 from collectors.models import Device, DirtyHour, Host, RawSample
 from greenai_site.tokens import new_token
 
@@ -211,6 +211,12 @@ def work_record_create(
     end = end or start
     if end < start:
         raise WorkRecordError("end: must not be before start")
+    problem = work_bounds.units_problem(units)
+    if problem:
+        raise WorkRecordError(f"units: {problem}")
+    bad_period = work_bounds.period_problem(start, end, now=timezone.now())
+    if bad_period:
+        raise WorkRecordError(f"{bad_period[0]}: {bad_period[1]}")
     return WorkRecord.objects.create(
         project=project,
         period_start=start,
@@ -221,11 +227,20 @@ def work_record_create(
     )
 
 
-def api_token_create(*, user, name: str = "api") -> tuple[ApiToken, str]:
-    """A personal read-API token; the clear token is returned once and never stored."""
+def api_token_create(
+    *, user, name: str = "api", scope: str = ApiToken.Scope.READ
+) -> tuple[ApiToken, str]:
+    """A personal API token (read, or read and record work); the clear token is returned once
+    and never stored."""
+    if scope not in ApiToken.Scope.values:
+        raise ValueError(f"scope: must be one of {', '.join(ApiToken.Scope.values)}, got {scope!r}")
     token = new_token(PERSONAL_TOKEN_KIND)
     api_token = ApiToken.objects.create(
-        user=user, name=name[:100], token_prefix=token.prefix, token_digest=token.digest
+        user=user,
+        name=name[:100],
+        token_prefix=token.prefix,
+        token_digest=token.digest,
+        scope=scope,
     )
     return api_token, token.token
 

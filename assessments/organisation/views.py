@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from assessments import permissions
@@ -42,6 +43,8 @@ def methodology(request):
 # --- Collectors --------------------------------------------------------------------------------
 
 
+# Pages that may show a token once: no cache (browser or proxy) may keep a copy of them.
+@never_cache
 @login_required
 def collector_list(request):
     filters = request_filters(request)
@@ -231,13 +234,16 @@ def collector_revoke(request, pk: int):
 # --- Personal API tokens -----------------------------------------------------------------------
 
 
+@never_cache
 @login_required
 def token_list(request):
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             api_token, token = services.api_token_create(
-                user=request.user, name=form.cleaned_data["name"]
+                user=request.user,
+                name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
             )
             request.session[NEW_API_TOKEN] = {"name": api_token.name, "token": token}
             return redirect("token_list")

@@ -4,6 +4,8 @@ figures drawn as SVG sized for print."""
 import logging
 import re
 from datetime import date
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -39,11 +41,51 @@ def render_html(context: dict) -> str:
     return render_to_string("reports/monthly_report.html", context)
 
 
-def render_pdf(context: dict) -> bytes:
+def static_roots() -> list[Path]:
+    return [Path(path).resolve() for path in (*settings.STATICFILES_DIRS, settings.STATIC_ROOT)]
+
+
+def static_only_fetcher():
+    """A WeasyPrint URL fetcher that loads only data: URIs and the app's own static files.
+
+    The report shows names users chose; should one ever reach the HTML as markup, it still
+    cannot make the worker read a local file (file:///etc/...) or call a URL on the network
+    (an internal service, a cloud metadata address). Refused URLs are logged and skipped.
+    """
+    from weasyprint.urls import URLFetcher  # heavy import, only where a PDF is made
+
+    class StaticOnlyFetcher(URLFetcher):
+        def __init__(self):
+            super().__init__(allowed_protocols={"data", "file"}, allow_redirects=False)
+            self.refused: list[str] = []
+
+        def fetch(self, url, headers=None):
+            scheme = url.split(":", 1)[0].lower()
+            if scheme == "data" or (scheme == "file" and _is_static_file(url)):
+                return super().fetch(url, headers)
+            self.refused.append(url)
+            raise ValueError(f"The report loads only data: URIs and static files, not {url}")
+
+    return StaticOnlyFetcher()
+
+
+def _is_static_file(url: str) -> bool:
+    parsed = urlsplit(url)
+    if parsed.netloc not in ("", "localhost"):
+        return False
+    path = Path(unquote(parsed.path)).resolve()  # resolve(): no way out through ".." or links
+    return path.is_file() and any(path.is_relative_to(root) for root in static_roots())
+
+
+def pdf_from_html(html: str, *, url_fetcher=None) -> bytes:
     from weasyprint import HTML  # heavy import, only where a PDF is made
 
-    html = render_html(context)
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    fetcher = url_fetcher or static_only_fetcher()
+    return HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=fetcher).write_pdf()
+
+
+def render_pdf(context: dict) -> bytes:
+    return pdf_from_html(render_html(context))
 
 
 def report_charts(

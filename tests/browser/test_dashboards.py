@@ -34,6 +34,23 @@ def _assert_charts_hold_data(page, where: str) -> int:
 
 def test_every_page_and_chart_shows_data(world, new_page):
     page = new_page(viewport={"width": 1366, "height": 900})
+    # Every page is served with the Content-Security-Policy: nothing on it may break it.
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    policies = []
+    page.on(
+        "response",
+        lambda response: (
+            policies.append(response.headers.get("content-security-policy"))
+            if response.request.resource_type == "document"
+            else None
+        ),
+    )
     log_in(page, "erin", "pw-erin")
     pages = [
         ("overview", f"/?{QUERY}", "Overview"),
@@ -53,6 +70,9 @@ def test_every_page_and_chart_shows_data(world, new_page):
             charts_seen += _assert_charts_hold_data(page, name)
         screenshot(page, f"page-{name}")
     assert charts_seen >= 4 + 4 + 4 + 3 + 4 + 4
+    page.goto("/methodology/")
+    assert policies and all(policy and "default-src 'self'" in policy for policy in policies)
+    assert violations == []
 
     # The overview's numbers, with units, as the hand-computed figures say.
     page.goto(f"/?{QUERY}")

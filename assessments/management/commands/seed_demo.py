@@ -1,18 +1,19 @@
 """manage.py seed_demo: load the demo organisation with its history (docs/architecture.md, 4.4).
 
-    manage.py seed_demo [--days 90] [--if-empty] [--password PW | --no-logins]
-                        [--live-token-file FILE]
+    manage.py seed_demo [--days 90] [--if-empty] [--no-logins] [--live-token-file FILE]
 
 Safe to run again: nothing is stored twice, and the history is extended up to now. The demo
-logins are created, or their password reset, on every run (the run command relies on it).
+logins (admin, engineer, viewer) are created only at the demo's first seeding, with the password
+in DEMO_PASSWORD or a random one printed once; a user that exists already is never touched.
 """
 
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from assessments.demo import seed as demo_seed
+
+MIN_PASSWORD_LENGTH = 8
 
 
 class Command(BaseCommand):
@@ -30,13 +31,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Load the demo only into an empty database, or one holding the demo already "
             "(an interrupted seeding is completed, the history extended up to now); leave any "
-            "other organisation alone. The logins (and the live token) are ensured either way.",
-        )
-        parser.add_argument(
-            "--password",
-            default=os.environ.get("DEMO_PASSWORD", demo_seed.DEFAULT_DEMO_PASSWORD),
-            help="Password of the demo logins (default: $DEMO_PASSWORD or "
-            f"{demo_seed.DEFAULT_DEMO_PASSWORD!r}).",
+            "other organisation alone.",
         )
         parser.add_argument(
             "--no-logins",
@@ -47,29 +42,49 @@ class Command(BaseCommand):
         parser.add_argument(
             "--live-token-file",
             type=Path,
-            help="Write the live demo agent's collector token to this file (created or reused).",
+            help="The live demo agent's collector token: written at the first seeding, reused "
+            "afterwards; removed when it no longer works (then the live agent is off).",
         )
 
-    def handle(self, *args, days, if_empty, password, no_logins, live_token_file, **options):
+    def handle(self, *args, days, if_empty, no_logins, live_token_file, **options):
         if days < 1:
             raise CommandError(f"--days must be at least 1, got {days}.")
-        if len(password) < 8:
-            raise CommandError("--password must be at least 8 characters long.")
+        password = demo_seed.demo_password()
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise CommandError(
+                f"DEMO_PASSWORD must be at least {MIN_PASSWORD_LENGTH} characters long."
+            )
+        seeded = first_seeding = False
         if if_empty and demo_seed.database_has_own_data():
             self.stdout.write("The database already holds an organisation: not seeding.")
         else:
+            first_seeding = not demo_seed.demo_is_seeded()
             self._seed(days)
-        if not no_logins:
-            logins = demo_seed.demo_users_ensure(password=password)
-            self.stdout.write(f"Demo logins (password: {password}):")
-            for username, role, teams in logins:
+            seeded = True
+        # Logins come with the first seeding (or one interrupted before any user was made);
+        # seeding again later never creates, resets or re-activates a login.
+        if seeded and not no_logins and (first_seeding or not demo_seed.any_user_exists()):
+            self._logins(password)
+        if live_token_file:
+            live = demo_seed.live_collector_token(token_file=live_token_file, may_create=seeded)
+            if live.token:
+                self.stdout.write(
+                    f"Token of the live agent ({demo_seed.LIVE_COLLECTOR}) in {live_token_file}"
+                )
+            else:
+                self.stdout.write(f"The live agent is off: {live.reason}.")
+
+    def _logins(self, password: str) -> None:
+        created, existing = demo_seed.demo_users_create(password=password)
+        if created:
+            self.stdout.write(
+                f"Demo logins (password: {password}; shown this once, change it in the admin):"
+            )
+            for username, role, teams in created:
                 team_note = f", team {teams}" if teams else ""
                 self.stdout.write(f"  {username:<10} {role}{team_note}")
-        if live_token_file:
-            demo_seed.live_collector_token(token_file=live_token_file)
-            self.stdout.write(
-                f"Token of the live agent ({demo_seed.LIVE_COLLECTOR}) in {live_token_file}"
-            )
+        for username in existing:
+            self.stdout.write(f"The user {username!r} exists already: left as it is.")
 
     def _seed(self, days: int) -> None:
         if demo_seed.demo_is_seeded():

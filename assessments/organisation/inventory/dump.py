@@ -31,7 +31,8 @@ class _FlowMap(dict):
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def ignore_aliases(self, data):
+        return True  # the loader refuses anchors and aliases: a repeated value is written out
 
 
 _Dumper.add_representer(

@@ -373,11 +373,50 @@ def _entry(mapping, path: str, checks: dict, problems: list[Problem]) -> Entry |
     return entry
 
 
+# An inventory is a few levels deep; anything much deeper is not one, and would exhaust the
+# parser's recursion.
+MAX_DEPTH = 20
+
+
+def _check_plain_yaml(text: str) -> None:
+    """Refuse anchors and aliases (a few lines of them expand into billions of nodes, or into a
+    cycle) and nesting deeper than MAX_DEPTH, from the event stream, before anything is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise _PlainYamlError(
+                line, f"aliases (*{event.anchor}) are not allowed: write the value out"
+            )
+        if getattr(event, "anchor", None):
+            raise _PlainYamlError(
+                line, f"anchors (&{event.anchor}) are not allowed: write the value out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _PlainYamlError(line, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+class _PlainYamlError(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
 def parse_inventory(text: str, file_name: str = "inventory.yaml") -> Inventory:
     """Read and check the whole file; raise InventoryError listing every problem (pure)."""
     problems: list[Problem] = []
     try:
+        _check_plain_yaml(text)
         document = yaml.compose(text, Loader=yaml.SafeLoader)
+    except _PlainYamlError as exc:
+        raise InventoryError([Problem(exc.line, "", str(exc))], file_name) from None
+    except RecursionError:
+        # Not reachable through the depth check above; kept so no RecursionError ever escapes.
+        raise InventoryError([Problem(None, "", "nested too deeply")], file_name) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

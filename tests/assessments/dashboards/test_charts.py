@@ -120,3 +120,72 @@ def test_figure_json_is_plain_lists_for_plotly_js():
     payload = charts.figure_json(charts.energy_trend_figure(SERIES))
     assert payload["data"][0]["y"] == [1.2, 2.0]  # not a base64 typed array
     assert payload["data"][0]["type"] == "bar"
+
+
+# --- User-chosen names are shown, never interpreted -----------------------------------------------
+
+LINK_NAME = '<a href="http://x">p</a>'
+
+
+def _no_markup(fig: go.Figure) -> str:
+    text = fig.to_json()
+    assert "<a href" not in text and "<a " not in text
+    return text
+
+
+def test_a_project_name_with_a_link_is_escaped_in_bar_labels():
+    rows = [{"label": LINK_NAME, "total_kgco2e": 1.0}]
+    fig = charts.breakdown_figure(rows, title="Carbon by project")
+    _no_markup(fig)
+    assert list(fig.data[0].y) == ['&lt;a href="http://x"&gt;p&lt;/a&gt;']
+
+
+def test_names_in_stacked_bars_legends_and_titles_are_escaped():
+    rows = [
+        {
+            "label": LINK_NAME,
+            "total_kgco2e": 2.0,
+            "operational_kgco2e": 1.0,
+            "embodied_kgco2e": 1.0,
+        }
+    ]
+    _no_markup(charts.carbon_split_figure(rows, title=f"Devices of {LINK_NAME}"))
+    per_unit = [dict(SERIES[0], kwh_per_unit=0.1, kgco2e_per_unit=0.01)]
+    fig = charts.per_unit_figure(per_unit, work_unit=LINK_NAME)
+    _no_markup(fig)
+    assert fig.data[0].name.startswith("Energy per &lt;a href")
+
+
+def test_an_ampersand_in_a_name_still_reads_as_one():
+    fig = charts.breakdown_figure([{"label": "R&D", "total_kgco2e": 1.0}], title="T")
+    assert list(fig.data[0].y) == ["R&amp;D"]  # plotly shows the entity as "&"
+
+
+def test_roi_chart_escapes_optimisation_labels():
+    from assessments.decisions.charts import roi_cumulative_figure
+
+    series = [
+        {
+            "label": LINK_NAME,
+            "points": [(date(2026, 10, 1), 1.0)],
+            "projection": [],
+            "applied_on": date(2026, 10, 1),
+            "investment": 5.0,
+        }
+    ]
+    _no_markup(roi_cumulative_figure(series, currency="EUR"))
+
+
+@pytest.mark.django_db
+def test_the_chart_json_of_a_project_named_with_a_link_has_no_link(client):
+    from assessments.models import UserProfile
+    from tests.assessments.dashboards import page_factories as pf
+
+    world = pf.make_world()
+    world.project.name = LINK_NAME
+    world.project.save()
+    client.force_login(pf.make_user("viewer", UserProfile.Role.VIEWER))
+    answer = client.get("/charts/top-projects.json", pf.FILTERS)
+    assert answer.status_code == 200
+    assert "<a href" not in answer.content.decode()
+    assert "&lt;a href" in answer.content.decode()

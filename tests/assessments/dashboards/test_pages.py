@@ -256,6 +256,7 @@ def test_collector_token_is_shown_once(engineer_client, world):
     html = response.content.decode()
     collector = Collector.objects.get(name="rack-a")
     assert "new-token-value" in html
+    assert "no-store" in response["Cache-Control"]  # no cache keeps the page with the token
     token = html.split('id="new-token-value">')[1].split("<")[0]
     assert token.startswith(f"{COLLECTOR_TOKEN_KIND}_{collector.token_prefix}_")
     assert digest_matches(token, collector.token_digest)
@@ -279,16 +280,28 @@ def test_collectors_page_shows_lag_and_rejections(viewer_client, world):
 
 
 def test_personal_api_token_is_shown_once_and_can_be_revoked(viewer_client, world):
-    response = viewer_client.post(reverse("token_list"), {"name": "notebook"}, follow=True)
+    response = viewer_client.post(
+        reverse("token_list"), {"name": "notebook", "scope": "read"}, follow=True
+    )
     html = response.content.decode()
+    assert "no-store" in response["Cache-Control"]
     token = html.split('id="new-token-value">')[1].split("<")[0]
     assert token.startswith("gat_")
     api_token = ApiToken.objects.get(name="notebook")
+    assert api_token.scope == ApiToken.Scope.READ
     assert api_token.token_digest != token and token not in api_token.token_digest
     assert token not in viewer_client.get(reverse("token_list")).content.decode()
     viewer_client.post(reverse("token_revoke", args=[api_token.pk]))
     api_token.refresh_from_db()
     assert api_token.revoked_at is not None
+
+
+def test_a_token_with_the_work_scope_is_made_only_when_asked_for(viewer_client, world):
+    viewer_client.post(reverse("token_list"), {"name": "pipeline", "scope": "work"})
+    assert ApiToken.objects.get(name="pipeline").scope == ApiToken.Scope.WORK
+    response = viewer_client.post(reverse("token_list"), {"name": "x", "scope": "admin"})
+    assert response.status_code == 200 and "scope" in response.context["form"].errors
+    assert not ApiToken.objects.filter(name="x").exists()
 
 
 # --- Engineers' forms --------------------------------------------------------------------------

@@ -236,7 +236,7 @@ def _counts() -> dict:
 def _seed(**kwargs):
     out = io.StringIO()
     result = demo_seed.seed_demo(out=out, **kwargs)
-    demo_seed.demo_users_ensure(password="demo-password-1")
+    demo_seed.demo_users_create(password="demo-password-1")
     return result, out.getvalue()
 
 
@@ -363,12 +363,13 @@ def test_demo_grid_series_keeps_hours_already_imported():
 @pytest.mark.django_db
 def test_demo_logins_have_their_roles_and_the_given_password():
     demo_seed.demo_inventory_load()
-    logins = demo_seed.demo_users_ensure(password="another-pass-9")
-    assert [(name, role) for name, role, _ in logins] == [
+    created, existing = demo_seed.demo_users_create(password="another-pass-9")
+    assert [(name, role) for name, role, _ in created] == [
         ("admin", "admin"),
         ("engineer", "engineer"),
         ("viewer", "viewer"),
     ]
+    assert existing == []
     User = get_user_model()
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("another-pass-9")
@@ -378,31 +379,86 @@ def test_demo_logins_have_their_roles_and_the_given_password():
 
 
 @pytest.mark.django_db
-def test_live_token_is_reused_and_replaced_when_its_file_is_lost(tmp_path):
+def test_existing_users_are_never_reset_or_reactivated():
+    User = get_user_model()
+    admin = User.objects.create_user("admin", password="their-own-pass-1", is_active=False)
+    created, existing = demo_seed.demo_users_create(password="another-pass-9")
+    assert existing == ["admin"]
+    assert [name for name, _, _ in created] == ["engineer", "viewer"]
+    admin.refresh_from_db()
+    assert not admin.is_active and not admin.is_superuser
+    assert admin.check_password("their-own-pass-1")
+
+
+def test_the_demo_password_is_random_unless_demo_password_is_set(monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    first, second = demo_seed.demo_password(), demo_seed.demo_password()
+    assert first != second and len(first) >= 16
+    monkeypatch.setenv("DEMO_PASSWORD", "chosen-password-1")
+    assert demo_seed.demo_password() == "chosen-password-1"
+
+
+@pytest.mark.django_db
+def test_live_token_is_written_at_the_first_seeding_and_reused(tmp_path):
     token_file = tmp_path / "live-token"
-    token = demo_seed.live_collector_token(token_file=token_file)
+    token = demo_seed.live_collector_token(token_file=token_file, may_create=True).token
     assert token_file.stat().st_mode & 0o777 == 0o600
-    assert demo_seed.live_collector_token(token_file=token_file) == token
+    assert demo_seed.live_collector_token(token_file=token_file, may_create=True).token == token
     assert collector_for_token(token).name == demo_seed.LIVE_COLLECTOR
 
+
+@pytest.mark.django_db
+def test_a_lost_live_token_is_not_replaced(tmp_path):
+    token_file = tmp_path / "live-token"
+    token = demo_seed.live_collector_token(token_file=token_file, may_create=True).token
     token_file.unlink()
-    replaced = demo_seed.live_collector_token(token_file=token_file)
-    assert replaced != token
-    assert collector_for_token(token) is None  # the lost token no longer works
-    assert collector_for_token(replaced).name == demo_seed.LIVE_COLLECTOR
+    live = demo_seed.live_collector_token(token_file=token_file, may_create=True)
+    assert live.token is None and "no usable token" in live.reason
+    assert collector_for_token(token).name == demo_seed.LIVE_COLLECTOR  # unchanged
+    assert not token_file.exists()
     assert Collector.objects.filter(name=demo_seed.LIVE_COLLECTOR).count() == 1
 
 
 @pytest.mark.django_db
-def test_seed_command_seeds_prints_progress_and_logins(tmp_path):
+def test_a_revoked_live_collector_stays_revoked_and_its_token_file_goes(tmp_path):
+    token_file = tmp_path / "live-token"
+    demo_seed.live_collector_token(token_file=token_file, may_create=True)
+    Collector.objects.filter(name=demo_seed.LIVE_COLLECTOR).update(revoked_at=timezone.now())
+    live = demo_seed.live_collector_token(token_file=token_file, may_create=True)
+    assert live.token is None and "revoked" in live.reason
+    assert not token_file.exists()
+    assert Collector.objects.get(name=demo_seed.LIVE_COLLECTOR).is_revoked
+
+
+@pytest.mark.django_db
+def test_seed_command_seeds_prints_progress_and_logins_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "printed-once-1")
     out = io.StringIO()
     token_file = tmp_path / "token"
     call_command("seed_demo", "--days", "1", "--live-token-file", str(token_file), stdout=out)
     text = out.getvalue()
     assert "Ingesting samples" in text and "Rolling up hours" in text and "100%" in text
-    assert "Demo seeded:" in text and "admin" in text and "greenai-demo" in text
+    assert "Demo seeded:" in text and "admin" in text and "printed-once-1" in text
     assert RawSample.objects.exists()
     assert collector_for_token(token_file.read_text().strip()) is not None
+
+    # Seeded again: the logins are neither printed nor touched.
+    User = get_user_model()
+    User.objects.filter(username="admin").update(is_active=False)
+    out = io.StringIO()
+    call_command("seed_demo", "--if-empty", "--days", "1", stdout=out)
+    assert "printed-once-1" not in out.getvalue() and "Demo logins" not in out.getvalue()
+    assert not User.objects.get(username="admin").is_active
+
+
+@pytest.mark.django_db
+def test_seed_command_prints_a_random_password_without_demo_password(monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    out = io.StringIO()
+    call_command("seed_demo", "--days", "1", stdout=out)
+    password = out.getvalue().split("Demo logins (password: ")[1].split(";")[0]
+    assert len(password) >= 16
+    assert get_user_model().objects.get(username="admin").check_password(password)
 
 
 @pytest.mark.django_db
@@ -414,7 +470,7 @@ def test_seed_command_if_empty_leaves_an_existing_organisation_alone():
     assert "not seeding" in out.getvalue()
     assert not RawSample.objects.exists()
     assert Project.objects.count() == 1
-    assert get_user_model().objects.filter(username="admin").exists()  # logins ensured
+    assert not get_user_model().objects.exists()  # no demo login in a real organisation
 
 
 @pytest.mark.django_db
@@ -443,10 +499,17 @@ def test_seed_command_without_logins_creates_no_users():
     ("args", "message"),
     [
         (["--days", "0"], "--days must be at least 1"),
-        (["--password", "short"], "at least 8 characters"),
     ],
 )
 def test_seed_command_refuses_bad_options_before_writing(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("seed_demo", *args, stdout=io.StringIO())
+    assert not Project.objects.exists() and not RawSample.objects.exists()
+
+
+@pytest.mark.django_db
+def test_seed_command_refuses_a_short_demo_password_before_writing(monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "short")
+    with pytest.raises(CommandError, match="at least 8 characters"):
+        call_command("seed_demo", stdout=io.StringIO())
     assert not Project.objects.exists() and not RawSample.objects.exists()

@@ -282,8 +282,8 @@ def test_an_engineer_of_the_team_records_work_units(client, scenario):
     assert data["work_units"] == pytest.approx(1500)
 
 
-def test_work_at_one_instant_with_a_token(client, scenario):
-    _, token = api_token_create(user=user("admin"))
+def test_work_at_one_instant_with_a_work_token(client, scenario):
+    _, token = api_token_create(user=user("admin"), scope="work")
     response = post_work(
         client,
         {"units": 7, "ts": "2026-11-02T12:00:00+00:00"},

@@ -556,3 +556,50 @@ def test_reloading_an_inventory_does_not_find_an_allocation_overlapping_itself(d
     load(text)
     load(text)
     assert Allocation.objects.count() == 3
+
+
+# --- Hostile YAML ------------------------------------------------------------------------------
+
+BILLION_LAUGHS = dedent(
+    """\
+    organisation: {name: Acme}
+    teams:
+      - &a {name: lol}
+      - &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+      - &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+      - &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+      - [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+    """
+)
+
+
+def test_a_billion_laughs_is_refused_at_its_first_anchor():
+    with pytest.raises(InventoryError) as refused:
+        parse_inventory(BILLION_LAUGHS, "laughs.yaml")
+    assert str(refused.value) == (
+        "laughs.yaml line 3: anchors (&a) are not allowed: write the value out"
+    )
+
+
+def test_a_recursive_alias_is_refused_without_recursion_error():
+    with pytest.raises(InventoryError, match="line 1: anchors .&loop. are not allowed"):
+        parse_inventory("teams: &loop [*loop]\n")
+
+
+def test_an_alias_to_an_undefined_anchor_is_refused_with_its_line():
+    with pytest.raises(InventoryError, match="line 2"):
+        parse_inventory("organisation: {name: Acme}\nteams: [*nowhere]\n")
+
+
+def test_deep_nesting_is_refused_without_recursion_error():
+    deep = "teams: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(InventoryError, match="line 1: nested more than 20 levels deep"):
+        parse_inventory(deep)
+
+
+@pytest.mark.django_db
+def test_load_inventory_command_reports_an_alias_as_a_command_error(tmp_path):
+    path = tmp_path / "inventory.yaml"
+    path.write_text(BILLION_LAUGHS)
+    with pytest.raises(CommandError, match="line 3: anchors"):
+        call_command("load_inventory", str(path), stdout=StringIO())
