@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("assessments.dashboards.urls")),  # dashboards and engineers' forms
     path("", include("assessments.decisions.urls")),  # optimisations, ROI, recommendations
     path("", include("assessments.reports.urls")),  # monthly PDF reports
+    path("", include("assessments.codecarbon.urls")),  # CodeCarbon API, experiment mappings
 ]

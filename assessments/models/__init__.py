@@ -1,3 +1,9 @@
+from assessments.models.codecarbon import (
+    CodeCarbonEmission,
+    CodeCarbonExperiment,
+    CodeCarbonRun,
+    HourlyCodeCarbonFact,
+)
 from assessments.models.daily import DailyDeviceFact, DailyProjectFact
 from assessments.models.decisions import Optimisation, Recommendation, Technique
 from assessments.models.facts import HourlyDeviceFact, HourlyProjectFact
@@ -20,11 +26,15 @@ from assessments.models.reports import Report
 __all__ = [
     "Allocation",
     "ApiToken",
+    "CodeCarbonEmission",
+    "CodeCarbonExperiment",
+    "CodeCarbonRun",
     "DailyDeviceFact",
     "DailyProjectFact",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",
+    "HourlyCodeCarbonFact",
     "HourlyDeviceFact",
     "HourlyProjectFact",
     "Optimisation",
