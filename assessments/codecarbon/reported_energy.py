@@ -1,11 +1,9 @@
-"""Reported energy split into UTC hours, and which of it counts (pure; docs/methodology.md).
+"""Reported energy split into UTC hours (pure; docs/methodology.md).
 
 CodeCarbon reports energy per interval [timestamp - duration, timestamp). Like an agent sample,
-an interval that crosses an hour boundary splits pro rata by time. A project-hour the agent
-measured is the agent's: the reported energy of that hour is overlap, shown and not counted.
+an interval that crosses an hour boundary splits pro rata by time.
 """
 
-import math
 from dataclasses import dataclass
 
 from assessments.footprint import footprint_math as fm
@@ -42,28 +40,3 @@ def sum_by_hour(intervals) -> dict[float, HourSums]:
             sums.seconds += seconds
             sums.energy_kwh += energy
     return hours
-
-
-@dataclass(frozen=True)
-class ReportedSplit:
-    """Reported figures of some project-hours: what counts and what the agent already had."""
-
-    counted: dict[str, float]
-    overlap: dict[str, float]
-
-
-def split_counted(rows, measured_hours: set, fields) -> ReportedSplit:
-    """Sum rows (objects with project_id, hour and `fields`) into counted and overlap.
-
-    A row whose (project_id, hour) is in measured_hours was measured by the agent too.
-    """
-    counted = {name: [] for name in fields}
-    overlap = {name: [] for name in fields}
-    for row in rows:
-        target = overlap if (row.project_id, row.hour) in measured_hours else counted
-        for name in fields:
-            target[name].append(getattr(row, name))
-    return ReportedSplit(
-        counted={name: math.fsum(values) for name, values in counted.items()},
-        overlap={name: math.fsum(values) for name, values in overlap.items()},
-    )
