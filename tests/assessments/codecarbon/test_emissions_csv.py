@@ -75,7 +75,8 @@ def test_naive_timestamps_are_read_in_the_given_zone():
 
 
 def test_run_id_none_written_by_codecarbon_with_api_output_means_no_run():
-    text = read("emissions_3.3.2_flushes.csv").replace("889dd2f7-91a8-45ab-8297-e9db1b869ea9", "None")
+    run_id = "889dd2f7-91a8-45ab-8297-e9db1b869ea9"
+    text = read("emissions_3.3.2_flushes.csv").replace(run_id, "None")
 
     rows = parse_emissions_csv(text, naive_tz=UTC)
 
