@@ -4,7 +4,9 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("assessments.footprint.urls")),  # footprint API, work units, OpenAPI
-    path("", include("assessments.dashboards.urls")),  # dashboards and engineers' forms
+    # Before the dashboards: "projects/new/" must not be read as the project named "new".
+    path("", include("assessments.organisation.urls")),  # engineers' forms, methodology
+    path("", include("assessments.dashboards.urls")),  # dashboards, chart JSON, CSV exports
     path("", include("assessments.decisions.urls")),  # optimisations, ROI, recommendations
     path("", include("assessments.reports.urls")),  # monthly PDF reports
     path("", include("assessments.codecarbon.urls")),  # CodeCarbon API, experiment mappings

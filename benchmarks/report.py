@@ -60,7 +60,8 @@ def main() -> None:
     from django.utils import timezone
 
     from assessments.models import Team
-    from assessments.reports.services import previous_month, report_generate
+    from assessments.reports.selectors import previous_month
+    from assessments.reports.services import report_generate
 
     try:
         call_command("migrate", verbosity=0)

@@ -1,42 +1,29 @@
-"""Server-rendered dashboard pages and the engineers' forms.
+"""Server-rendered dashboard pages and their CSV exports.
 
-Thin views: filters from the URL, data from assessments.dashboards.selectors/tables, writes through
-assessments.organisation.services and collectors.services after a role-and-team check.
+Thin views: filters from the URL, data from assessments.dashboards.selectors and tables.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils.http import urlencode
-from django.views.decorators.http import require_POST
 
 from assessments import permissions
 from assessments.dashboards import selectors as dashboards
 from assessments.dashboards import tables
 from assessments.dashboards.csv_export import csv_response
-from assessments.models import Allocation, ApiToken, Optimisation, Project, Team, WorkRecord
-from assessments.organisation import services
+from assessments.models import Optimisation, Project, Team
 from assessments.organisation.forms import (
     AllocationForm,
-    ApiTokenForm,
-    CollectorForm,
     FilterForm,
     Filters,
-    ProjectForm,
     WorkRecordForm,
     filters_from,
 )
-from collectors import services as collector_services
-from collectors.models import Collector
-
-NEW_COLLECTOR_TOKEN = "new_collector_token"
-NEW_API_TOKEN = "new_api_token"
 
 
-def _page(request, template: str, **context):
+def filtered_page(request, template: str, **context):
     """Render with the filters every page keeps in its URL."""
     filters, errors = filters_from(request.GET)
     for error in errors:
@@ -50,7 +37,7 @@ def _page(request, template: str, **context):
     return render(request, template, context)
 
 
-def _filters(request):
+def request_filters(request):
     return filters_from(request.GET)[0]
 
 
@@ -59,13 +46,13 @@ def _filters(request):
 
 @login_required
 def overview(request):
-    filters = _filters(request)
+    filters = request_filters(request)
     comparison = dashboards.kpi_comparison(end=filters.end, team=filters.team)
     coverage = dashboards.coverage(start=filters.start, end=filters.end)
     unallocated = dashboards.unallocated(start=filters.start, end=filters.end)
     share = coverage["coverage"]
     currency = dashboards.currency()
-    return _page(
+    return filtered_page(
         request,
         "assessments/overview.html",
         currency=currency,
@@ -86,8 +73,8 @@ def overview(request):
 
 @login_required
 def project_list(request):
-    filters = _filters(request)
-    return _page(
+    filters = request_filters(request)
+    return filtered_page(
         request,
         "assessments/projects.html",
         table=tables.projects(filters),
@@ -98,9 +85,9 @@ def project_list(request):
 @login_required
 def project_detail(request, slug: str):
     project = get_object_or_404(Project.objects.select_related("team"), slug=slug)
-    filters = _filters(request)
+    filters = request_filters(request)
     can_edit = permissions.can_edit_team(request.user, project.team)
-    return _page(
+    return filtered_page(
         request,
         "assessments/project_detail.html",
         project=project,
@@ -122,16 +109,16 @@ def project_detail(request, slug: str):
 
 @login_required
 def team_list(request):
-    filters = _filters(request)
-    return _page(request, "assessments/teams.html", table=tables.teams(filters))
+    filters = request_filters(request)
+    return filtered_page(request, "assessments/teams.html", table=tables.teams(filters))
 
 
 @login_required
 def team_detail(request, slug: str):
     team = get_object_or_404(Team, slug=slug)
-    filters = _filters(request)
+    filters = request_filters(request)
     team_filters = Filters(start=filters.start, end=filters.end, team=team)
-    return _page(
+    return filtered_page(
         request,
         "assessments/team_detail.html",
         team=team,
@@ -144,30 +131,11 @@ def team_detail(request, slug: str):
 
 @login_required
 def hardware(request):
-    filters = _filters(request)
-    return _page(
+    filters = request_filters(request)
+    return filtered_page(
         request,
         "assessments/hardware.html",
         tables=[tables.hardware_hosts(filters), tables.hardware_devices(filters)],
-    )
-
-
-@login_required
-def collector_list(request):
-    filters = _filters(request)
-    teams = permissions.editable_teams(request.user)
-    can_create = permissions.is_admin(request.user) or teams.exists()
-    return _page(
-        request,
-        "assessments/collectors.html",
-        table=tables.collectors(filters),
-        health=dashboards.collector_health(team=filters.team),
-        rejections=dashboards.recent_rejections(team=filters.team),
-        new_token=request.session.pop(NEW_COLLECTOR_TOKEN, None),
-        can_create=can_create,
-        form=_collector_form(request.user) if can_create else None,
-        editable_team_ids=set(teams.values_list("pk", flat=True)),
-        is_admin=permissions.is_admin(request.user),
     )
 
 
@@ -178,7 +146,7 @@ def collector_list(request):
 def export_csv(request, name: str):
     if name not in tables.TABLES:
         raise Http404(f"No table named {name!r}.")
-    filters = _filters(request)
+    filters = request_filters(request)
     table = tables.TABLES[name](filters)
     return csv_response(table, filename=f"{name}_{filters.start}_{filters.end}.csv")
 
@@ -188,179 +156,6 @@ def export_project_csv(request, slug: str, name: str):
     project = get_object_or_404(Project, slug=slug)
     if name not in tables.PROJECT_TABLES:
         raise Http404(f"No table named {name!r}.")
-    filters = _filters(request)
+    filters = request_filters(request)
     table = tables.PROJECT_TABLES[name](filters, project)
     return csv_response(table, filename=f"{slug}_{name}_{filters.start}_{filters.end}.csv")
-
-
-# --- Engineers' forms --------------------------------------------------------------------------
-
-
-@login_required
-@permissions.engineer_required
-def project_create(request):
-    teams = permissions.editable_teams(request.user)
-    form = ProjectForm(request.POST or None, teams=teams)
-    if request.method == "POST" and form.is_valid():
-        permissions.check_can_edit_team(request.user, form.cleaned_data["team"])
-        project = services.project_create(**form.cleaned_data)
-        messages.success(request, f"Project {project.name} registered.")
-        return redirect("project_detail", slug=project.slug)
-    return render(request, "assessments/project_form.html", {"form": form, "project": None})
-
-
-@login_required
-@permissions.engineer_required
-def project_edit(request, slug: str):
-    project = get_object_or_404(Project, slug=slug)
-    permissions.check_can_edit_team(request.user, project.team)
-    teams = permissions.editable_teams(request.user)
-    form = ProjectForm(request.POST or None, instance=project, teams=teams)
-    if request.method == "POST" and form.is_valid():
-        permissions.check_can_edit_team(request.user, form.cleaned_data["team"])
-        form.save()
-        messages.success(request, f"Project {project.name} saved.")
-        return redirect("project_detail", slug=project.slug)
-    return render(request, "assessments/project_form.html", {"form": form, "project": project})
-
-
-@login_required
-@permissions.engineer_required
-def allocation_create(request, slug: str):
-    project = get_object_or_404(Project, slug=slug)
-    permissions.check_can_edit_team(request.user, project.team)
-    form = AllocationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        allocation = services.allocation_create(project=project, **form.allocation_values())
-        messages.success(request, f"Allocated: {allocation}.")
-        return redirect("project_detail", slug=project.slug)
-    return render(
-        request, "assessments/simple_form.html", _form_context(form, project, "Allocate devices")
-    )
-
-
-@login_required
-@permissions.engineer_required
-@require_POST
-def allocation_delete(request, slug: str, pk: int):
-    allocation = get_object_or_404(Allocation, pk=pk, project__slug=slug)
-    permissions.check_can_edit_team(request.user, allocation.project.team)
-    services.allocation_delete(allocation=allocation)
-    messages.success(request, "Allocation removed.")
-    return redirect("project_detail", slug=slug)
-
-
-@login_required
-@permissions.engineer_required
-def work_record_create(request, slug: str):
-    project = get_object_or_404(Project, slug=slug)
-    permissions.check_can_edit_team(request.user, project.team)
-    form = WorkRecordForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        services.work_record_create(
-            project=project, created_by=request.user, **form.record_values()
-        )
-        unit = project.work_unit or "units of work"
-        messages.success(request, f"Recorded {form.cleaned_data['units']:,.0f} {unit}.")
-        return redirect("project_detail", slug=project.slug)
-    return render(
-        request, "assessments/simple_form.html", _form_context(form, project, "Record work")
-    )
-
-
-@login_required
-@permissions.engineer_required
-@require_POST
-def work_record_delete(request, slug: str, pk: int):
-    record = get_object_or_404(WorkRecord, pk=pk, project__slug=slug)
-    permissions.check_can_edit_team(request.user, record.project.team)
-    record.delete()
-    messages.success(request, "Work record removed.")
-    return redirect("project_detail", slug=slug)
-
-
-def _form_context(form, project, title: str) -> dict:
-    return {"form": form, "project": project, "title": title}
-
-
-def _collector_form(user, data=None) -> CollectorForm:
-    return CollectorForm(
-        data,
-        teams=permissions.editable_teams(user),
-        team_required=not permissions.is_admin(user),
-    )
-
-
-@login_required
-@permissions.engineer_required
-@require_POST
-def collector_create(request):
-    form = _collector_form(request.user, request.POST)
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            for error in errors:
-                messages.error(request, f"Collector {field}: {error}")
-        return redirect("collector_list")
-    team = form.cleaned_data.get("team")
-    if team is not None or not permissions.is_admin(request.user):
-        permissions.check_can_edit_team(request.user, team)
-    try:
-        collector, token = collector_services.collector_create(
-            name=form.cleaned_data["name"], team=team, created_by=request.user
-        )
-    except (ValueError, IntegrityError) as exc:
-        messages.error(request, f"Collector not created: {exc}")
-        return redirect("collector_list")
-    # Shown once on the next page view, then gone from the session: only its digest is kept.
-    request.session[NEW_COLLECTOR_TOKEN] = {"name": collector.name, "token": token}
-    return redirect("collector_list")
-
-
-@login_required
-@permissions.engineer_required
-@require_POST
-def collector_revoke(request, pk: int):
-    collector = get_object_or_404(Collector, pk=pk)
-    if collector.team is None:
-        if not permissions.is_admin(request.user):
-            raise PermissionDenied("Only admins may revoke a collector without a team.")
-    else:
-        permissions.check_can_edit_team(request.user, collector.team)
-    collector_services.collector_revoke(collector=collector)
-    messages.success(request, f"Collector {collector.name} revoked; its token no longer works.")
-    return redirect("collector_list")
-
-
-# --- Personal API tokens -----------------------------------------------------------------------
-
-
-@login_required
-def token_list(request):
-    form = ApiTokenForm(request.POST or None)
-    if request.method == "POST":
-        if form.is_valid():
-            api_token, token = services.api_token_create(
-                user=request.user, name=form.cleaned_data["name"]
-            )
-            request.session[NEW_API_TOKEN] = {"name": api_token.name, "token": token}
-            return redirect("token_list")
-    return render(
-        request,
-        "assessments/tokens.html",
-        {
-            "form": form,
-            "tokens": request.user.api_tokens.order_by("revoked_at", "-created_at"),
-            "new_token": request.session.pop(NEW_API_TOKEN, None),
-        },
-    )
-
-
-@login_required
-@require_POST
-def token_revoke(request, pk: int):
-    api_token = get_object_or_404(ApiToken, pk=pk)
-    if api_token.user_id != request.user.pk and not permissions.is_admin(request.user):
-        raise PermissionDenied("You may only revoke your own tokens.")
-    services.api_token_revoke(api_token=api_token)
-    messages.success(request, f"Token {api_token.name} revoked.")
-    return redirect("token_list")

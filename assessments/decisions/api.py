@@ -1,6 +1,6 @@
 """Read API of the decisions area: optimisations with their return, and recommendations.
 
-Thin views: a selector in assessments.decisions.services computes, a pydantic model serialises. The
+Thin views: a selector in assessments.decisions.selectors computes, a pydantic model serialises. The
 ROI and recommendations pages show the very same OptimisationReturn and Recommendation values.
 """
 
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from pydantic import BaseModel, Field
 
 from assessments.api_auth import api_login_required, json_error
-from assessments.decisions import services as decisions
+from assessments.decisions import selectors
 from assessments.decisions.roi import Range, WindowMeasure
 from assessments.models import Optimisation, Organisation, Project, Recommendation, Technique
 from greenai_site.openapi import api_operation
@@ -163,7 +163,7 @@ def _span(value: Range | None) -> Span | None:
     return None if value is None else Span(low=value.low, high=value.high)
 
 
-def optimisation_out(result: decisions.OptimisationReturn) -> OptimisationOut:
+def optimisation_out(result: selectors.OptimisationReturn) -> OptimisationOut:
     optimisation = result.optimisation
     measured = result.measured
     estimate = None
@@ -302,7 +302,7 @@ def optimisation_list(request):
         project = Project.objects.filter(slug=request.GET["project"]).first()
         if project is None:
             return json_error(404, f"No project with slug {request.GET['project']!r}.")
-    results = decisions.optimisation_returns(project=project)
+    results = selectors.optimisation_returns(project=project)
     results = [
         r
         for r in results
@@ -328,7 +328,7 @@ def optimisation_detail(request, pk: int):
     optimisation = Optimisation.objects.select_related("project").filter(pk=pk).first()
     if optimisation is None:
         return json_error(404, f"No optimisation with id {pk}.")
-    result = decisions.optimisation_measure(optimisation=optimisation)
+    result = selectors.optimisation_measure(optimisation=optimisation)
     return JsonResponse(optimisation_out(result).model_dump(mode="json"))
 
 
@@ -350,11 +350,11 @@ def recommendation_list(request):
     try:
         status = _choice(request, "status", Recommendation.Status.values)
         kind = _choice(request, "kind", Recommendation.Kind.values)
-        order = _choice(request, "order", decisions.ORDERINGS) or "kgco2e"
+        order = _choice(request, "order", selectors.ORDERINGS) or "kgco2e"
     except ValueError as exc:
         return json_error(400, str(exc), [{"field": "query", "message": str(exc)}])
     currency = Organisation.get().currency
-    rows = list(decisions.recommendations_list(status=status, kind=kind, order=order))
+    rows = list(selectors.recommendations_list(status=status, kind=kind, order=order))
     body = RecommendationList(
         count=len(rows), recommendations=[recommendation_out(r, currency) for r in rows]
     )

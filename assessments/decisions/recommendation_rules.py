@@ -2,8 +2,9 @@
 
 A candidate names its target, the evidence (numbers and the period they come from), an estimated
 monthly saving (facility kWh, money, kgCO2e) and a confidence. Savings over the analysed period are
-scaled to a 30-day month. assessments.decisions.services feeds the rules from the hourly facts and
-stores the candidates as Recommendation rows (upserted by fingerprint).
+scaled to a 30-day month. assessments.decisions.selectors feeds the rules from the hourly facts;
+assessments.decisions.services stores the candidates as Recommendation rows (upserted by
+fingerprint).
 
 The rules and their arithmetic are documented in docs/decisions.md.
 """

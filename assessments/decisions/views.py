@@ -1,7 +1,8 @@
 """Pages of the decisions area: the ROI page, the optimisation form, the recommendations page.
 
-Thin views: assessments.decisions.services computes and writes; assessments.permissions decides who
-may change what (engineers of the project's team and admins), checked here on the server.
+Thin views: assessments.decisions.selectors reads, assessments.decisions.services writes;
+assessments.permissions decides who may change what (engineers of the project's team and admins),
+checked here on the server.
 """
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from assessments import permissions
 from assessments.api_auth import api_login_required, json_error
 from assessments.dashboards.charts import figure_json
 from assessments.decisions import charts as charts_decisions
-from assessments.decisions import services as decisions
+from assessments.decisions import selectors, services
 from assessments.decisions.forms import AcceptForm, DismissForm, OptimisationForm
 from assessments.decisions.roi import MIN_COVERAGE, MIN_DAYS_WITH_UNITS
 from assessments.decisions.technique_savings import TECHNIQUE_SAVINGS
@@ -49,7 +50,7 @@ def _team(request):
 @login_required
 def roi_page(request):
     team = _team(request)
-    returns = decisions.optimisation_returns(team=team)
+    returns = selectors.optimisation_returns(team=team)
     organisation = Organisation.get()
     editable = set(permissions.editable_teams(request.user).values_list("pk", flat=True))
     rows = [
@@ -88,7 +89,7 @@ def roi_chart(request):
             monthly_saving=result.monthly_cost,
             payback_months=result.payback_months,
         )
-        for result in decisions.optimisation_returns(team=_team(request))
+        for result in selectors.optimisation_returns(team=_team(request))
         if result.measured is not None and result.cumulative
     ]
     figure = charts_decisions.roi_cumulative_figure(series, currency=Organisation.get().currency)
@@ -137,13 +138,13 @@ def _optimisation_edit(request, optimisation):
         permissions.check_can_edit_team(request.user, project.team)
         try:
             if optimisation is None:
-                optimisation = decisions.optimisation_create(
+                optimisation = services.optimisation_create(
                     project=project, created_by=request.user, **form.service_fields()
                 )
             else:
                 # The form bound the instance; reload so a refused save leaves no half-edit.
                 optimisation = Optimisation.objects.get(pk=optimisation.pk)
-                decisions.optimisation_update(
+                services.optimisation_update(
                     optimisation=optimisation, project=project, **form.service_fields()
                 )
         except ValidationError as error:
@@ -164,10 +165,10 @@ def recommendations_page(request):
     if kind not in Recommendation.Kind.values:
         kind = None
     order = request.GET.get("order", "kgco2e")
-    if order not in decisions.ORDERINGS:
+    if order not in selectors.ORDERINGS:
         order = "kgco2e"
     team = _team(request)
-    recommendations = decisions.recommendations_list(
+    recommendations = selectors.recommendations_list(
         status=None if status == "all" else status, kind=kind, order=order, team=team
     )
     editable = set(permissions.editable_teams(request.user).values_list("pk", flat=True))
@@ -193,7 +194,7 @@ def recommendations_page(request):
             "currency": Organisation.get().currency,
             "dismiss_form": DismissForm(),
             "accept_projects": projects,
-            "counts": decisions.recommendation_counts(),
+            "counts": selectors.recommendation_counts(),
         },
     )
 
@@ -218,7 +219,7 @@ def recommendation_accept(request, pk: int):
     project = recommendation.project or form.cleaned_data.get("project")
     _check_can_decide(request.user, recommendation, project)
     try:
-        optimisation = decisions.recommendation_accept(
+        optimisation = services.recommendation_accept(
             recommendation=recommendation, user=request.user, project=project
         )
     except ValidationError as error:
@@ -243,7 +244,7 @@ def recommendation_dismiss(request, pk: int):
         messages.error(request, "Not dismissed: say why this recommendation is dismissed.")
         return redirect("recommendations")
     try:
-        decisions.recommendation_dismiss(
+        services.recommendation_dismiss(
             recommendation=recommendation, user=request.user, reason=form.cleaned_data["reason"]
         )
     except ValidationError as error:

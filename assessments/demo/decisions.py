@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 
-from assessments.decisions import services as decisions
+from assessments.decisions import services as decision_services
 from assessments.models import Optimisation, Project, Recommendation
 
 MEASURED_TITLE = "INT8 quantisation of the chat model"
@@ -22,7 +22,7 @@ def _ensure(project: Project, title: str, **fields) -> Optimisation:
     existing = Optimisation.objects.filter(project=project, title=title).first()
     if existing is not None:
         return existing
-    return decisions.optimisation_create(project=project, title=title, **fields)
+    return decision_services.optimisation_create(project=project, title=title, **fields)
 
 
 def seed(
@@ -60,8 +60,8 @@ def seed(
         quality_before=86.4,
         quality_after=85.9,
     )
-    verified = decisions.optimisations_verify(now=now)
-    summary = decisions.recommendations_refresh(now=now)
+    verified = decision_services.optimisations_verify(now=now)
+    summary = decision_services.recommendations_refresh(now=now)
     _accept_power_cap(out)
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.kinds.items()))
     out.write(
@@ -80,8 +80,10 @@ def _accept_power_cap(out) -> None:
     if recommendation is None:
         return
     admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
-    optimisation = decisions.recommendation_accept(recommendation=recommendation, user=admin)
-    decisions.optimisation_update(
+    optimisation = decision_services.recommendation_accept(
+        recommendation=recommendation, user=admin
+    )
+    decision_services.optimisation_update(
         optimisation=optimisation,
         title="Cap the pre-training GPUs at 75% of their power limit",
         engineering_hours=8,

@@ -3,7 +3,6 @@
 from django.urls import path
 
 from assessments.footprint import api
-from assessments.organisation import views as views_methodology
 
 urlpatterns = [
     path("api/v1/footprint", api.organisation_footprint, name="api_footprint"),
@@ -15,5 +14,4 @@ urlpatterns = [
     path("api/v1/projects/<slug:slug>/work", api.project_work, name="api_project_work"),
     path("api/v1/teams/<slug:slug>/footprint", api.team_footprint, name="api_team_footprint"),
     path("api/v1/openapi.json", api.openapi_schema, name="api_openapi"),
-    path("methodology/", views_methodology.methodology, name="methodology"),
 ]

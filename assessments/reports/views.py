@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 from assessments.models import Report, Team
 from assessments.permissions import admin_required, is_admin
 from assessments.reports.report_summary import month_title, parse_month, shift_month
+from assessments.reports.selectors import previous_month
 from assessments.reports.services import (
     ReportError,
-    previous_month,
     report_filename,
     report_generate,
 )

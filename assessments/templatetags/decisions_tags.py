@@ -81,7 +81,7 @@ def evidence_rows(evidence, currency=""):
 def decisions_overview(context, count: int = 3):
     """Top open recommendations and the verified savings, for the overview page (following
     its team filter where it has one)."""
-    from assessments.decisions.services import top_recommendations, verified_savings_total
+    from assessments.decisions.selectors import top_recommendations, verified_savings_total
 
     filters = context.get("filters")
     team = getattr(filters, "team", None)

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from assessments.decisions import services as decisions
+from assessments.decisions import services
 from assessments.models import Optimisation, Recommendation
 from assessments.organisation.services import api_token_create
 from tests.assessments.decisions.decisions_factories import (
@@ -30,7 +30,7 @@ def optimised():
     device = make_device()
     write_daily_usage(device, project, APPLIED - timedelta(days=14), 14, it_kwh=10.0, units=100)
     write_daily_usage(device, project, APPLIED + timedelta(days=1), 14, it_kwh=5.0, units=100)
-    optimisation = decisions.optimisation_create(
+    optimisation = services.optimisation_create(
         project=project,
         technique="quantisation",
         applied_on=APPLIED,
@@ -43,7 +43,7 @@ def optimised():
         quality_before=91.0,
         quality_after=90.6,
     )
-    planned = decisions.optimisation_create(
+    planned = services.optimisation_create(
         project=project, technique="pruning", engineering_hours=4
     )
     return optimisation, planned

@@ -1,11 +1,11 @@
-"""Services and selectors of assessments.decisions.services on facts written directly."""
+"""Services and selectors of assessments.decisions on facts written directly."""
 
 from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from assessments.decisions import services as decisions
+from assessments.decisions import selectors, services
 from assessments.models import GridIntensityHour, GridZone, Optimisation, Recommendation
 from assessments.tasks import refresh_recommendations
 from tests.assessments.decisions.decisions_factories import (
@@ -46,13 +46,13 @@ def applied_quantisation(project, **fields):
         other_costs=200,
     )
     values.update(fields)
-    return decisions.optimisation_create(project=project, **values)
+    return services.optimisation_create(project=project, **values)
 
 
 def test_measured_return_of_a_halving_matches_the_hand_computation(halving_project):
     optimisation = applied_quantisation(halving_project)
 
-    result = decisions.optimisation_measure(optimisation=optimisation, now=NOW)
+    result = selectors.optimisation_measure(optimisation=optimisation, now=NOW)
 
     measured = result.measured
     assert measured.conclusive, measured.warnings
@@ -82,17 +82,17 @@ def test_a_project_with_too_few_days_is_measured_with_a_warning():
     write_daily_usage(device, project, APPLIED + timedelta(days=1), 3, it_kwh=5.0, units=100)
     optimisation = applied_quantisation(project)
 
-    result = decisions.optimisation_measure(optimisation=optimisation, now=NOW)
+    result = selectors.optimisation_measure(optimisation=optimisation, now=NOW)
 
     assert not result.measured.conclusive
     assert any("only 3 days" in warning for warning in result.measured.warnings)
-    assert decisions.optimisations_verify(now=NOW) == 0
+    assert services.optimisations_verify(now=NOW) == 0
 
 
 def test_optimisation_with_its_own_hourly_rate_overrides_the_organisations(halving_project):
     optimisation = applied_quantisation(halving_project, hourly_rate=100.0)
 
-    result = decisions.optimisation_measure(optimisation=optimisation, now=NOW)
+    result = selectors.optimisation_measure(optimisation=optimisation, now=NOW)
 
     assert result.investment == pytest.approx(10 * 100 + 200)
 
@@ -103,11 +103,11 @@ def test_planned_optimisation_gets_a_what_if_estimate_with_its_source():
     device = make_device()
     # Last 30 days: 10 days x 15 kWh facility = 150 kWh, 30 EUR.
     write_daily_usage(device, project, date(2026, 10, 20), 10, it_kwh=10.0, units=100)
-    optimisation = decisions.optimisation_create(
+    optimisation = services.optimisation_create(
         project=project, technique="quantisation", engineering_hours=5
     )
 
-    result = decisions.optimisation_measure(optimisation=optimisation, now=NOW)
+    result = selectors.optimisation_measure(optimisation=optimisation, now=NOW)
 
     assert result.measured is None
     estimate = result.estimate
@@ -123,7 +123,7 @@ def test_applied_optimisation_needs_its_date_and_bad_numbers_are_refused():
     project = make_project("bad")
 
     with pytest.raises(ValidationError) as error:
-        decisions.optimisation_create(
+        services.optimisation_create(
             project=project, technique="pruning", status="applied", engineering_hours=-3
         )
 
@@ -135,8 +135,8 @@ def test_applied_optimisation_needs_its_date_and_bad_numbers_are_refused():
 def test_verification_marks_a_conclusive_measurement_and_totals_its_savings(halving_project):
     applied_quantisation(halving_project)
 
-    assert decisions.optimisations_verify(now=NOW) == 1
-    total = decisions.verified_savings_total(now=NOW)
+    assert services.optimisations_verify(now=NOW) == 1
+    total = selectors.verified_savings_total(now=NOW)
 
     assert total.count == 1
     assert total.energy_kwh == pytest.approx(180.0)
@@ -149,7 +149,7 @@ def test_work_records_spanning_days_are_spread_pro_rata():
     project = make_project("spread")
     record_units(project, date(2026, 10, 1), 300, days=3)
 
-    units = decisions.project_daily_units(project.pk, date(2026, 10, 2), date(2026, 10, 10))
+    units = selectors.project_daily_units(project.pk, date(2026, 10, 2), date(2026, 10, 10))
 
     assert units == {date(2026, 10, 2): pytest.approx(100), date(2026, 10, 3): pytest.approx(100)}
 
@@ -173,7 +173,7 @@ def idle_device():
 
 
 def test_refresh_creates_an_idle_gpu_recommendation_with_its_saving(idle_device):
-    summary = decisions.recommendations_refresh(now=END)
+    summary = services.recommendations_refresh(now=END)
 
     [recommendation] = Recommendation.objects.all()
     assert summary.created == 1
@@ -189,21 +189,21 @@ def test_refresh_creates_an_idle_gpu_recommendation_with_its_saving(idle_device)
 
 
 def test_dismissed_recommendation_stays_dismissed_until_the_evidence_changes(idle_device):
-    decisions.recommendations_refresh(now=END)
+    services.recommendations_refresh(now=END)
     recommendation = Recommendation.objects.get()
-    decisions.recommendation_dismiss(
+    services.recommendation_dismiss(
         recommendation=recommendation, user=None, reason="Spare GPU kept for failover."
     )
 
     # The same data a day later: the dismissal holds.
-    summary = decisions.recommendations_refresh(now=END + timedelta(hours=1))
+    summary = services.recommendations_refresh(now=END + timedelta(hours=1))
     recommendation.refresh_from_db()
     assert summary.kept_dismissed == 1
     assert recommendation.status == "dismissed"
 
     # Twice the idle time: the saving changed materially, so it comes back.
     write_idle_hours(idle_device, END, 20)
-    summary = decisions.recommendations_refresh(now=END + timedelta(hours=20))
+    summary = services.recommendations_refresh(now=END + timedelta(hours=20))
     recommendation.refresh_from_db()
     assert summary.reopened == 1
     assert recommendation.status == "open"
@@ -214,24 +214,24 @@ def test_dismissed_recommendation_stays_dismissed_until_the_evidence_changes(idl
 
 
 def test_dismissing_needs_a_reason_and_changes_nothing_without_one(idle_device):
-    decisions.recommendations_refresh(now=END)
+    services.recommendations_refresh(now=END)
     recommendation = Recommendation.objects.get()
 
     with pytest.raises(ValidationError):
-        decisions.recommendation_dismiss(recommendation=recommendation, user=None, reason="  ")
+        services.recommendation_dismiss(recommendation=recommendation, user=None, reason="  ")
 
     recommendation.refresh_from_db()
     assert recommendation.status == "open"
 
 
 def test_accepting_creates_a_planned_optimisation_that_later_refreshes_leave_alone(idle_device):
-    decisions.recommendations_refresh(now=END)
+    services.recommendations_refresh(now=END)
     recommendation = Recommendation.objects.get()
     project = make_project("infra", phase="inference")
 
     with pytest.raises(ValidationError):
-        decisions.recommendation_accept(recommendation=recommendation, user=None)
-    optimisation = decisions.recommendation_accept(
+        services.recommendation_accept(recommendation=recommendation, user=None)
+    optimisation = services.recommendation_accept(
         recommendation=recommendation, user=None, project=project
     )
 
@@ -240,17 +240,17 @@ def test_accepting_creates_a_planned_optimisation_that_later_refreshes_leave_alo
     assert recommendation.optimisation == optimisation
     assert optimisation.status == "planned"
     assert optimisation.project == project
-    decisions.recommendations_refresh(now=END + timedelta(hours=1))
+    services.recommendations_refresh(now=END + timedelta(hours=1))
     recommendation.refresh_from_db()
     assert recommendation.status == "accepted"
     with pytest.raises(ValidationError):
-        decisions.recommendation_dismiss(recommendation=recommendation, user=None, reason="x")
+        services.recommendation_dismiss(recommendation=recommendation, user=None, reason="x")
 
 
 def test_open_recommendation_the_data_no_longer_supports_is_removed(idle_device):
-    decisions.recommendations_refresh(now=END)
+    services.recommendations_refresh(now=END)
 
-    summary = decisions.recommendations_refresh(now=END + timedelta(days=40))
+    summary = services.recommendations_refresh(now=END + timedelta(days=40))
 
     assert summary.removed == 1
     assert not Recommendation.objects.exists()
@@ -298,7 +298,7 @@ def busy_organisation():
 
 
 def test_every_rule_finds_its_case_in_the_facts(busy_organisation):
-    decisions.recommendations_refresh(now=END)
+    services.recommendations_refresh(now=END)
 
     kinds = set(Recommendation.objects.values_list("kind", flat=True))
     assert kinds == {kind.value for kind in Recommendation.Kind}
@@ -319,11 +319,11 @@ def test_every_rule_finds_its_case_in_the_facts(busy_organisation):
 def test_top_recommendations_are_the_open_ones_with_the_largest_carbon_saving(
     busy_organisation,
 ):
-    decisions.recommendations_refresh(now=END)
+    services.recommendations_refresh(now=END)
     biggest = Recommendation.objects.order_by("-monthly_kgco2e").first()
-    decisions.recommendation_dismiss(recommendation=biggest, user=None, reason="Not now.")
+    services.recommendation_dismiss(recommendation=biggest, user=None, reason="Not now.")
 
-    top = decisions.top_recommendations(3)
+    top = selectors.top_recommendations(3)
 
     assert len(top) == 3
     assert biggest not in top
@@ -354,5 +354,5 @@ def test_demo_seeding_records_a_measured_and_an_accepted_optimisation_once():
     assert planned.status == "planned"
     assert planned.technique == "power_cap"
     assert Recommendation.objects.get(kind="power_cap").status == "accepted"
-    estimate = decisions.optimisation_measure(optimisation=planned, now=NOW).estimate
+    estimate = selectors.optimisation_measure(optimisation=planned, now=NOW).estimate
     assert estimate.monthly_energy_kwh.high > 0

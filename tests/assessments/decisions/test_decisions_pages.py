@@ -7,7 +7,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from assessments.decisions import services as decisions
+from assessments.decisions import selectors, services
 from assessments.models import Optimisation, Recommendation
 from assessments.templatetags.greenai import format_number
 from tests.assessments.decisions.decisions_factories import (
@@ -38,7 +38,7 @@ def world():
         write_daily_usage(device, chat, day, 1, it_kwh=9.0 + offset % 3, units=100)
         day = APPLIED + timedelta(days=1 + offset)
         write_daily_usage(device, chat, day, 1, it_kwh=4.5 + offset % 4, units=100)
-    optimisation = decisions.optimisation_create(
+    optimisation = services.optimisation_create(
         project=chat,
         technique="quantisation",
         title="INT8 serving",
@@ -120,7 +120,7 @@ def test_roi_page_shows_quality_trade_offs_and_the_method(client, world):
 
 
 def test_roi_page_warns_where_data_is_too_thin(client, world):
-    thin = decisions.optimisation_create(
+    thin = services.optimisation_create(
         project=world["chat"],
         technique="batching",
         applied_on=timezone.now().date() - timedelta(days=3),
@@ -367,8 +367,8 @@ def test_admin_may_decide_for_any_team(client, world):
 def test_overview_slot_shows_top_recommendations_and_verified_savings(world):
     make_recommendation("power_cap", 50.0, project=world["chat"])
     make_recommendation("site_choice", 20.0, status="dismissed", dismissed_reason="No.")
-    decisions.optimisations_verify()
-    verified = decisions.verified_savings_total()
+    services.optimisations_verify()
+    verified = selectors.verified_savings_total()
 
     html = render_to_string("assessments/_overview_decisions.html")
 
@@ -410,7 +410,7 @@ def test_recommendations_page_shows_the_same_savings_as_the_api(client, world):
 
 def test_overview_slot_follows_the_team_filter(world):
     make_recommendation("power_cap", 50.0, project=world["chat"])
-    decisions.optimisations_verify()
+    services.optimisations_verify()
 
     class Filters:
         team = world["vision"]

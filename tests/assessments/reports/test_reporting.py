@@ -26,10 +26,9 @@ from PIL import Image
 from assessments.footprint.selectors import footprint
 from assessments.models import Report, Team
 from assessments.reports import report_summary as summary
+from assessments.reports.selectors import data_quality, month_window
 from assessments.reports.services import (
     ReportError,
-    data_quality,
-    month_window,
     monthly_reports_generate,
     report_generate,
     reports_email,

@@ -1,0 +1,288 @@
+"""Loading a parsed inventory into the database: references checked against what is stored, then
+everything written in one transaction or nothing.
+
+Entries are matched by natural key (site name, hostname, GPU model name, team name, project slug;
+an allocation by project, host and start). A field left out keeps its stored value; `null` clears
+it. Nothing absent from the file is deleted.
+"""
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from assessments.models import (
+    Allocation,
+    GridZone,
+    HardwareModel,
+    Organisation,
+    Project,
+    Site,
+    Team,
+)
+from assessments.organisation.inventory.parse import (
+    INVENTORY_SOURCE,
+    SECTION_ORDER,
+    Entry,
+    Inventory,
+    InventoryError,
+    Problem,
+    _join,
+    _show,
+    parse_inventory,
+)
+from assessments.organisation.services import allocation_hours_mark
+from collectors.models import Host
+
+
+@dataclass
+class LoadResult:
+    counts: dict[str, Counter] = field(default_factory=dict)  # section -> created/updated/...
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(c["created"] or c["updated"] for c in self.counts.values())
+
+    def summary(self) -> str:
+        lines = []
+        for section in SECTION_ORDER:
+            if section in self.counts:
+                c = self.counts[section]
+                lines.append(
+                    f"{section}: {c['created']} created, {c['updated']} updated, "
+                    f"{c['unchanged']} unchanged"
+                )
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+
+
+def _save(obj, values: dict, created: bool) -> str:
+    if created:
+        for name, value in values.items():
+            setattr(obj, name, value)
+        obj.save()
+        return "created"
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    if not changed:
+        return "unchanged"
+    for name in changed:
+        setattr(obj, name, values[name])
+    obj.save(update_fields=changed)
+    return "updated"
+
+
+def _with_source(values: dict, value_field: str, source_field: str, source=INVENTORY_SOURCE):
+    """A value given without its source is the organisation's own; a cleared value, no source."""
+    if value_field in values and source_field not in values:
+        values[source_field] = source if values[value_field] is not None else ""
+    return values
+
+
+def _upsert(model, lookup: dict, values: dict) -> tuple[object, str]:
+    """The row with `lookup` (created if missing) updated with `values`; and what happened."""
+    obj = model.objects.filter(**lookup).first()
+    if obj is None:
+        obj = model(**lookup)
+        return obj, _save(obj, values, True)
+    return obj, _save(obj, values, False)
+
+
+class _Loader:
+    """Writes a parsed inventory section by section, collecting reference problems."""
+
+    def __init__(self, inventory: Inventory):
+        self.inventory = inventory
+        self.result = LoadResult()
+        self.problems: list[Problem] = []
+        # What this file created or updated, by natural key, for later sections' references.
+        self.sites: dict = {}
+        self.teams: dict = {}
+        self.projects: dict = {}
+        self.hosts: dict = {}
+
+    def count(self, section: str, outcome: str):
+        self.result.counts.setdefault(section, Counter())[outcome] += 1
+
+    def problem(self, entry: Entry, name: str, message: str):
+        self.problems.append(Problem(entry.line_of(name), _join(entry.path, name), message))
+
+    def entries(self, section: str) -> list[Entry]:
+        return self.inventory.sections.get(section, [])
+
+    def run(self) -> LoadResult:
+        self.load_organisation()
+        self.load_sites()
+        self.load_gpu_models()
+        self.load_hosts()
+        self.load_teams()
+        self.load_projects()
+        self.load_allocations()
+        if self.problems:
+            raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
+        return self.result
+
+    def load_organisation(self):
+        if self.inventory.organisation is not None:
+            organisation = Organisation.get()
+            outcome = _save(organisation, self.inventory.organisation.values, False)
+            self.count("organisation", outcome)
+
+    def load_sites(self):
+        known_zones = set(GridZone.objects.values_list("code", flat=True))
+        for entry in self.entries("sites"):
+            values = dict(entry.values)
+            name = values.pop("name")
+            _with_source(values, "pue", "pue_source")
+            _with_source(values, "energy_price_per_kwh", "price_source")
+            zone = values.get("grid_zone")
+            if zone and zone not in known_zones:
+                close = difflib.get_close_matches(zone, known_zones, n=3)
+                hint = f" (close: {', '.join(close)})" if close else ""
+                self.result.warnings.append(
+                    f"{entry.path}.grid_zone: unknown zone {_show(zone)}{hint}; "
+                    "the world average will be used and shown as a data gap"
+                )
+            self.sites[name], outcome = _upsert(Site, {"name": name}, values)
+            self.count("sites", outcome)
+
+    def load_gpu_models(self):
+        for entry in self.entries("gpu_models"):
+            values = dict(entry.values)
+            name = values.pop("name")
+            if "nvml_names" in values:
+                values["nvml_names"] = "\n".join(values["nvml_names"])
+            _with_source(values, "embodied_kgco2e", "source")
+            lookup = {"kind": HardwareModel.Kind.GPU, "name": name}
+            if not HardwareModel.objects.filter(**lookup).exists():
+                missing = [f for f in ("embodied_kgco2e", "lifetime_years") if f not in values]
+                for field_name in missing:
+                    self.problem(entry, field_name, f"required for a new GPU model {_show(name)}")
+                if missing:
+                    continue
+            _, outcome = _upsert(HardwareModel, lookup, values)
+            self.count("gpu_models", outcome)
+
+    def _site(self, entry: Entry, name):
+        if name is None:
+            return None
+        site = self.sites.get(name) or Site.objects.filter(name=name).first()
+        if site is None:
+            self.problem(entry, "site", f"no site named {_show(name)} in this file or the database")
+        return site
+
+    def _host_model(self, entry: Entry, name):
+        if name is None:
+            return None
+        model = HardwareModel.objects.filter(kind=HardwareModel.Kind.HOST, name=name).first()
+        if model is None:
+            names = HardwareModel.objects.filter(kind=HardwareModel.Kind.HOST)
+            close = difflib.get_close_matches(name, [m.name for m in names], n=2, cutoff=0.4)
+            hint = f" (close: {'; '.join(close)})" if close else ""
+            self.problem(entry, "hardware_model", f"no host model {_show(name)}{hint}")
+        return model
+
+    def load_hosts(self):
+        for entry in self.entries("hosts"):
+            values = dict(entry.values)
+            hostname = values.pop("hostname")
+            if "site" in values:
+                values["site"] = self._site(entry, values["site"])
+            if "hardware_model" in values:
+                values["hardware_model"] = self._host_model(entry, values["hardware_model"])
+            _with_source(values, "embodied_kgco2e", "embodied_source")
+            self.hosts[hostname], outcome = _upsert(Host, {"hostname": hostname}, values)
+            self.count("hosts", outcome)
+
+    def load_teams(self):
+        for entry in self.entries("teams"):
+            values = dict(entry.values)
+            name = values.pop("name")
+            if not Team.objects.filter(name=name).exists():
+                values.setdefault("slug", slugify(name) or "team")
+            slug = values.get("slug")
+            if slug and Team.objects.filter(slug=slug).exclude(name=name).exists():
+                field_name = "slug" if "slug" in entry.values else "name"
+                self.problem(entry, field_name, f"slug {_show(slug)} is taken by another team")
+                continue
+            self.teams[name], outcome = _upsert(Team, {"name": name}, values)
+            self.count("teams", outcome)
+
+    def _team(self, entry: Entry, name):
+        team = (
+            self.teams.get(name)
+            or Team.objects.filter(name=name).first()
+            or Team.objects.filter(slug=name).first()
+        )
+        if team is None:
+            self.problem(entry, "team", f"no team named {_show(name)} in this file or the database")
+        return team
+
+    def load_projects(self):
+        for entry in self.entries("projects"):
+            values = dict(entry.values)
+            slug = values.pop("slug")
+            exists = Project.objects.filter(slug=slug).exists()
+            if "team" in values:
+                values["team"] = self._team(entry, values["team"])
+                if values["team"] is None:
+                    continue
+            elif not exists:
+                self.problem(entry, "team", f"required for a new project {_show(slug)}")
+                continue
+            if not exists:
+                values.setdefault("name", slug)
+            self.projects[slug], outcome = _upsert(Project, {"slug": slug}, values)
+            self.count("projects", outcome)
+
+    def load_allocations(self):
+        for entry in self.entries("allocations"):
+            values = entry.values
+            slug, hostname = values["project"], values["host"]
+            project = self.projects.get(slug) or Project.objects.filter(slug=slug).first()
+            if project is None:
+                self.problem(
+                    entry, "project", f"no project {_show(slug)} in this file or the database"
+                )
+                continue
+            host = self.hosts.get(hostname) or Host.objects.filter(hostname=hostname).first()
+            if host is None:
+                # A host that has not reported yet may be named here before it exists.
+                host = self.hosts[hostname] = Host.objects.create(hostname=hostname)
+                self.count("hosts", "created")
+            key = {"project": project, "host": host, "start": values["start"]}
+            before = Allocation.objects.filter(**key).values_list("end", flat=True).first()
+            allocation, outcome = _upsert(
+                Allocation,
+                key,
+                {"device_indexes": values.get("devices"), "end": values.get("end")},
+            )
+            self.count("allocations", outcome)
+            if outcome != "unchanged":
+                # Hours already rolled up change hands: recompute them (old and new window).
+                ends = [allocation.end, before]
+                end = None if None in ends else max(ends)
+                allocation_hours_mark(host=host, start=allocation.start, end=end)
+
+
+def inventory_load(
+    *, text: str, file_name: str = "inventory.yaml", dry_run: bool = False
+) -> LoadResult:
+    """Check the file, then write all of it in one transaction or nothing (InventoryError).
+
+    With dry_run, everything is checked and counted, then rolled back.
+    """
+    inventory = parse_inventory(text, file_name)
+    try:
+        with transaction.atomic():
+            result = _Loader(inventory).run()
+            if dry_run:
+                transaction.set_rollback(True)
+            return result
+    except InventoryError as exc:
+        raise InventoryError(exc.problems, file_name) from None
+    except IntegrityError as exc:
+        raise InventoryError(
+            [Problem(None, "", f"conflicts with what is stored: {exc}")], file_name
+        ) from None
