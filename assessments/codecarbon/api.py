@@ -10,10 +10,21 @@ import logging
 from django.db import OperationalError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from pydantic import ValidationError
 
-from assessments.codecarbon.services import CodeCarbonError, emission_add, run_create
-from assessments.models import CodeCarbonExperiment
+from assessments import permissions
+from assessments.api_auth import api_login_required, json_error
+from assessments.codecarbon.schemas import ExperimentMappingIn
+from assessments.codecarbon.selectors import experiments_of_project
+from assessments.codecarbon.services import (
+    CodeCarbonError,
+    emission_add,
+    experiment_register,
+    run_create,
+)
+from assessments.models import CodeCarbonExperiment, Project, Site
+from collectors.schemas import error_details
 from collectors.selectors import collector_for_token
 
 logger = logging.getLogger(__name__)
@@ -133,3 +144,62 @@ def experiment(request, experiment_id):
         )
 
     return _answer(handle)
+
+
+# --- The read/write API: experiment mappings of a project -----------------------------------
+
+
+def _mapping_json(mapping: CodeCarbonExperiment) -> dict:
+    return {
+        "id": str(mapping.experiment_id),
+        "project": mapping.project.slug,
+        "phase": mapping.effective_phase,
+        "phase_set": mapping.phase or None,
+        "site": mapping.site.name if mapping.site else None,
+        "created_at": mapping.created_at.isoformat(),
+    }
+
+
+@api_login_required
+@require_http_methods(["GET", "POST"])
+def project_experiments(request, slug: str):
+    """GET: the project's CodeCarbon experiments. POST {"id", "phase"?, "site"?}: map one
+    (engineers of the project's team, admins); 201 when new, 200 when it already was."""
+    project = Project.objects.select_related("team").filter(slug=slug).first()
+    if project is None:
+        return json_error(404, f"No project with slug {slug!r}.")
+    if request.method == "GET":
+        mappings = experiments_of_project(project).select_related("project")
+        return JsonResponse({"experiments": [_mapping_json(m) for m in mappings]})
+    if not permissions.can_edit_team(request.user, project.team):
+        return json_error(
+            403, "Only engineers of the project's team and admins may map experiments."
+        )
+    try:
+        mapping_in = ExperimentMappingIn.model_validate_json(request.body or b"null")
+    except ValidationError as exc:
+        details = error_details(exc)
+        if not details or exc.errors()[0]["type"] in ("json_invalid", "model_type"):
+            return json_error(400, 'The body must be a JSON object {"id": "<uuid>"}.', details)
+        names = ", ".join(d["field"] for d in details)
+        return json_error(400, f"Invalid field(s) {names}.", details)
+    site = None
+    if mapping_in.site:
+        site = Site.objects.filter(name=mapping_in.site).first()
+        if site is None:
+            return json_error(
+                400,
+                f"No site named {mapping_in.site!r}.",
+                [{"field": "site", "message": "unknown site"}],
+            )
+    try:
+        mapping, created = experiment_register(
+            project=project,
+            experiment_id=mapping_in.id,
+            phase=mapping_in.phase,
+            site=site,
+            created_by=request.user,
+        )
+    except CodeCarbonError as exc:
+        return json_error(exc.status, exc.error, exc.details)
+    return JsonResponse(_mapping_json(mapping), status=201 if created else 200)

@@ -7,6 +7,7 @@ import yaml
 
 from assessments.models import (
     Allocation,
+    CodeCarbonExperiment,
     HardwareModel,
     Organisation,
     Project,
@@ -145,6 +146,19 @@ def inventory_dump() -> str:
             )
         )
     document["allocations"] = allocations
+    experiments = CodeCarbonExperiment.objects.select_related("project", "site")
+    if experiments.exists():
+        document["codecarbon_experiments"] = [
+            _compact(
+                {
+                    "id": str(e.experiment_id),
+                    "project": e.project.slug,
+                    "phase": e.phase or None,
+                    "site": e.site.name if e.site else None,
+                }
+            )
+            for e in experiments.order_by("project__slug", "experiment_id")
+        ]
     header = (
         "# GreenAI inventory (DESIGN 3.5). Load with: python manage.py load_inventory FILE\n"
         "# Shipped reference factors are not listed; GPU models below are the organisation's.\n"

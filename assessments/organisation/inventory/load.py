@@ -7,6 +7,7 @@ it. Nothing absent from the file is deleted.
 """
 
 import difflib
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from django.utils.text import slugify
 
 from assessments.models import (
     Allocation,
+    CodeCarbonExperiment,
     GridZone,
     HardwareModel,
     Organisation,
@@ -119,6 +121,7 @@ class _Loader:
         self.load_teams()
         self.load_projects()
         self.load_allocations()
+        self.load_codecarbon_experiments()
         if self.problems:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
@@ -264,6 +267,29 @@ class _Loader:
                 ends = [allocation.end, before]
                 end = None if None in ends else max(ends)
                 allocation_hours_mark(host=host, start=allocation.start, end=end)
+
+    def load_codecarbon_experiments(self):
+        for entry in self.entries("codecarbon_experiments"):
+            values = entry.values
+            slug = values["project"]
+            project = self.projects.get(slug) or Project.objects.filter(slug=slug).first()
+            if project is None:
+                self.problem(
+                    entry, "project", f"no project {_show(slug)} in this file or the database"
+                )
+                continue
+            updates = {"project": project}
+            if "phase" in values:
+                updates["phase"] = values["phase"] or ""
+            if "site" in values:
+                updates["site"] = self._site(entry, values["site"])
+                if values["site"] is not None and updates["site"] is None:
+                    continue
+            # The file states the whole mapping: an experiment may move to another project.
+            _, outcome = _upsert(
+                CodeCarbonExperiment, {"experiment_id": uuid.UUID(values["id"])}, updates
+            )
+            self.count("codecarbon_experiments", outcome)
 
 
 def inventory_load(

@@ -5,6 +5,7 @@ the line and field of every problem. Pure: nothing here touches the database.
 import difflib
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
@@ -239,6 +240,14 @@ def _phase(value):
     raise _Invalid(f"must be one of {choices}, got {_show(value)}")
 
 
+def _uuid(value):
+    """A CodeCarbon experiment id, written back in its canonical form."""
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise _Invalid(f"must be a CodeCarbon experiment id (a UUID), got {_show(value)}") from None
+
+
 def _names_list(value):
     if value is None:
         return []
@@ -300,6 +309,12 @@ _SECTIONS = {
         "end": _moment,
     },
 }
+_SECTIONS["codecarbon_experiments"] = {
+    "id": lambda v: _uuid(v),
+    "project": _slug,
+    "phase": lambda v: None if v is None else _phase(v),
+    "site": lambda v: None if v is None else _text(v),
+}
 _REQUIRED = {
     "sites": {"name"},
     "hosts": {"hostname"},
@@ -307,6 +322,7 @@ _REQUIRED = {
     "teams": {"name"},
     "projects": {"slug"},
     "allocations": {"project", "host", "start"},
+    "codecarbon_experiments": {"id", "project"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 
