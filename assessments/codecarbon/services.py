@@ -255,12 +255,15 @@ class CsvImportResult:
     projects: tuple[str, ...]
 
 
-def _experiment_for(snapshot, experiments: dict) -> CodeCarbonExperiment:
+def _experiment_or_none(snapshot, experiments: dict) -> CodeCarbonExperiment | None:
     try:
-        key = uuid.UUID(snapshot.experiment_id)
+        return experiments.get(uuid.UUID(snapshot.experiment_id))
     except ValueError:
-        key = None
-    experiment = experiments.get(key)
+        return None
+
+
+def _experiment_for(snapshot, experiments: dict) -> CodeCarbonExperiment:
+    experiment = _experiment_or_none(snapshot, experiments)
     if experiment is None:
         shown = snapshot.experiment_id or "(none)"
         raise CsvError(
@@ -327,25 +330,27 @@ def codecarbon_csv_import(
     for snapshot in snapshots:
         if snapshot.timestamp > latest_allowed:
             raise CsvError(snapshot.line, "timestamp: more than 10 minutes in the future")
-    experiments = {}
-    if project is None:
-        ids = set()
-        for snapshot in snapshots:
-            try:
-                ids.add(uuid.UUID(snapshot.experiment_id))
-            except ValueError:
-                pass
-        experiments = {
-            e.experiment_id: e
-            for e in CodeCarbonExperiment.objects.select_related("project", "site").filter(
-                experiment_id__in=ids
-            )
-        }
+    ids = set()
+    for snapshot in snapshots:
+        try:
+            ids.add(uuid.UUID(snapshot.experiment_id))
+        except ValueError:
+            pass
+    experiments = {
+        e.experiment_id: e
+        for e in CodeCarbonExperiment.objects.select_related("project", "site").filter(
+            experiment_id__in=ids
+        )
+    }
     groups: dict[tuple, list] = defaultdict(list)
     targets = {}
     for snapshot in snapshots:
         if project is not None:
-            target = (project, None)
+            # The row's experiment still names the run's phase and site if mapped to `project`.
+            experiment = _experiment_or_none(snapshot, experiments)
+            if experiment is not None and experiment.project_id != project.pk:
+                experiment = None
+            target = (project, experiment)
         else:
             experiment = _experiment_for(snapshot, experiments)
             target = (experiment.project, experiment)

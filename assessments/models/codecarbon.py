@@ -37,6 +37,12 @@ class CodeCarbonExperiment(models.Model):
     def effective_phase(self) -> str:
         return self.phase or self.project.phase
 
+    @property
+    def phase_label(self) -> str:
+        from assessments.models.organisation import Phase
+
+        return Phase(self.effective_phase).label
+
 
 class CodeCarbonRun(models.Model):
     """One run of a CodeCarbon tracker: where it ran and how it measured."""
