@@ -15,7 +15,11 @@ from pydantic import ValidationError
 
 from assessments import permissions
 from assessments.api_auth import api_login_required, json_error
-from assessments.codecarbon.schemas import ExperimentMappingIn
+from assessments.codecarbon.schemas import (
+    ExperimentMapping,
+    ExperimentMappingIn,
+    ExperimentMappingList,
+)
 from assessments.codecarbon.selectors import experiments_of_project
 from assessments.codecarbon.services import (
     CodeCarbonError,
@@ -26,6 +30,7 @@ from assessments.codecarbon.services import (
 from assessments.models import CodeCarbonExperiment, Project, Site
 from collectors.schemas import error_details
 from collectors.selectors import collector_for_token
+from greenai_site.openapi import api_operation
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -160,6 +165,28 @@ def _mapping_json(mapping: CodeCarbonExperiment) -> dict:
     }
 
 
+@api_operation(
+    method="GET",
+    summary="CodeCarbon experiments mapped to a project.",
+    tag="codecarbon",
+    response=ExperimentMappingList,
+    statuses={401: "Not logged in, or bad/revoked token.", 404: "Unknown project."},
+)
+@api_operation(
+    method="POST",
+    summary="Map a CodeCarbon experiment to a project (engineers of its team, admins).",
+    tag="codecarbon",
+    request=ExperimentMappingIn,
+    response=ExperimentMapping,
+    statuses={
+        201: "Mapped.",
+        400: "Bad id, phase or site: {error, details: [{field, message}]}.",
+        401: "Not logged in, or bad/revoked token.",
+        403: "Not an engineer of the project's team.",
+        404: "Unknown project.",
+        409: "The experiment is mapped to another project.",
+    },
+)
 @api_login_required
 @require_http_methods(["GET", "POST"])
 def project_experiments(request, slug: str):

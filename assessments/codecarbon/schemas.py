@@ -87,3 +87,16 @@ class ExperimentMappingIn(BaseModel):
     id: uuid.UUID
     phase: Annotated[str, Field(max_length=20)] = ""
     site: Annotated[str, Field(max_length=100)] = ""
+
+
+class ExperimentMapping(BaseModel):
+    id: uuid.UUID = Field(description="CodeCarbon experiment id.")
+    project: str = Field(description="Project slug.")
+    phase: str = Field(description="Lifecycle phase its runs count for.")
+    phase_set: str | None = Field(description="Phase given in the mapping; null: the project's.")
+    site: str | None = Field(description="Site of its runs; null: the run's country or region.")
+    created_at: str
+
+
+class ExperimentMappingList(BaseModel):
+    experiments: list[ExperimentMapping]

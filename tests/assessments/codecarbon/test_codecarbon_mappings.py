@@ -137,6 +137,12 @@ def test_experiment_mapped_to_another_project_is_refused_with_409(client, projec
     assert CodeCarbonExperiment.objects.get().project == other
 
 
+def test_openapi_schema_lists_the_mapping_api(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+
+    assert set(paths["/api/v1/projects/{slug}/codecarbon-experiments"]) == {"get", "post"}
+
+
 def test_mapping_api_needs_a_login(client, project):
     assert post_mapping(client, project.slug, {"id": EXPERIMENT}).status_code == 401
 
