@@ -203,6 +203,10 @@ def _snapshot(line: int, row: dict[str, str], naive_tz: tzinfo) -> Snapshot:
     )
 
 
+def _slack(total: float) -> float:
+    return abs(total) * 1e-9
+
+
 def intervals_from_snapshots(stored: RunTotals, snapshots: list[Snapshot]) -> list[Interval]:
     """The intervals the snapshots of one run add to what is stored of it.
 
@@ -213,13 +217,13 @@ def intervals_from_snapshots(stored: RunTotals, snapshots: list[Snapshot]) -> li
     intervals = []
     previous = stored
     for snapshot in sorted(snapshots, key=lambda s: (s.duration_s, s.energy_kwh, s.line)):
-        if (
-            snapshot.duration_s <= previous.duration_s
-            and snapshot.energy_kwh <= previous.energy_kwh
-        ):
+        # Stored totals are sums of differences: equal to a row's totals up to rounding.
+        covered_s = previous.duration_s + _slack(previous.duration_s)
+        covered_kwh = previous.energy_kwh + _slack(previous.energy_kwh)
+        if snapshot.duration_s <= covered_s and snapshot.energy_kwh <= covered_kwh:
             continue
         delta_energy = snapshot.energy_kwh - previous.energy_kwh
-        if delta_energy < -1e-12 or snapshot.duration_s < previous.duration_s:
+        if delta_energy < -_slack(previous.energy_kwh) or snapshot.duration_s < previous.duration_s:
             raise CsvError(
                 snapshot.line,
                 f"run {snapshot.run_id}: energy_consumed {snapshot.energy_kwh} after "

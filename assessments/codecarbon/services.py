@@ -380,6 +380,14 @@ def codecarbon_csv_import(
                 },
             )
             stored = RunTotals() if created else _stored_totals(run)
+            if not created:
+                # The row itself (run and timestamp) is the idempotency key.
+                known = set(
+                    run.emissions.filter(
+                        timestamp__in=[s.timestamp for s in run_snapshots]
+                    ).values_list("timestamp", flat=True)
+                )
+                run_snapshots = [s for s in run_snapshots if s.timestamp not in known]
             intervals = emissions_csv.intervals_from_snapshots(stored, run_snapshots)
             if not intervals:
                 continue

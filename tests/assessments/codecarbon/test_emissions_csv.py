@@ -136,3 +136,13 @@ def test_header_of_current_release_has_the_columns_of_codecarbon_emissions_data(
     from codecarbon.output_methods.emissions_data import EmissionsData
 
     assert HEADER_3X.split(",") == [field.name for field in fields(EmissionsData)]
+
+
+def test_a_row_equal_to_the_stored_totals_up_to_rounding_adds_nothing():
+    rows = parse_emissions_csv(read("emissions_3.3.2_flushes.csv"), naive_tz=UTC)
+    last = rows[-1]
+    stored = RunTotals(
+        duration_s=last.duration_s * (1 - 1e-15), energy_kwh=last.energy_kwh * (1 - 1e-15)
+    )
+
+    assert intervals_from_snapshots(stored, rows) == []
