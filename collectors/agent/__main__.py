@@ -9,7 +9,7 @@ import prometheus_client
 from collectors.agent import AGENT_VERSION
 from collectors.agent.config import AgentConfig, ConfigError, parse_config
 from collectors.agent.metrics import AgentMetrics
-from collectors.agent.push import Poster
+from collectors.agent.push import Poster, plain_http_warning
 from collectors.agent.runner import Agent
 from collectors.agent.sources import create_source
 from collectors.agent.spool import Spool, SpoolError
@@ -71,15 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info(
-        "greenai-agent %s: host %s, sources %s, every %g s, pushing every %g s to %s, spool %s",
+        "greenai-agent %s: host %s, sources %s, read every %g s, one sample per %g s, pushing "
+        "every %g s to %s, spool %s",
         AGENT_VERSION,
         config.hostname,
         ",".join(config.sources),
         config.interval_s,
+        config.sample_s,
         config.push_every_s,
         config.server,
         config.spool_dir,
     )
+    if warning := plain_http_warning(config.server):
+        log.warning("%s", warning)
     try:
         return agent.run()
     finally:

@@ -1,4 +1,4 @@
-"""Command line and environment of the agent (DESIGN 3.1).
+"""Command line and environment of the agent (docs/agent.md, "Options").
 
 Every option can also come from GREENAI_<OPTION> (GREENAI_SERVER, GREENAI_TOKEN, GREENAI_SOURCE
 (comma-separated), ...); the command line wins. A bad value is a ConfigError naming the option;
@@ -29,6 +29,7 @@ class AgentConfig:
     token: str
     sources: tuple[str, ...]
     interval_s: float
+    sample_s: float
     push_every_s: float
     spool_dir: Path
     metrics_port: int
@@ -65,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="base URL of the GreenAI server, e.g. https://greenai.example.org",
     )
     parser.add_argument(
-        "--token", metavar="TOKEN", help="collector token from `manage.py createcollector NAME`"
+        "--token",
+        metavar="TOKEN",
+        help="collector token from `manage.py createcollector NAME` (`ps` shows it: prefer "
+        "GREENAI_TOKEN or --token-file)",
+    )
+    parser.add_argument(
+        "--token-file", metavar="FILE", help="read the collector token from this file instead"
     )
     parser.add_argument(
         "--source",
@@ -74,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="nvml (default), rapl, sim:N or replay:PATH; may be given several times",
     )
     parser.add_argument(
-        "--interval", metavar="SECONDS", help="seconds per sample and device (default 1)"
+        "--interval", metavar="SECONDS", help="seconds between reads of the devices (default 1)"
+    )
+    parser.add_argument(
+        "--sample-seconds",
+        metavar="N",
+        help="one sample per device per N seconds is sent (default 10)",
     )
     parser.add_argument(
         "--push-every", metavar="SECONDS", help="seconds between batches (default 10)"
@@ -109,6 +121,38 @@ def _number(option: str, raw: str, *, minimum: float, maximum: float) -> float:
     return value
 
 
+def read_token(args: argparse.Namespace, environ) -> str:
+    """The token from --token or --token-file, else GREENAI_TOKEN or GREENAI_TOKEN_FILE."""
+    for token, path, names in (
+        (args.token, args.token_file, "--token and --token-file"),
+        (
+            environ.get("GREENAI_TOKEN"),
+            environ.get("GREENAI_TOKEN_FILE"),
+            "GREENAI_TOKEN and GREENAI_TOKEN_FILE",
+        ),
+    ):
+        token = (token or "").strip()
+        path = (path or "").strip()
+        if token and path:
+            raise ConfigError(f"give one of {names}, not both")
+        if token:
+            return token
+        if path:
+            try:
+                token = Path(path).expanduser().read_text().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise ConfigError(f"--token-file: cannot read {path!r}: {reason}") from None
+            if not token:
+                raise ConfigError(f"--token-file: {path!r} is empty")
+            if any(char.isspace() or not char.isprintable() for char in token):
+                raise ConfigError(f"--token-file: {path!r} must hold the token alone, on one line")
+            return token
+    raise ConfigError(
+        "a token is required: --token-file FILE (or GREENAI_TOKEN_FILE), GREENAI_TOKEN or --token"
+    )
+
+
 def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> AgentConfig:
     environ = os.environ if environ is None else environ
     args = build_parser().parse_args(argv)
@@ -125,9 +169,7 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
     parsed = urlparse(server)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(f"--server must be an http:// or https:// URL, not {server!r}")
-    token = (pick("token") or "").strip()
-    if not token:
-        raise ConfigError("--token (or GREENAI_TOKEN) is required")
+    token = read_token(args, environ)
 
     if args.source:
         specs = [spec for value in args.source for spec in value.split(",")]
@@ -150,6 +192,8 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
             raise ConfigError(f"--source: replay file {argument!r} does not exist")
 
     interval = _number("interval", pick("interval", "1"), minimum=0.05, maximum=3600)
+    # Reads are never split, so a sample shorter than the interval is simply one read.
+    sample_s = _number("sample-seconds", pick("sample-seconds", "10"), minimum=0.05, maximum=3600)
     push_every = _number("push-every", pick("push-every", "10"), minimum=0.05, maximum=86400)
     if push_every < interval:
         raise ConfigError(
@@ -176,6 +220,7 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
         token=token,
         sources=tuple(specs),
         interval_s=interval,
+        sample_s=sample_s,
         push_every_s=push_every,
         spool_dir=Path(pick("spool-dir") or default_spool_dir(environ)).expanduser(),
         metrics_port=int(raw_port),

@@ -6,7 +6,7 @@ figures (tests/agent/test_energy.py).
 
 from dataclasses import dataclass
 
-# The ingest API accepts intervals of at most one hour (DESIGN 3.2).
+# The ingest API accepts intervals of at most one hour (docs/ingest.md).
 MAX_SAMPLE_DURATION_S = 3600.0
 # A gap longer than this (agent down for more than a week) is not back-filled in full: the
 # energy before the bound cannot be placed in time well enough to be worth reporting. It is

@@ -56,9 +56,24 @@ class AgentMetrics:
         )
         self.push_failures = Counter(
             f"{PREFIX}_push_failures",
-            "Failed pushes by cause: network, server_error, rate_limited, auth, not_found, "
-            "rejected, agent_error.",
+            "Failed pushes by cause: network, timeout, server_error, rate_limited, auth, "
+            "not_found, redirect, bad_answer, rejected, agent_error.",
             ["cause"],
+            registry=registry,
+        )
+        self.spool_set_aside = Gauge(
+            f"{PREFIX}_spool_set_aside_batches",
+            "Spooled batches set aside after repeated 5xx or timeouts, retried later.",
+            registry=registry,
+        )
+        self.rejected_batches = Gauge(
+            f"{PREFIX}_rejected_batches",
+            "Batches the server refused that are kept in the spool's rejected/ folder.",
+            registry=registry,
+        )
+        self.rejected_deleted = Counter(
+            f"{PREFIX}_rejected_deleted",
+            "Refused batches deleted from rejected/ to keep it within its bound, oldest first.",
             registry=registry,
         )
         self.source_last_success = Gauge(

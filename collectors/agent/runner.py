@@ -1,20 +1,34 @@
-"""The agent's loop: read the sources every interval, spool a batch every push period, and let
-a sender thread drain the spool, oldest batch first.
+"""The agent's loop: read the sources every interval, fold the reads into one sample per device
+per --sample-seconds (aggregate.py), spool a batch every push period, and let a sender thread
+drain the spool, oldest batch first.
 
-Shutdown on SIGTERM/SIGINT writes the batch being gathered to the spool, so a clean stop loses
-nothing; after a SIGKILL the sources resume from the state spooled with the last batch.
+Shutdown on SIGTERM/SIGINT sends the partial samples with the batch being gathered, so a clean
+stop loses nothing; after a SIGKILL the sources and the partial samples resume from the state
+spooled with the last batch.
+
+A batch that fails SET_ASIDE_AFTER times in a row with a 5xx or a timeout is set aside: newer
+batches go first, and it is tried again later with its own capped, jittered backoff, so one
+batch the server chokes on never holds back the data measured after it.
 """
 
+import dataclasses
 import logging
 import threading
 import time
 import uuid
 
 from collectors.agent import AGENT_VERSION
+from collectors.agent.aggregate import SampleAggregator
 from collectors.agent.config import AgentConfig
 from collectors.agent.metrics import AgentMetrics
 from collectors.agent.model import Sample, build_payload
-from collectors.agent.push import Backoff, Poster, PushOutcome
+from collectors.agent.push import (
+    BATCH_FAILURE_CAUSES,
+    Backoff,
+    Poster,
+    PushOutcome,
+    backoff_delay,
+)
 from collectors.agent.sources import Source, SourceError
 from collectors.agent.spool import Spool, SpoolError
 
@@ -25,16 +39,40 @@ REPLAY_MAX_PENDING = 4
 # While the spool cannot be written, at most this many samples wait in memory (about a day
 # of 8 GPUs at 1 Hz); older ones are dropped and counted.
 MAX_UNSPOOLED_SAMPLES = 700_000
+# The partial samples travel with the sources' state, under a key no source uses.
+AGGREGATOR_STATE_KEY = "sample_aggregator"
+SET_ASIDE_AFTER = 3
+# A set-aside batch is tried again after 30 s, then 1, 2, 4 ... minutes, at most every 30 min.
+ASIDE_RETRY_BASE_S = 30.0
+ASIDE_RETRY_CAP_S = 1800.0
+# Answers that say the agent is misconfigured, not that the batch or the server is at fault.
+CONFIGURATION_CAUSES = {"auth", "not_found", "redirect", "bad_answer"}
 
 
 class Sender:
     """Sends spooled batches oldest first and settles each by the server's answer."""
 
-    def __init__(self, spool: Spool, poster: Poster, metrics: AgentMetrics, backoff: Backoff):
+    def __init__(
+        self,
+        spool: Spool,
+        poster: Poster,
+        metrics: AgentMetrics,
+        backoff: Backoff,
+        *,
+        set_aside_after: int = SET_ASIDE_AFTER,
+        aside_base_s: float = ASIDE_RETRY_BASE_S,
+        aside_cap_s: float = ASIDE_RETRY_CAP_S,
+        clock=time.time,
+    ):
         self.spool = spool
         self.poster = poster
         self.metrics = metrics
         self.backoff = backoff
+        self.set_aside_after = set_aside_after
+        self.aside_base_s = aside_base_s
+        self.aside_cap_s = aside_cap_s
+        self.clock = clock
+        self._rejected_deleted = 0
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
         self.rejected = 0
@@ -69,21 +107,69 @@ class Sender:
             )
         else:
             self.metrics.push_failures.labels(outcome.cause).inc()
+            if outcome.cause in BATCH_FAILURE_CAUSES:
+                outcome = self._batch_failed(path, meta, outcome)
         self.update_spool_metrics()
         return outcome
+
+    def _batch_failed(self, path, meta: dict, outcome: PushOutcome) -> PushOutcome:
+        """Count the failure; set the batch aside after SET_ASIDE_AFTER in a row."""
+        failures = self.spool.note_failure(path)
+        was_aside = self.spool.is_aside(path)
+        if not was_aside and failures < self.set_aside_after:
+            return outcome
+        delay = backoff_delay(
+            failures - self.set_aside_after, base_s=self.aside_base_s, cap_s=self.aside_cap_s
+        )
+        self.spool.set_aside(path, self.clock() + delay)
+        log.warning(
+            "batch %s failed %d times in a row (%s%s)%s; newer batches go first, it is tried "
+            "again in %.0f s",
+            meta.get("batch_id"),
+            failures,
+            outcome.cause,
+            f" {outcome.status}" if outcome.status else "",
+            " and stays set aside" if was_aside else ": set aside",
+            delay,
+        )
+        return dataclasses.replace(outcome, action="aside")
 
     def update_spool_metrics(self) -> None:
         self.metrics.spool_batches.set(self.spool.count())
         self.metrics.spool_bytes.set(self.spool.total_bytes())
+        self.metrics.spool_set_aside.set(self.spool.aside_count())
+        self.metrics.rejected_batches.set(self.spool.rejected_count())
+        deleted = self.spool.rejected_dropped - self._rejected_deleted
+        if deleted > 0:
+            self.metrics.rejected_deleted.inc(deleted)
+            self._rejected_deleted = self.spool.rejected_dropped
+
+    def log_failure(self, outcome: PushOutcome, delay: float | None = None) -> None:
+        level = logging.ERROR if outcome.cause in CONFIGURATION_CAUSES else logging.WARNING
+        log.log(
+            level,
+            "push failed (%s%s): %s; %d batches wait in the spool%s",
+            outcome.cause,
+            f" {outcome.status}" if outcome.status else "",
+            (outcome.detail or "")[:400],
+            self.spool.count(),
+            f", retrying in {delay:.1f} s" if delay is not None else "",
+        )
 
     def drain_once(self) -> bool:
-        """One pass over the spool (for --once): stop at the first retryable failure."""
-        while (path := self.spool.oldest()) is not None:
+        """One pass over the spool (for --once): stop at the first retryable failure.
+
+        True when the spool is empty afterwards. A batch set aside now, or earlier and not due
+        yet, stays for the next run; the newer batches still go.
+        """
+        tried = set()
+        while (path := self.spool.next_to_send(self.clock())) is not None and path not in tried:
+            tried.add(path)
             outcome = self.send(path)
             if outcome.action == "retry":
-                log.warning("push failed (%s): %s", outcome.cause, outcome.detail or outcome.status)
+                self.log_failure(outcome)
                 return False
-        return True
+        return self.spool.count() == 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
@@ -101,7 +187,7 @@ class Sender:
 
     def _run(self) -> None:
         while not self.stop_event.is_set():
-            path = self.spool.oldest()
+            path = self.spool.next_to_send(self.clock())
             if path is None:
                 self.wake_event.wait(1.0)
                 self.wake_event.clear()
@@ -112,16 +198,11 @@ class Sender:
                 log.exception("unexpected error while sending %s", path.name)
                 self.metrics.push_failures.labels("agent_error").inc()
                 outcome = PushOutcome("retry", "agent_error", detail=str(exc))
-            if outcome.action == "retry":
+            if outcome.action in ("retry", "aside"):
+                # After a set-aside too: the server just failed, so the next batch waits a bit.
                 delay = self.backoff.next_delay(outcome.retry_after_s)
-                log.warning(
-                    "push failed (%s%s): %s; %d batches wait in the spool, retrying in %.1f s",
-                    outcome.cause,
-                    f" {outcome.status}" if outcome.status else "",
-                    (outcome.detail or "")[:200],
-                    self.spool.count(),
-                    delay,
-                )
+                if outcome.action == "retry":
+                    self.log_failure(outcome, delay)
                 self.stop_event.wait(delay)
 
 
@@ -141,6 +222,7 @@ class Agent:
         self.spool = spool
         self.metrics = metrics
         self.sender = Sender(spool, poster, metrics, backoff or Backoff())
+        self.aggregator = SampleAggregator(config.sample_s)
         self.stop_event = threading.Event()
         self.samples_taken = 0
         self._failing: set[str] = set()
@@ -160,6 +242,7 @@ class Agent:
             except SourceError as exc:
                 log.error("source %s cannot start: %s", source.key, exc)
                 return 1
+        self.aggregator.restore(state.get(AGGREGATOR_STATE_KEY))
         self.sender.update_spool_metrics()
         try:
             if any(source.finite for source in self.sources):
@@ -183,17 +266,19 @@ class Agent:
             next_tick += interval
             if next_tick < now:  # suspended or overloaded: skip the missed ticks
                 next_tick = now + interval
-            batch.extend(self._read_all())
+            batch.extend(self.aggregator.add(self._read_all()))
+            batch.extend(self.aggregator.flush_due(time.time()))
             if now - batch_started >= push_every - 1e-3:
                 self._spool(batch)
                 batch, batch_started = [], now
-        self._spool(batch)  # SIGTERM/SIGINT: nothing gathered is lost
+        # SIGTERM/SIGINT: nothing gathered is lost, partial samples included.
+        self._spool(batch + self.aggregator.flush_all())
         self.sender.stop()
         return 0
 
     def _run_once(self) -> int:
         self.stop_event.wait(self.config.interval_s)
-        self._spool(self._read_all())
+        self._spool(self.aggregator.add(self._read_all()) + self.aggregator.flush_all())
         if not self.sender.drain_once():
             log.warning(
                 "%d batches stay in %s; the next run sends them",
@@ -302,6 +387,9 @@ class Agent:
             samples=samples,
         )
         state = {source.key: source.state() for source in self.sources}
+        # A replay sends its recorded samples as they are; live reads are folded (aggregate.py).
+        if not any(source.finite for source in self.sources):
+            state[AGGREGATOR_STATE_KEY] = self.aggregator.state()
         before = self.spool.dropped_samples
         try:
             self.spool.put(payload, state)

@@ -1,7 +1,9 @@
 """A small ingest server for the agent's tests: answers scripted statuses, records requests.
 
-It speaks just enough of DESIGN 3.2: 202 {"accepted": N} for a new batch_id, 200 duplicate for
-a known one; a script of (status, headers, body) answers, consumed one per request, overrides that.
+It speaks just enough of the ingest API (docs/ingest.md): 202 {"accepted": N} for a new
+batch_id, 200 duplicate for a known one; a script of (status, headers, body) answers, consumed
+one per request, overrides that.
+Every request, whatever its method or path, is listed in `hits` (a redirect followed lands there).
 """
 
 import gzip
@@ -55,10 +57,18 @@ class FakeIngest:
 class FakeServer:
     def __init__(self, port: int = 0):
         self.ingest = FakeIngest()
-        ingest = self.ingest
+        self.hits: list[tuple[str, str]] = []
+        ingest, hits = self.ingest, self.hits
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                hits.append(("GET", self.path))
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):  # noqa: N802
+                hits.append(("POST", self.path))
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path != "/api/v1/ingest":
                     status, headers, text = 404, {}, "not found"
@@ -70,8 +80,11 @@ class FakeServer:
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the agent gave up waiting (a timeout test)
 
             def log_message(self, *args):
                 pass

@@ -10,8 +10,13 @@ import urllib.request
 
 import pytest
 
+from collectors.agent.sources.sim import SimSource
+from collectors.agent.sources.sim import energy_j as sim_energy_j
 from tests.agent.agent_process import AgentProcess, assert_intervals_tile, epoch
 from tests.agent.fake_server import FakeServer
+
+# One sample per read, as before --sample-seconds existed: these tests are about pushing.
+PER_READ = ("--source", "sim:1", "--sample-seconds", "1")
 
 
 def free_port() -> int:
@@ -61,6 +66,19 @@ def write_trace(path, count: int) -> list[str]:
     return stamps
 
 
+def assert_energy_is_the_sims(samples: list[dict], count: int) -> None:
+    """Per device, the energy sent is what the simulated GPU drew from first to last sample."""
+    sim = SimSource(count=count, hostname="gpu-node-01", interval_s=1.0)
+    sim.open()
+    for device, role in sim._devices:
+        mine = sorted(
+            (s for s in samples if s["device"] == device.uuid), key=lambda s: epoch(s["ts"])
+        )
+        start = epoch(mine[0]["ts"]) - mine[0]["duration_s"]
+        expected = sim_energy_j(role, start, epoch(mine[-1]["ts"]))
+        assert sum(s["energy_j"] for s in mine) == pytest.approx(expected, rel=1e-9, abs=1e-3)
+
+
 @pytest.fixture
 def server():
     with FakeServer() as server:
@@ -79,9 +97,8 @@ def test_agent_never_imports_django():
 
 
 def test_sim_agent_pushes_gzip_batches_and_sigterm_spools_the_rest(tmp_path, server):
-    process = agent(
-        tmp_path, server.url, "--source", "sim:2", "--interval", "0.2", "--push-every", "0.6"
-    ).start()
+    args = ("--source", "sim:2", "--interval", "0.2", "--sample-seconds", "0.2")
+    process = agent(tmp_path, server.url, *args, "--push-every", "0.6").start()
     try:
         wait_until(lambda: len(server.ingest.stored_batches) >= 2, what="two batches")
         assert process.signal(signal.SIGTERM) == 0
@@ -104,7 +121,7 @@ def test_sim_agent_pushes_gzip_batches_and_sigterm_spools_the_rest(tmp_path, ser
 
 def test_server_errors_are_retried_with_the_same_batch_id(tmp_path, server):
     server.ingest.script = [(503, {}, "down"), (500, {}, "oops")]
-    process = agent(tmp_path, server.url, "--source", "sim:1", "--push-every", "1").start()
+    process = agent(tmp_path, server.url, *PER_READ, "--push-every", "1").start()
     try:
         wait_until(lambda: len(server.ingest.stored_batches) >= 1, what="a stored batch")
     finally:
@@ -116,7 +133,7 @@ def test_server_errors_are_retried_with_the_same_batch_id(tmp_path, server):
 
 def test_retry_after_is_honoured(tmp_path, server):
     server.ingest.script = [(429, {"Retry-After": "2"}, '{"error": "slow down"}')]
-    process = agent(tmp_path, server.url, "--source", "sim:1", "--push-every", "1").start()
+    process = agent(tmp_path, server.url, *PER_READ, "--push-every", "1").start()
     try:
         wait_until(lambda: len(server.ingest.received) >= 2, what="a retry")
     finally:
@@ -129,7 +146,7 @@ def test_retry_after_is_honoured(tmp_path, server):
 def test_poison_batch_is_set_aside_and_the_next_batch_still_goes(tmp_path, server):
     answer = '{"error": "invalid batch", "details": [{"field": "samples[0].power_w"}]}'
     server.ingest.script = [(400, {}, answer)]
-    process = agent(tmp_path, server.url, "--source", "sim:1", "--push-every", "1").start()
+    process = agent(tmp_path, server.url, *PER_READ, "--push-every", "1").start()
     try:
         wait_until(lambda: len(server.ingest.stored_batches) >= 1, what="the next batch")
     finally:
@@ -185,7 +202,18 @@ def test_replay_killed_mid_way_resumes_without_sending_a_line_twice(tmp_path, se
 
 
 def test_sigkilled_agent_restarts_with_no_gap_and_no_overlap(tmp_path, server):
-    args = ("--source", "sim:2", "--interval", "0.25", "--push-every", "0.5")
+    # Samples of 1 s from reads every 0.25 s: the partial sample a SIGKILL interrupts is
+    # continued from the spooled state.
+    args = (
+        "--source",
+        "sim:2",
+        "--interval",
+        "0.25",
+        "--sample-seconds",
+        "1",
+        "--push-every",
+        "0.5",
+    )
     first = agent(tmp_path, server.url, *args, name="first").start()
     try:
         wait_until(lambda: len(server.ingest.stored_batches) >= 2, what="two batches")
@@ -208,6 +236,11 @@ def test_sigkilled_agent_restarts_with_no_gap_and_no_overlap(tmp_path, server):
     samples = server.ingest.stored_samples
     assert_intervals_tile(samples, expected_devices=2)
     assert max(s["duration_s"] for s in samples) >= 1.0  # the gap-covering interval
+    assert_energy_is_the_sims(samples, count=2)
+    # Whole samples end on whole seconds; only the ones a stop or the restart cut are shorter.
+    whole = [s for s in samples if abs(s["duration_s"] - 1.0) < 1e-6]
+    assert len(whole) >= 2
+    assert all(abs(epoch(s["ts"]) - round(epoch(s["ts"]))) < 1e-6 for s in whole)
 
 
 def test_full_spool_drops_the_oldest_batches_and_says_so(tmp_path):
@@ -218,6 +251,8 @@ def test_full_spool_drops_the_oldest_batches_and_says_so(tmp_path):
         "--source",
         "sim:8",
         "--interval",
+        "0.1",
+        "--sample-seconds",
         "0.1",
         "--push-every",
         "0.2",
@@ -235,7 +270,10 @@ def test_full_spool_drops_the_oldest_batches_and_says_so(tmp_path):
 def test_metrics_endpoint_reports_devices_samples_spool_and_sources(tmp_path, server):
     port = free_port()
     process = agent(
-        tmp_path, server.url, "--source", "sim:2", "--push-every", "1", "--metrics-port", str(port)
+        tmp_path,
+        server.url,
+        *("--source", "sim:2", "--sample-seconds", "1", "--push-every", "1"),
+        *("--metrics-port", str(port)),
     ).start()
     try:
         wait_until(lambda: len(server.ingest.stored_batches) >= 1, what="a batch")
@@ -263,3 +301,68 @@ def test_bad_option_exits_2(tmp_path, server):
     process = agent(tmp_path, server.url, "--interval", "never")
     assert process.run() == 2
     assert "--interval must be a number" in process.log()
+
+
+def test_a_redirect_is_not_followed_and_the_batch_stays_spooled(tmp_path, server):
+    with FakeServer() as elsewhere:
+        location = f"{elsewhere.url}/api/v1/ingest"
+        server.ingest.script = [(302, {"Location": location}, "")]
+        once = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2")
+        assert once.run() == 1
+        assert elsewhere.hits == []
+    assert len(spooled(tmp_path)) == 1
+    assert f"redirecting to {location}" in once.log()
+    assert "never follows redirects" in once.log()
+    assert "plain http://" not in once.log()  # 127.0.0.1: nothing crosses the network
+    # Once --server is right, the same batch goes.
+    again = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2", name="again")
+    assert again.run() == 0
+    assert spooled(tmp_path) == []
+    assert once_batch_id(server, 0) == once_batch_id(server, 1)
+
+
+def once_batch_id(server, position: int) -> str:
+    return server.ingest.received[position].payload["batch_id"]
+
+
+def test_a_200_that_is_not_the_acknowledgement_keeps_the_batch(tmp_path, server):
+    server.ingest.script = [(200, {}, "<html>Please log in to the proxy</html>")]
+    once = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2")
+    assert once.run() == 1
+    assert len(spooled(tmp_path)) == 1
+    assert "push failed (bad_answer 200)" in once.log()
+    again = agent(tmp_path, server.url, *PER_READ, "--once", "--interval", "0.2", name="again")
+    assert again.run() == 0
+    assert once_batch_id(server, 0) in server.ingest.stored_batches
+
+
+def test_plain_http_to_another_machine_is_warned_about_once_at_start(tmp_path):
+    # 192.0.2.0/24 is TEST-NET-1: never routed, so nothing leaves this machine.
+    process = agent(
+        tmp_path, "http://192.0.2.10:8000", "--source", "sim:1", "--push-every", "600"
+    ).start()
+    try:
+        process.wait_for_log("read every")
+        process.wait_for_log("plain http://")
+    finally:
+        process.signal()
+    assert process.log().count("plain http://") == 1
+    assert "unencrypted" in process.log()
+
+
+def test_the_token_can_come_from_a_file_and_a_bad_one_exits_2(tmp_path, server):
+    token_file = tmp_path / "token"
+    token_file.write_text("gac_from_file\n")
+    base = ("--server", server.url, "--spool-dir", str(tmp_path / "spool"), *PER_READ)
+    good = AgentProcess(tmp_path, *base, "--once", "--token-file", str(token_file), name="good")
+    assert good.run() == 0, good.log()
+    assert server.ingest.received[0].headers["Authorization"] == "Bearer gac_from_file"
+    missing = AgentProcess(
+        tmp_path, *base, name="missing", GREENAI_TOKEN_FILE=str(tmp_path / "nope")
+    )
+    assert missing.run() == 2
+    assert "--token-file: cannot read" in missing.log()
+    token_file.write_text("\n")
+    empty = AgentProcess(tmp_path, *base, "--token-file", str(token_file), name="empty")
+    assert empty.run() == 2
+    assert "is empty" in empty.log()

@@ -66,7 +66,7 @@ def stored_samples() -> list[dict]:
 
 
 def test_sim_agent_through_outage_and_sigkill_stores_every_sample_once(tmp_path, web, token):
-    args = ("--source", "sim:4", "--interval", "0.5", "--push-every", "1")
+    args = ("--source", "sim:4", "--interval", "0.5", "--sample-seconds", "1", "--push-every", "1")
     first = agent(tmp_path, web, token, *args, name="first").start()
     try:
         wait_until(lambda: RawSample.objects.count() >= 8, what="first samples")

@@ -3,11 +3,18 @@ import gzip
 
 import pytest
 
-from collectors.agent.push import Backoff, Poster, classify, parse_retry_after
+from collectors.agent.push import (
+    Backoff,
+    Poster,
+    backoff_delay,
+    classify,
+    parse_retry_after,
+    plain_http_warning,
+)
 from tests.agent.fake_server import FakeServer
 
 
-def test_2xx_deletes_and_reads_the_answer():
+def test_2xx_with_the_acknowledgement_deletes_and_reads_the_answer():
     outcome = classify(202, '{"accepted": 5, "duplicate": false}', None, 0)
     assert (outcome.action, outcome.cause, outcome.accepted) == ("delete", "ok", 5)
     assert classify(200, '{"accepted": 0, "duplicate": true}', None, 0).cause == "duplicate"
@@ -70,3 +77,79 @@ def test_poster_sends_gzip_with_the_bearer_token():
 def test_unreachable_server_is_a_network_retry():
     outcome = Poster("http://127.0.0.1:9", "t", timeout_s=2).post(b"x")
     assert (outcome.action, outcome.cause) == ("retry", "network")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "<html>Welcome to the proxy</html>",
+        '{"ok": true}',
+        '{"accepted": "5", "duplicate": false}',
+        '{"accepted": 5}',
+        '{"accepted": true, "duplicate": false}',
+        '{"accepted": -1, "duplicate": false}',
+        '{"accepted": 5, "duplicate": "no"}',
+        "[5, false]",
+    ],
+)
+def test_2xx_without_the_acknowledgement_keeps_the_batch(body):
+    outcome = classify(200, body, None, 0)
+    assert (outcome.action, outcome.cause) == ("retry", "bad_answer")
+    assert "acknowledgement" in outcome.detail
+
+
+def batch(batch_id="b1") -> bytes:
+    body = f'{{"batch_id": "{batch_id}", "host": {{"hostname": "h"}}, "samples": []}}'
+    return gzip.compress(body.encode())
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_names_its_location(status):
+    with FakeServer() as elsewhere, FakeServer() as server:
+        location = f"{elsewhere.url}/api/v1/ingest"
+        server.ingest.script = [(status, {"Location": location}, "")]
+        outcome = Poster(server.url, "gac_secret").post(batch())
+        assert elsewhere.hits == []  # neither the POST nor a GET went there
+    assert (outcome.action, outcome.cause, outcome.status) == ("retry", "redirect", status)
+    assert location in outcome.detail and "never follows redirects" in outcome.detail
+
+
+def test_a_200_from_something_else_than_the_ingest_api_keeps_the_batch():
+    with FakeServer() as server:
+        server.ingest.script = [(200, {}, "<html>captive portal</html>")]
+        outcome = Poster(server.url, "t").post(batch())
+    assert (outcome.action, outcome.cause) == ("retry", "bad_answer")
+
+
+def test_a_server_slower_than_the_timeout_is_a_timeout():
+    with FakeServer() as server:
+        server.ingest.delay_s = 1.0
+        outcome = Poster(server.url, "t", timeout_s=0.2).post(batch())
+    assert (outcome.action, outcome.cause) == ("retry", "timeout")
+
+
+@pytest.mark.parametrize(
+    ("server", "warns"),
+    [
+        ("http://greenai.example.org", True),
+        ("http://10.0.0.5:8000", True),
+        ("http://[2001:db8::1]:8000", True),
+        ("https://greenai.example.org", False),
+        ("http://127.0.0.1:8000", False),
+        ("http://127.8.0.1", False),
+        ("http://localhost:8000", False),
+        ("http://[::1]:8000", False),
+    ],
+)
+def test_plain_http_to_another_machine_is_warned_about(server, warns):
+    warning = plain_http_warning(server)
+    assert (warning is not None) is warns
+    if warns:
+        assert "unencrypted" in warning and server in warning
+
+
+def test_backoff_delay_is_capped_with_equal_jitter():
+    assert backoff_delay(0, base_s=30, cap_s=1800, rng=lambda: 0.0) == 15
+    assert backoff_delay(3, base_s=30, cap_s=1800, rng=lambda: 1.0) == 240
+    assert backoff_delay(500, base_s=30, cap_s=1800, rng=lambda: 1.0) == 1800

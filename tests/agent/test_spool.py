@@ -137,3 +137,113 @@ def test_a_rejected_batch_moved_back_by_hand_is_sent_again_after_a_restart(tmp_p
     meta, _ = reopened.load(batch.path)
     assert meta["batch_id"] == batch.batch_id
     reopened.close()
+
+
+def test_a_batch_set_aside_lets_newer_ones_go_first_until_it_is_due(spool):
+    first = spool.put(payload(), {}).path
+    second = spool.put(payload(), {}).path
+    assert spool.note_failure(first) == 1
+    assert spool.oldest() == first  # a failure alone does not reorder anything
+    spool.set_aside(first, retry_at=1000.0)
+    assert spool.is_aside(first) and spool.aside_count() == 1
+    assert spool.next_to_send(now=999.0) == second
+    spool.delete(second)
+    assert spool.next_to_send(now=999.0) is None
+    assert spool.next_retry_at() == 1000.0
+    assert spool.next_to_send(now=1000.0) == first
+    assert spool.count() == 1  # still counted as waiting
+
+
+def test_set_aside_state_survives_a_restart_and_is_forgotten_once_sent(tmp_path):
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    spool.open()
+    first = spool.put(payload(), {}).path
+    second = spool.put(payload(), {}).path
+    for _ in range(3):
+        spool.note_failure(first)
+    spool.set_aside(first, retry_at=2000.0)
+    spool.note_failure(second)
+    spool.close()
+    again = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    again.open()
+    assert again.is_aside(first) and again.failures(first) == 3
+    assert again.failures(second) == 1 and not again.is_aside(second)
+    assert again.next_to_send(now=0) == second
+    again.delete(first)
+    assert first.name not in json.loads((tmp_path / "spool" / "retries.json").read_text())
+    again.close()
+
+
+def test_an_unreadable_retries_file_only_loses_the_order(tmp_path, caplog):
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    spool.open()
+    first = spool.put(payload(), {}).path
+    spool.set_aside(first, retry_at=2000.0)
+    spool.close()
+    (tmp_path / "spool" / "retries.json").write_text("{not json")
+    again = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    again.open()
+    assert again.oldest() == first and not again.is_aside(first)
+    assert "ignoring unreadable" in caplog.text
+    again.close()
+
+
+def test_rejected_keeps_only_the_newest_batches(tmp_path, caplog):
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024, rejected_max_batches=3)
+    spool.open()
+    paths = [spool.put(payload(), {}).path for _ in range(5)]
+    for path in paths:
+        spool.reject(path, status=400, answer='{"error": "x"}')
+    kept = sorted(p.name for p in (tmp_path / "spool" / "rejected").glob("*.batch"))
+    assert kept == [p.name for p in paths[2:]]
+    answers = list((tmp_path / "spool" / "rejected").glob("*.answer.json"))
+    assert len(answers) == 3
+    assert spool.rejected_dropped == 2 and spool.rejected_count() == 3
+    assert "rejected/ holds more than 3 batches" in caplog.text
+    spool.close()
+
+
+def test_rejected_is_bounded_in_bytes_but_keeps_the_batch_just_refused(tmp_path):
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024, rejected_max_bytes=100)
+    spool.open()
+    first = spool.put(payload(50), {}).path
+    second = spool.put(payload(50), {}).path
+    spool.reject(first, status=400, answer="x")
+    spool.reject(second, status=400, answer="x")
+    (kept,) = (tmp_path / "spool" / "rejected").glob("*.batch")
+    assert kept.name == second.name
+    assert spool.rejected_dropped == 1
+    spool.close()
+
+
+def test_an_oversized_rejected_folder_left_by_an_older_agent_is_trimmed_at_start(tmp_path):
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    spool.open()
+    for _ in range(4):
+        spool.reject(spool.put(payload(), {}).path, status=400, answer="x")
+    spool.close()
+    smaller = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024, rejected_max_batches=1)
+    smaller.open()
+    assert smaller.rejected_count() == 1 and smaller.rejected_dropped == 3
+    smaller.close()
+
+
+def test_the_state_inside_a_batch_is_compressed_and_older_plain_states_still_read(tmp_path):
+    from collectors.agent.spool import encode_batch, read_meta
+
+    spool = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    spool.open()
+    state = {"sim": {"last_end": {f"GPU-{i}": 1_795_000_000.0 + i for i in range(8)}}}
+    path = spool.put(payload(), state).path
+    meta = read_meta(path)
+    assert "state" not in meta and len(meta["state_gz"]) < len(json.dumps(state))
+    # A batch spooled by an agent from before the compression, newer than state.json:
+    older = {"seq": 7, "batch_id": "b7", "samples": 2, "state": {"sim": {"n": 7}}}
+    (spool.batches_dir / "000000000007-b7.batch").write_bytes(encode_batch(older, payload()))
+    spool.close()
+    again = Spool(tmp_path / "spool", max_bytes=10 * 1024 * 1024)
+    again.open()
+    assert again.load_state() == {"sim": {"n": 7}}
+    again.delete(again.batches_dir / "000000000007-b7.batch")
+    assert again.load_state() == state
+    again.close()

@@ -1,6 +1,6 @@
 """`replay:PATH`: re-play a recorded JSON Lines trace through the normal spool and push path.
 
-One sample per line, in the form of the ingest API (DESIGN 3.2) plus the device's "name",
+One sample per line, in the form of the ingest API (docs/ingest.md) plus the device's "name",
 "index" and "kind" (default "gpu"), e.g.
   {"device": "GPU-5a1c...", "name": "NVIDIA H100 80GB HBM3", "index": 0,
    "ts": "2026-11-28T06:00:01Z", "duration_s": 1.0, "energy_j": 312.4}
