@@ -14,6 +14,7 @@ from assessments.codecarbon.services import experiment_register
 from assessments.footprint.selectors import footprint
 from assessments.models import (
     CodeCarbonEmission,
+    CodeCarbonExperiment,
     CodeCarbonRun,
     HourlyCodeCarbonFact,
     HourlyProjectFact,
@@ -338,3 +339,14 @@ def test_old_release_file_is_imported_with_project_option(setup):
 def test_unknown_project_option_is_refused(setup):
     with pytest.raises(CommandError, match="Unknown project 'nope'"):
         call_command("import_codecarbon", str(TESTDATA / "emissions_1.x.csv"), project="nope")
+
+
+def test_admin_lists_and_shows_every_codecarbon_table(admin_client, setup):
+    from django.urls import reverse
+
+    call_command("import_codecarbon", str(TESTDATA / "emissions_3.3.2_flushes.csv"))
+    for model in (CodeCarbonExperiment, CodeCarbonRun, CodeCarbonEmission, HourlyCodeCarbonFact):
+        name = f"admin:assessments_{model._meta.model_name}"
+        assert admin_client.get(reverse(f"{name}_changelist")).status_code == 200
+        change = reverse(f"{name}_change", args=[model.objects.first().pk])
+        assert admin_client.get(change).status_code == 200
