@@ -12,11 +12,15 @@ from assessments.models import (
     Allocation,
     ApiToken,
     AttributionRule,
+    CodeCarbonEmission,
+    CodeCarbonExperiment,
+    CodeCarbonRun,
     DailyDeviceFact,
     DailyProjectFact,
     GridIntensityHour,
     GridZone,
     HardwareModel,
+    HourlyCodeCarbonFact,
     HourlyDeviceFact,
     HourlyJobFact,
     HourlyProjectFact,
@@ -391,3 +395,53 @@ class HourlyJobFactAdmin(ComputedAdmin):
     list_filter = ("project",)
     search_fields = ("job_key", "user", "namespace", "pod")
     date_hierarchy = "hour"
+
+
+# --- CodeCarbon (docs/codecarbon.md) ---------------------------------------------------------
+
+
+@admin.register(CodeCarbonExperiment)
+class CodeCarbonExperimentAdmin(admin.ModelAdmin):
+    list_display = ("experiment_id", "project", "phase", "site", "created_at")
+    list_filter = ("project__team",)
+    search_fields = ("experiment_id", "project__slug")
+    readonly_fields = ("created_at", "created_by")
+
+
+@admin.register(CodeCarbonRun)
+class CodeCarbonRunAdmin(ComputedAdmin):
+    list_display = (
+        "run_id",
+        "source",
+        "project",
+        "started_at",
+        "tracking_mode",
+        "country_iso_code",
+        "cloud_provider",
+        "cloud_region",
+    )
+    list_filter = ("source", "project")
+    search_fields = ("run_id", "experiment_ref")
+
+
+@admin.register(CodeCarbonEmission)
+class CodeCarbonEmissionAdmin(ComputedAdmin):
+    list_display = ("run", "timestamp", "duration_s", "energy_kwh", "gpu_energy_kwh")
+    list_filter = ("run__project",)
+    list_select_related = ("run", "run__project")
+
+
+@admin.register(HourlyCodeCarbonFact)
+class HourlyCodeCarbonFactAdmin(ComputedAdmin):
+    list_display = (
+        "hour",
+        "project",
+        "run",
+        "energy_it_kwh",
+        "operational_kgco2e",
+        "pue",
+        "grid_zone",
+        "grid_gco2e_per_kwh",
+    )
+    list_filter = ("project",)
+    list_select_related = ("project", "run", "run__project")

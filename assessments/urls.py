@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("assessments.decisions.urls")),  # optimisations, ROI, recommendations
     path("", include("assessments.reports.urls")),  # monthly PDF reports
     path("", include("assessments.jobs.urls")),  # energy per job and per user
+    path("", include("assessments.codecarbon.urls")),  # CodeCarbon API, experiment mappings
 ]

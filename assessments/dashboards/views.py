@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.http import urlencode
 
 from assessments import permissions
+from assessments.codecarbon.views import codecarbon_panel
 from assessments.dashboards import selectors as dashboards
 from assessments.dashboards import tables
 from assessments.dashboards.csv_export import csv_response
@@ -107,6 +108,9 @@ def project_detail(request, slug: str):
         if can_edit
         else None,
         work_form=WorkRecordForm() if can_edit else None,
+        codecarbon=codecarbon_panel(
+            request, project=project, start=filters.start, end=filters.end, can_edit=can_edit
+        ),
     )
 
 

@@ -27,10 +27,28 @@ class FootprintFactors(BaseModel):
     methodology: str = Field(default="/methodology/", description="How every number is computed.")
 
 
+class ReportedByCodeCarbon(BaseModel):
+    """Energy CodeCarbon reported for the scope (docs/codecarbon.md); the counted part is
+    included in the footprint's totals, the overlap is not."""
+
+    energy_kwh: float = Field(description="Reported energy counted (hours no agent measured).")
+    facility_energy_kwh: float
+    operational_kgco2e: float
+    cost: float
+    overlap_energy_kwh: float = Field(
+        description="Reported energy of hours the agent measured: shown, not counted."
+    )
+    overlap_operational_kgco2e: float
+    runs: int = Field(description="CodeCarbon runs with energy in the period.")
+
+
 class Footprint(BaseModel):
     start: date = Field(description="First UTC day of the period.")
     end: date = Field(description="UTC day after the period (exclusive).")
-    energy_kwh: float = Field(description="IT energy measured at the devices, kWh.")
+    energy_kwh: float = Field(
+        description="IT energy measured at the devices, plus energy reported by CodeCarbon for "
+        "hours no agent measured (see `codecarbon`), kWh."
+    )
     facility_energy_kwh: float = Field(description="IT energy x PUE, kWh.")
     operational_kgco2e: float = Field(description="Facility energy x grid intensity, kgCO2e.")
     embodied_kgco2e: float = Field(description="Manufacturing carbon of the time used, kgCO2e.")
@@ -47,6 +65,9 @@ class Footprint(BaseModel):
         description="Measured / expected device-seconds of the devices that reported (0..1)."
     )
     factors: FootprintFactors
+    codecarbon: ReportedByCodeCarbon | None = Field(
+        default=None, description="Of the figures above, the energy reported by CodeCarbon."
+    )
 
 
 class ProjectFootprint(Footprint):

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time
 from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
+from assessments.codecarbon.selectors import codecarbon_footprint
 from assessments.footprint import footprint_math as fm
 from assessments.models import (
     HourlyDeviceFact,
@@ -108,6 +109,14 @@ def footprint(
         if phase is not None:
             work_records = work_records.filter(project__phase=phase)
 
+    # Energy reported by CodeCarbon (its own facts): hours no agent measured for the project
+    # add to the totals; see docs/methodology.md, "Energy reported by CodeCarbon".
+    reported = codecarbon_footprint(
+        start=period_start, end=period_end, project=project, team=team, site=site, phase=phase
+    )
+    for name, value in reported["counted"].items():
+        totals[name] += value
+
     work_units, unit_names = _work_units(work_records, period_start, period_end)
     operational = totals["operational_kgco2e"]
     embodied = totals["embodied_kgco2e"]
@@ -125,6 +134,7 @@ def footprint(
         # images): then SCI is given per project only.
         "sci": fm.sci(operational, embodied, work_units) if len(unit_names) <= 1 else None,
         "coverage": _coverage(device_ids, period_start, period_end),
+        "codecarbon": reported["summary"],
     }
     if is_organisation:
         result["unallocated_energy_kwh"] = unallocated_totals["energy"] or 0.0

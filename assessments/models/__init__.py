@@ -1,3 +1,9 @@
+from assessments.models.codecarbon import (
+    CodeCarbonEmission,
+    CodeCarbonExperiment,
+    CodeCarbonRun,
+    HourlyCodeCarbonFact,
+)
 from assessments.models.daily import DailyDeviceFact, DailyProjectFact
 from assessments.models.decisions import Optimisation, Recommendation, Technique
 from assessments.models.facts import (
@@ -28,11 +34,15 @@ __all__ = [
     "Allocation",
     "ApiToken",
     "AttributionRule",
+    "CodeCarbonEmission",
+    "CodeCarbonExperiment",
+    "CodeCarbonRun",
     "DailyDeviceFact",
     "DailyProjectFact",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",
+    "HourlyCodeCarbonFact",
     "HourlyDeviceFact",
     "HourlyJobFact",
     "HourlyProjectFact",

@@ -94,6 +94,7 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
             currency=currency,
         ),
         "key_figures": _key_figures(current, currency) if has_data else [],
+        "codecarbon": _codecarbon_lines(current),
         "comparison_rows": (
             summary.comparison_rows(current, previous, last_year, currency, include_sci=same_unit)
             if has_data
@@ -145,6 +146,19 @@ def _key_figures(current: dict, currency: str) -> list[dict]:
         },
         {"label": "Energy cost", "value": summary.format_money(current.get("cost"), currency)},
     ]
+
+
+def _codecarbon_lines(current: dict) -> dict | None:
+    """The part of the figures CodeCarbon reported (docs/codecarbon.md); None without any."""
+    reported = current.get("codecarbon") or {}
+    if not reported.get("runs"):
+        return None
+    return {
+        "energy": summary.format_quantity(reported["energy_kwh"], "kWh"),
+        "carbon": summary.format_quantity(reported["operational_kgco2e"], "kgCO2e"),
+        "overlap": summary.format_quantity(reported["overlap_energy_kwh"], "kWh"),
+        "runs": reported["runs"],
+    }
 
 
 def _fact_filter(window: Window, team: Team | None) -> Q:

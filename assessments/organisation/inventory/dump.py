@@ -8,6 +8,7 @@ import yaml
 from assessments.models import (
     Allocation,
     AttributionRule,
+    CodeCarbonExperiment,
     HardwareModel,
     Organisation,
     Project,
@@ -151,6 +152,19 @@ def inventory_dump() -> str:
         _compact({"match": _FlowMap(rule.match), "project": rule.project.slug, "phase": rule.phase})
         for rule in AttributionRule.objects.select_related("project")
     ]
+    experiments = CodeCarbonExperiment.objects.select_related("project", "site")
+    if experiments.exists():
+        document["codecarbon_experiments"] = [
+            _compact(
+                {
+                    "id": str(e.experiment_id),
+                    "project": e.project.slug,
+                    "phase": e.phase or None,
+                    "site": e.site.name if e.site else None,
+                }
+            )
+            for e in experiments.order_by("project__slug", "experiment_id")
+        ]
     header = (
         "# GreenAI inventory (format: docs/architecture.md, 4.5).\n"
         "# Load with: python manage.py load_inventory FILE\n"

@@ -7,6 +7,7 @@ it. Nothing absent from the file is deleted.
 """
 
 import difflib
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from django.utils.text import slugify
 from assessments.models import (
     Allocation,
     AttributionRule,
+    CodeCarbonExperiment,
     GridZone,
     HardwareModel,
     Organisation,
@@ -127,6 +129,7 @@ class _Loader:
         self.load_projects()
         self.load_allocations()
         self.load_attribution_rules()
+        self.load_codecarbon_experiments()
         if self.problems:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
@@ -333,6 +336,29 @@ class _Loader:
             entry, "devices", message.replace("Only an admin may", "Give --allow-cross-team to")
         )
         return False
+
+    def load_codecarbon_experiments(self):
+        for entry in self.entries("codecarbon_experiments"):
+            values = entry.values
+            slug = values["project"]
+            project = self.projects.get(slug) or Project.objects.filter(slug=slug).first()
+            if project is None:
+                self.problem(
+                    entry, "project", f"no project {_show(slug)} in this file or the database"
+                )
+                continue
+            updates = {"project": project}
+            if "phase" in values:
+                updates["phase"] = values["phase"] or ""
+            if "site" in values:
+                updates["site"] = self._site(entry, values["site"])
+                if values["site"] is not None and updates["site"] is None:
+                    continue
+            # The file states the whole mapping: an experiment may move to another project.
+            _, outcome = _upsert(
+                CodeCarbonExperiment, {"experiment_id": uuid.UUID(values["id"])}, updates
+            )
+            self.count("codecarbon_experiments", outcome)
 
 
 def inventory_load(

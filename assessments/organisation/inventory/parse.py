@@ -5,6 +5,7 @@ or an error naming the line and field of every problem. Pure: nothing here touch
 import difflib
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
@@ -248,6 +249,14 @@ def _match(value):
     return plain
 
 
+def _uuid(value):
+    """A CodeCarbon experiment id, written back in its canonical form."""
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise _Invalid(f"must be a CodeCarbon experiment id (a UUID), got {_show(value)}") from None
+
+
 def _names_list(value):
     if value is None:
         return []
@@ -311,6 +320,12 @@ _SECTIONS = {
     # In order: the first rule whose every pattern matches a job wins.
     "attribution_rules": {"match": _match, "project": _slug, "phase": _phase},
 }
+_SECTIONS["codecarbon_experiments"] = {
+    "id": lambda v: _uuid(v),
+    "project": _slug,
+    "phase": lambda v: None if v is None else _phase(v),
+    "site": lambda v: None if v is None else _text(v),
+}
 _REQUIRED = {
     "sites": {"name"},
     "hosts": {"hostname"},
@@ -319,6 +334,7 @@ _REQUIRED = {
     "projects": {"slug"},
     "allocations": {"project", "host", "start"},
     "attribution_rules": {"match", "project"},
+    "codecarbon_experiments": {"id", "project"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 

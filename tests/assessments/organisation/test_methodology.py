@@ -171,5 +171,7 @@ def test_the_formulas_live_in_the_pure_modules():
         "assessments.footprint.footprint_math",
         "assessments.decisions.roi",
         "assessments.organisation.attribution",
+        "assessments.codecarbon.reported_energy",
+        "assessments.codecarbon.emissions_csv",
     }
     assert modules - pure <= {"assessments.models.facts.MeasuresQuerySet"}
