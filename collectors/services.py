@@ -402,14 +402,19 @@ def _other_columns(model, filled: set[str]) -> list[tuple[str, object]]:
 def _pg_insert_sql() -> tuple[str, list, list]:
     """One statement: staged rows into raw samples (new ones only), their hours marked dirty.
 
-    The hour rule is collectors.intervals.hours_touched: [ts - duration_s, ts) touches the hour
-    of its start and the hour just before its (exclusive) end. Rows go in ordered, so that two
-    concurrent batches with overlapping samples lock them in the same order (no deadlock).
+    Marks are appended, one per (device, hour) of this batch, naming the batch: ingest never updates
+    a mark, so it never waits on one a rollup holds.
+
+        The hour rule is collectors.intervals.hours_touched: [ts - duration_s, ts) touches the hour
+        of its start and the hour just before its (exclusive) end. Rows go in ordered, so that two
+        concurrent batches with overlapping samples lock them in the same order (no deadlock).
     """
     sample_extra = _other_columns(RawSample, {*_SAMPLE_COLUMNS, "batch_id"})
-    dirty_extra = _other_columns(DirtyHour, {"device_id", "hour", "marked_at"})
+    dirty_extra = _other_columns(DirtyHour, {"device_id", "hour", "marked_at", "batch_id"})
     sample_cols = ", ".join([*_SAMPLE_COLUMNS, "batch_id", *(c for c, _ in sample_extra)])
-    dirty_cols = ", ".join(["device_id", "hour", "marked_at", *(c for c, _ in dirty_extra)])
+    dirty_cols = ", ".join(
+        ["device_id", "hour", "marked_at", "batch_id", *(c for c, _ in dirty_extra)]
+    )
     sql = f"""
 WITH inserted AS (
     INSERT INTO {RawSample._meta.db_table} ({sample_cols})
@@ -425,9 +430,7 @@ WITH inserted AS (
     SELECT device_id, date_trunc('hour', ts - interval '1 microsecond') FROM inserted
 ), marked AS (
     INSERT INTO {DirtyHour._meta.db_table} ({dirty_cols})
-    SELECT device_id, hour, %s{", %s" * len(dirty_extra)} FROM hours
-    ORDER BY device_id, hour
-    ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = EXCLUDED.marked_at
+    SELECT device_id, hour, %s, %s{", %s" * len(dirty_extra)} FROM hours
 )
 SELECT count(*) FROM inserted
 """
@@ -445,7 +448,7 @@ def _samples_insert_postgres(rows: list[tuple], batch_pk: int, now: datetime) ->
         ) as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(sql, [batch_pk, *sample_extra, now, *dirty_extra])
+        cursor.execute(sql, [batch_pk, *sample_extra, now, batch_pk, *dirty_extra])
         accepted = cursor.fetchone()[0]
         # The table empties at commit anyway; inside a longer transaction (the seeder's, a
         # test's) the next batch must find it empty too.
@@ -484,10 +487,10 @@ def _samples_insert_generic(rows: list[tuple], batch_pk: int, now: datetime) -> 
     )
     dirty = {(row[0], hour) for row in new_rows.values() for hour in hours_touched(row[1], row[2])}
     DirtyHour.objects.bulk_create(
-        [DirtyHour(device_id=device_id, hour=hour, marked_at=now) for device_id, hour in dirty],
-        update_conflicts=True,
-        unique_fields=["device", "hour"],
-        update_fields=["marked_at"],
+        [
+            DirtyHour(device_id=device_id, hour=hour, marked_at=now, batch_id=batch_pk)
+            for device_id, hour in sorted(dirty)
+        ]
     )
     return len(new_rows)
 

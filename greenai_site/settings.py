@@ -67,7 +67,13 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 _database_url = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'greenai.sqlite3'}")
 try:
-    _database = dj_database_url.parse(_database_url, conn_max_age=envint("DB_CONN_MAX_AGE", 0))
+    # Persistent connections (seconds; 0 closes after each request), checked before reuse, so
+    # an ingest request or a task does not pay a PostgreSQL connection set-up every time.
+    _database = dj_database_url.parse(
+        _database_url,
+        conn_max_age=envint("DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL={_database_url!r} is not usable: {exc}") from exc
 if _database["ENGINE"] not in (
@@ -172,6 +178,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 ROLLUP_EVERY_SECONDS = envint("ROLLUP_EVERY_SECONDS", 60, minimum=1)
+# Devices are split into this many rollup shards (device_id % N); each is a task any worker takes.
+ROLLUP_SHARDS = envint("ROLLUP_SHARDS", 8, minimum=1)
 REPORT_DAY_OF_MONTH = envint("REPORT_DAY_OF_MONTH", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "every-minute-rollup-dirty-hours": {
