@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 ROLLUP_EVERY_SECONDS = envint("ROLLUP_EVERY_SECONDS", 60, minimum=1)
 # Devices are split into this many rollup shards (device_id % N); each is a task any worker takes.
 ROLLUP_SHARDS = envint("ROLLUP_SHARDS", 8, minimum=1)
+# /health reports "lagging" when the oldest unprocessed mark is older than this.
+ROLLUP_LAG_WARN_SECONDS = envint("ROLLUP_LAG_WARN_SECONDS", 120, minimum=1)
 REPORT_DAY_OF_MONTH = envint("REPORT_DAY_OF_MONTH", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "every-minute-rollup-dirty-hours": {
