@@ -192,6 +192,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assessments.tasks.refresh_recommendations",
         "schedule": crontab(hour=3, minute=15),
     },
+    "daily-create-raw-sample-partitions": {
+        "task": "collectors.tasks.create_raw_sample_partitions",
+        "schedule": crontab(hour=0, minute=5),
+    },
     "daily-delete-old-raw-samples": {
         "task": "collectors.tasks.delete_old_raw_samples",
         "schedule": crontab(hour=2, minute=30),
@@ -209,6 +213,8 @@ INGEST_MAX_DECOMPRESSED_BYTES = envint(
 )
 INGEST_RATE_LIMIT_PER_MINUTE = envint("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 RAW_SAMPLE_RETENTION_DAYS = envint("RAW_SAMPLE_RETENTION_DAYS", 35, minimum=1)
+# PostgreSQL: day partitions of raw samples created this many days ahead (collectors.partitions).
+RAW_SAMPLE_PARTITIONS_AHEAD_DAYS = envint("RAW_SAMPLE_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_DECOMPRESSED_BYTES
 DEFAULT_PUE = envfloat("DEFAULT_PUE", 1.56)
 DEFAULT_GRID_INTENSITY_G_PER_KWH = envfloat("DEFAULT_GRID_INTENSITY_G_PER_KWH", 475.0)
