@@ -141,11 +141,12 @@ def forget_known_days() -> None:
     _known_days.clear()
 
 
-def drop_days_before(cutoff: datetime, *, keep) -> tuple[list[date], list[date]]:
+def drop_days_before(cutoff: datetime, *, keep) -> tuple[list[date], list[date], int]:
     """Detach and drop every day partition that ends at or before `cutoff`, except those for
     which keep(day) is true (checked with the day's partition locked, so no sample of that day
-    arrives between the check and the drop). Returns (dropped days, kept days)."""
-    dropped, kept = [], []
+    arrives between the check and the drop). Returns (dropped days, kept days, the planner's
+    estimate of the rows dropped)."""
+    dropped, kept, rows = [], [], 0
     for day, name in sorted(day_partitions().items()):
         if _day_start(day + timedelta(days=1)) > cutoff:
             continue
@@ -157,11 +158,13 @@ def drop_days_before(cutoff: datetime, *, keep) -> tuple[list[date], list[date]]
             if keep(day):
                 kept.append(day)
                 continue
+            estimate = estimated_rows([name])
             cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name}")
             cursor.execute(f"DROP TABLE {name}")
         dropped.append(day)
+        rows += estimate
         _known_days.discard(day)
-    return dropped, kept
+    return dropped, kept, rows
 
 
 def estimated_rows(names: list[str]) -> int:

@@ -543,13 +543,8 @@ def raw_samples_delete_old(
     old = RawSample.objects.filter(ts__lt=cutoff)
     if partitions.is_partitioned():
         day_names = partitions.day_partitions()
-        before = {day: name for day, name in day_names.items()}
-        result.dropped_days, result.kept_days = partitions.drop_days_before(
-            cutoff, keep=_day_has_pending_marks
-        )
-        result.dropped_rows_estimate = partitions.estimated_rows(
-            [before[day] for day in result.dropped_days]
-        )
+        dropped = partitions.drop_days_before(cutoff, keep=_day_has_pending_marks)
+        result.dropped_days, result.kept_days, result.dropped_rows_estimate = dropped
         # Only the DEFAULT partition's rows are deleted one by one; a kept day stays whole.
         for day in day_names:
             start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
