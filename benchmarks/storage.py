@@ -157,8 +157,9 @@ def main():
             f"1,000 GPUs x 35 days at 10 s: {per_row * 8640 * 1000 * 35 / 1e9:.0f} GB"
         )
         print(
-            f"retention: {len(result.dropped_days)} day partitions dropped in {drop_s * 1000:.0f} ms "
-            f"(about {result.dropped_rows_estimate:,} rows), {result.deleted} rows deleted one by one"
+            f"retention: {len(result.dropped_days)} day partitions dropped in "
+            f"{drop_s * 1000:.0f} ms (about {result.dropped_rows_estimate:,} rows), "
+            f"{result.deleted} rows deleted one by one"
         )
     finally:
         if not args.keep:
