@@ -29,6 +29,7 @@ from assessments.models import (
     Project,
     Recommendation,
     Report,
+    RollupShard,
     Site,
     Team,
     UserProfile,
@@ -331,6 +332,21 @@ class HourlyProjectFactAdmin(ComputedAdmin):
     search_fields = ("project__slug", "device__uuid", "device__host__hostname")
     date_hierarchy = "hour"
     list_select_related = ("project", "device__host")
+
+
+@admin.register(RollupShard)
+class RollupShardAdmin(ComputedAdmin):
+    """Each rollup shard's last run, as /metrics and /health show it."""
+
+    list_display = (
+        "shard",
+        "last_finished_at",
+        "last_seconds",
+        "last_marks",
+        "last_hours",
+        "last_rows",
+        "runs",
+    )
 
 
 @admin.register(DailyProjectFact)

@@ -28,6 +28,7 @@ from assessments.models.organisation import (
     WorkRecord,
 )
 from assessments.models.reports import Report
+from assessments.models.rollup import RollupShard
 
 __all__ = [
     "MEASURE_FIELDS",
@@ -52,6 +53,7 @@ __all__ = [
     "Project",
     "Recommendation",
     "Report",
+    "RollupShard",
     "Site",
     "Team",
     "Technique",
