@@ -2,8 +2,9 @@
 
 A process names its project in its environment with GREENAI_PROJECT (and GREENAI_PHASE); a Slurm
 job's environment (SLURM_JOB_ID, _USER, _ACCOUNT, _PARTITION) becomes a job object, which the
-server's attribution rules map to a project. The parsing and share arithmetic are pure; only ProcessProjects reads /proc/<pid>/environ (which needs root, or the same user, and
-the host's PID namespace in a container).
+server's attribution rules map to a project. The parsing and share arithmetic are pure; only
+ProcessProjects reads /proc/<pid>/environ (which needs root, or the same user, and the host's PID
+namespace in a container).
 """
 
 import logging
