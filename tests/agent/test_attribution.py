@@ -17,13 +17,14 @@ def test_greenai_project_and_phase_name_the_project():
     assert project_for_environ(env) == ("llm-finetune", "training")
 
 
-def test_slurm_account_names_the_project_before_the_job_id():
-    assert project_for_environ({"SLURM_JOB_ACCOUNT": "nlp", "SLURM_JOB_ID": "42"}) == ("nlp", None)
-    assert project_for_environ({"SLURM_JOB_ID": "42"}) == ("slurm-42", None)
+def test_slurm_environment_alone_names_no_project():
+    # The job object carries it; the server's attribution rules map it to a project.
+    assert project_for_environ({"SLURM_JOB_ACCOUNT": "nlp", "SLURM_JOB_ID": "42"}) is None
+    assert project_for_environ({"SLURM_JOB_ID": "42", "GREENAI_PHASE": "training"}) is None
 
 
-def test_greenai_project_wins_over_slurm():
-    env = {"GREENAI_PROJECT": "vision", "SLURM_JOB_ACCOUNT": "nlp"}
+def test_greenai_project_inside_a_slurm_job_names_the_project():
+    env = {"GREENAI_PROJECT": "vision", "SLURM_JOB_ACCOUNT": "nlp", "SLURM_JOB_ID": "42"}
     assert project_for_environ(env) == ("vision", None)
 
 

@@ -186,16 +186,15 @@ def test_processes_share_the_gpu_by_sm_utilisation(tmp_path):
     source.open()
     clock.advance(1.0, gpu)
     (sample,) = source.read()
-    assert sample.tags == [
-        {"project": "llm", "phase": "training", "share": 0.75},
-        {"project": "slurm-77", "share": 0.25},
-    ]
+    # The Slurm process's share travels as its job, not as a tag.
+    assert sample.tags == [{"project": "llm", "phase": "training", "share": 0.75}]
+    assert sample.job == [{"id": "77", "share": 0.25}]
 
 
 def test_processes_share_equally_when_nvml_has_no_process_samples(tmp_path):
     gpu = FakeGpu("GPU-a", processes=[100, 200], process_sm_util=None)  # NotFound
     write_environ(tmp_path, 100, GREENAI_PROJECT="a")
-    write_environ(tmp_path, 200, SLURM_JOB_ACCOUNT="b")
+    write_environ(tmp_path, 200, GREENAI_PROJECT="b")
     nvml.configure([gpu])
     clock = Clock()
     source = make_source(clock, tmp_path)

@@ -11,7 +11,7 @@ from collectors.agent.sources.telemetry import (
     TelemetrySource,
     group_by_gpu,
 )
-from collectors.agent.spool import decode_batch, read_meta
+from collectors.agent.spool import decode_batch, read_meta, unpack_state
 from tests.agent.test_runner import Clock, ScriptedPoster, make_agent
 
 
@@ -72,7 +72,7 @@ def test_each_host_gets_its_own_batch_this_machine_first(tmp_path):
         {"GPU-b"},
     ]
     # Every batch's state is complete up to its host; the last one is the whole state.
-    states = [meta["state"]["listed"]["positions"] for meta, _ in written]
+    states = [unpack_state(meta)["listed"]["positions"] for meta, _ in written]
     assert states[0]["GPU-a"][0] == states[0]["GPU-b"][0] == 1_795_000_001.0
     assert states[1]["GPU-a"][0] == 1_795_000_002.0 and states[1]["GPU-b"][0] == 1_795_000_001.0
     assert states[2]["GPU-a"][0] == states[2]["GPU-b"][0] == 1_795_000_002.0

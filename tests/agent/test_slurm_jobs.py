@@ -51,8 +51,8 @@ def test_gpu_processes_of_two_slurm_jobs_share_the_gpu_by_sm_utilisation(tmp_pat
         {"id": "4711", "user": "alice", "account": "vision", "partition": "gpu", "share": 0.75},
         {"id": "4712", "user": "bob", "account": "nlp", "partition": "gpu-long", "share": 0.25},
     ]
-    # The account still names the project where no GREENAI_PROJECT is set.
-    assert [tag["project"] for tag in sample.tags] == ["nlp", "vision"]
+    # Without GREENAI_PROJECT the jobs carry no tag: the server's rules map them by account.
+    assert sample.tags is None
     payload = build_payload(batch_id="b", hostname="h", agent_version="0", samples=[sample])
     assert payload["samples"][0]["job"] == sample.job
 
@@ -104,3 +104,18 @@ def test_gap_after_a_restart_carries_no_job(tmp_path):
     (sample,) = second.read()
     assert sample.duration_s == 60.0
     assert sample.job is None and sample.tags is None
+
+
+def test_greenai_project_inside_a_slurm_job_gives_a_tag_beside_the_job(tmp_path):
+    gpu = FakeGpu("GPU-a", processes=[100], process_sm_util=None)
+    write_environ(tmp_path, 100, GREENAI_PROJECT="llm", **slurm_env("5", "dan", "nlp", "gpu"))
+    nvml.configure([gpu])
+    clock = Clock()
+    source = make_source(clock, tmp_path)
+    source.open()
+    clock.advance(1.0, gpu)
+    (sample,) = source.read()
+    assert sample.tags == [{"project": "llm", "share": 1.0}]
+    assert sample.job == [
+        {"id": "5", "user": "dan", "account": "nlp", "partition": "gpu", "share": 1.0}
+    ]

@@ -1,9 +1,10 @@
 """Per-process attribution: which projects used a GPU, and what share of its energy each gets.
 
-A process names its project in its environment: GREENAI_PROJECT (and GREENAI_PHASE), or a Slurm
-job (SLURM_JOB_ACCOUNT, else SLURM_JOB_ID as "slurm-<id>"). The parsing and share arithmetic
-are pure; only ProcessProjects reads /proc/<pid>/environ (which needs root, or the same user, and
-the host's PID namespace in a container).
+A process names its project in its environment with GREENAI_PROJECT (and GREENAI_PHASE); a Slurm
+job's environment (SLURM_JOB_ID, _USER, _ACCOUNT, _PARTITION) becomes a job object, which the
+server's attribution rules map to a project. The parsing and share arithmetic are pure; only
+ProcessProjects reads /proc/<pid>/environ (which needs root, or the same user, and the host's PID
+namespace in a container).
 """
 
 import logging
@@ -25,18 +26,16 @@ def parse_environ(raw: bytes) -> dict[str, str]:
 
 
 def project_for_environ(env: dict[str, str]) -> tuple[str, str | None] | None:
-    """(project, phase) named by a process environment, or None when it names none."""
-    phase = env.get("GREENAI_PHASE", "").strip() or None
+    """(project, phase) named by a process environment, or None when it names none.
+
+    Only GREENAI_PROJECT names a project. A Slurm account is not a project slug: tagging with it
+    would charge the energy to a project that may not exist and, as a tag, would win over the
+    server's attribution rules, which map the job object by account, partition or user instead.
+    """
     project = env.get("GREENAI_PROJECT", "").strip()
-    if project:
-        return project, phase
-    account = env.get("SLURM_JOB_ACCOUNT", "").strip()
-    if account:
-        return account, phase
-    job_id = env.get("SLURM_JOB_ID", "").strip()
-    if job_id:
-        return f"slurm-{job_id}", phase
-    return None
+    if not project:
+        return None
+    return project, env.get("GREENAI_PHASE", "").strip() or None
 
 
 # Slurm's job environment, as the job object fields the ingest API takes.
