@@ -49,6 +49,10 @@ def agent(tmp_path, server_url, source, *args, name="agent"):
         "collector-01",
         "--source",
         source,
+        # Every read sent as it is: these tests follow single intervals through resets and
+        # restarts (the 10 s samples are aggregate.py's, tested on their own).
+        "--sample-seconds",
+        "0.05",
         *args,
         name=name,
     )
