@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/storage.py [--gpus 100] [--samples 1000] [--server URL]
 
 Creates its own database (greenai_bench_storage), stores gpus x samples raw samples of 10 s
-through the real ingest service (ingest_batch: COPY, the day partitions, the rollup's marks),
+through the real ingest service (batch_ingest: COPY, the day partitions, the rollup's marks),
 one batch per host and minute (8 GPUs), a quarter of the GPUs tagged. Then:
 
 - bytes per raw row: pg_total_relation_size (table, indexes, TOAST) summed over the partitions
@@ -63,7 +63,7 @@ def setup_django(server: str) -> None:
 
 
 def store(gpus: int, samples: int, day_start: datetime) -> tuple[int, float]:
-    from collectors.services import collector_create, ingest_batch
+    from collectors.services import batch_ingest, collector_create
 
     collector, _ = collector_create(name="bench")
     per_batch = int(BATCH_SECONDS / SAMPLE_S)
@@ -103,7 +103,7 @@ def store(gpus: int, samples: int, day_start: datetime) -> tuple[int, float]:
                 "devices": devices,
                 "samples": batch,
             }
-            stored += ingest_batch(collector=collector, payload=payload).accepted
+            stored += batch_ingest(collector=collector, payload=payload).accepted
     return stored, time.perf_counter() - started
 
 
@@ -148,7 +148,7 @@ def main():
         assert day not in partitions.day_partitions()
         print(f"host: {platform.node()} ({os.cpu_count()} CPUs), PostgreSQL partitioned by day")
         print(
-            f"stored {rows:,} samples of {args.gpus} GPUs through ingest_batch in {seconds:.1f} s"
+            f"stored {rows:,} samples of {args.gpus} GPUs through batch_ingest in {seconds:.1f} s"
         )
         print(f"raw samples: {total / 1e6:.1f} MB incl. indexes: {per_row:.0f} bytes per row")
         print(

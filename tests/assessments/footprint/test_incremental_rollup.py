@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from assessments.footprint import rollup
-from assessments.footprint.daily_facts import SUMMED
 from assessments.footprint.rollup import rollup_dirty_hours, rollup_shard
+from assessments.models import MEASURE_FIELDS as SUMMED
 from assessments.models import (
     DailyDeviceFact,
     DailyProjectFact,
@@ -21,7 +21,7 @@ from assessments.models import (
     HourlyProjectFact,
     RollupShard,
 )
-from assessments.organisation.services import recompute_facts
+from assessments.organisation.services import facts_recompute
 from collectors.models import DirtyHour
 from tests.assessments.footprint.rollup_factories import (
     HOUR,
@@ -138,7 +138,7 @@ def test_incremental_steps_equal_a_recompute_from_scratch():
     HourlyDeviceFact.objects.all().delete()
     DailyDeviceFact.objects.all().delete()
     DailyProjectFact.objects.all().delete()
-    _, result = recompute_facts(start=T0 - HOUR, end=T0 + 3 * HOUR)
+    _, result = facts_recompute(start=T0 - HOUR, end=T0 + 3 * HOUR)
     assert result.incremental == 0
     assert_same(stepwise, snapshot())
 
@@ -147,7 +147,7 @@ def test_a_recompute_leaves_out_a_batch_whose_mark_it_did_not_take_and_that_mark
     gpu = make_device(make_host(make_site()))
     add_samples(gpu, end=T0 + timedelta(minutes=30), count=180, every_s=10.0, power_w=1000.0)
     rollup_dirty_hours()
-    recompute_facts(start=T0, end=T0 + HOUR)  # rolls up at once, leaving nothing marked
+    facts_recompute(start=T0, end=T0 + HOUR)  # rolls up at once, leaving nothing marked
     # A recompute request, then a batch whose mark is newer than the run's starting point.
     from assessments.organisation.services import _mark
 

@@ -15,7 +15,7 @@ from django.db.models import Sum
 
 from assessments.footprint import rollup
 from assessments.models import HourlyDeviceFact, HourlyProjectFact, RollupShard
-from assessments.organisation.services import recompute_facts
+from assessments.organisation.services import facts_recompute
 from assessments.tasks import rollup_dirty_hours, rollup_shard
 from collectors.models import DirtyHour, RawSample
 from greenai_site.celery import app  # noqa: F401  (configures the app the tasks are sent with)
@@ -123,7 +123,7 @@ def test_two_workers_share_the_shards_and_the_facts_equal_a_recompute(workers):
     shared = facts_snapshot()
     HourlyProjectFact.objects.all().delete()
     HourlyDeviceFact.objects.all().delete()
-    recompute_facts(start=T0 - HOUR, end=T0 + (HOURS + 1) * HOUR)
+    facts_recompute(start=T0 - HOUR, end=T0 + (HOURS + 1) * HOUR)
     recomputed = facts_snapshot()
     assert set(shared) == set(recomputed)
     for key, values in shared.items():
