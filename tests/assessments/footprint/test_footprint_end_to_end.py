@@ -164,7 +164,7 @@ def test_replayed_trace_through_agent_server_and_rollup_gives_hand_computed_foot
     engineer = User.objects.create_user("eng")
     profile = UserProfile.objects.create(user=engineer, role=UserProfile.Role.ENGINEER)
     profile.teams.set([Team.objects.get(name="NLP")])
-    _, user_token = api_token_create(user=engineer)
+    _, user_token = api_token_create(user=engineer, scope="work")  # it records work units
     auth = {"Authorization": f"Bearer {user_token}"}
 
     server = WebServer(tmp_path).start()
