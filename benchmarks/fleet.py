@@ -262,9 +262,13 @@ class Fleet:
         return minute
 
     def backlog(self) -> tuple[int, int]:
-        """(batches waiting in all spools, largest spool)."""
+        """(batches waiting in all spools, largest spool), the batch being sent not counted.
+
+        A host whose answer is slow holds one batch in flight at every push without falling
+        behind; only batches queued behind it mean that the server does not keep up.
+        """
         with self.lock:
-            sizes = [len(host.spool) for host in self.hosts]
+            sizes = [len(host.spool) - (1 if host.in_flight else 0) for host in self.hosts]
         return sum(sizes), max(sizes, default=0)
 
     def _scheduler(self):
