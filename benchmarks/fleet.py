@@ -790,7 +790,10 @@ def run_phase(args, workers: int, gpus: int, minutes: float, prefill_hour: bool)
         shift = started - sim_start
         clock_start = datetime.fromtimestamp(started, UTC)
         phase.hour_boundary = iso(boundary)
-        fleet = Fleet(hosts, url, shift, args.spool_max, args.senders)
+        # Every agent has its own connection: enough client threads that a slow server, not
+        # the client, is what makes the spools grow.
+        senders = args.senders or min(len(hosts), 256)
+        fleet = Fleet(hosts, url, shift, args.spool_max, senders)
         fleet.start(started)
         print(
             f"  clock started; simulated time {iso(started - shift)}, hour boundary at "
@@ -994,7 +997,9 @@ def main():
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--rollup-every", type=int, default=60, help="ROLLUP_EVERY_SECONDS")
     parser.add_argument("--spool-max", type=int, default=60, help="batches a host keeps")
-    parser.add_argument("--senders", type=int, default=32, help="client threads")
+    parser.add_argument(
+        "--senders", type=int, default=0, help="client threads (default one per host, <= 256)"
+    )
     parser.add_argument("--no-prefill", action="store_true", help="start the hour empty")
     parser.add_argument("--find-max", action="store_true")
     parser.add_argument("--find-max-start", type=int, default=1000)
