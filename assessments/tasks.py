@@ -4,47 +4,61 @@ import logging
 
 from celery import shared_task
 
-from assessments.footprint.rollup import DEFAULT_BATCH_SIZE
-from assessments.footprint.rollup import rollup_dirty_hours as rollup_service
-from assessments.footprint.rollup_lock import exclusive_rollup
+from assessments.footprint import rollup
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="assessments.tasks.rollup_dirty_hours", ignore_result=True)
-def rollup_dirty_hours(
-    batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int = 50, exclusive: bool = True
-):
-    """Recompute dirty hours in bounded batches (beat runs it every minute).
-
-    `exclusive` takes the rollup lock, so a run still busy when the next is due makes that one
-    skip. Runs without it are still safe (each batch claims its rows with SKIP LOCKED): that is
-    how extra workers help with a backlog.
+def rollup_dirty_hours(batch_size: int = rollup.DEFAULT_BATCH_SIZE, max_batches: int = 50):
+    """Fan the rollup out (beat runs it every ROLLUP_EVERY_SECONDS): one rollup_shard task per
+    shard with marks, each bounded to the marks made before now, so every worker takes a share
+    and no run chases the marks ingest keeps adding. It never waits and never skips a tick; a
+    shard still busy from the last tick is skipped by its new task and picked up by the next.
     """
-    if not exclusive:
-        return _run(batch_size, max_batches)
-    with exclusive_rollup() as acquired:
-        if not acquired:
-            logger.info("rollup already running elsewhere; skipped")
-            return {"skipped": True}
-        return _run(batch_size, max_batches)
+    up_to = rollup.last_mark_id()
+    shards = rollup.pending_shards(up_to)
+    for shard in shards:
+        rollup_shard.apply_async(
+            kwargs={
+                "shard": shard,
+                "up_to": up_to,
+                "batch_size": batch_size,
+                "max_batches": max_batches,
+            }
+        )
+    logger.info("rollup fan-out: %d shards up to mark %d", len(shards), up_to)
+    return {"shards": shards, "up_to": up_to}
 
 
-def _run(batch_size: int, max_batches: int) -> dict:
-    result = rollup_service(batch_size=batch_size, max_batches=max_batches)
+@shared_task(name="assessments.tasks.rollup_shard", ignore_result=True)
+def rollup_shard(
+    shard: int,
+    up_to: int | None = None,
+    batch_size: int = rollup.DEFAULT_BATCH_SIZE,
+    max_batches: int = 50,
+):
+    """Roll up one shard's marks up to mark `up_to` (safe to repeat or to run twice at once)."""
+    result = rollup.rollup_shard(shard, up_to=up_to, batch_size=batch_size, max_batches=max_batches)
     logger.info(
-        "rollup: %d hours in %d batches, %d device facts, %d project facts, %d failed, %.2f s",
+        "rollup shard %d: %d hours (%d incremental) from %d marks, %d rows, in %d batches, "
+        "%d failed, %.2f s%s",
+        shard,
         result.hours,
+        result.incremental,
+        result.marks,
+        result.rows,
         result.batches,
-        result.device_facts,
-        result.project_facts,
         result.failed,
         result.seconds,
+        "; busy elsewhere, skipped" if result.skipped_shards else "",
     )
     return {
-        "skipped": False,
+        "shard": shard,
+        "skipped": bool(result.skipped_shards),
         "hours": result.hours,
-        "batches": result.batches,
+        "marks": result.marks,
+        "rows": result.rows,
         "failed": result.failed,
     }
 

@@ -5,16 +5,17 @@ too. Under gunicorn each worker process counts on its own, and a scrape reaches 
 default the counters are per worker (Prometheus' rate() still works per scrape target, but the
 totals jump between workers). Setting PROMETHEUS_MULTIPROC_DIR (an empty directory, before the
 workers start) switches to prometheus_client's multiprocess mode, where the view sums the
-workers' files. Figures read from the database at scrape time (collectors, rollup backlog) are
-the same whichever worker answers.
+workers' files. Figures read from the database at scrape time (collectors, the rollup's lag and
+the figures each rollup shard stored after its last run) are the same whichever worker answers.
 """
 
 import logging
 import os
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,7 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from collectors.models import Collector, DirtyHour
+from collectors.models import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,25 @@ INGEST_LATENCY = Histogram(
 )
 
 
+_ROLLUP_GAUGES = {
+    "greenai_rollup_lag_seconds": (
+        "lag_seconds",
+        "Age of the oldest mark the rollup has not processed yet (0: none waiting).",
+    ),
+    "greenai_rollup_pending_marks": ("pending_marks", "Marks waiting for the rollup."),
+}
+_ROLLUP_SHARD_GAUGES = {
+    "greenai_rollup_last_duration_seconds": ("last_seconds", "Duration of the shard's last run."),
+    "greenai_rollup_last_rows": ("last_rows", "Raw samples the shard's last run read."),
+    "greenai_rollup_last_hours": ("last_hours", "Device-hours the shard's last run wrote."),
+    "greenai_rollup_last_marks": ("last_marks", "Marks the shard's last run processed."),
+    "greenai_rollup_last_run_timestamp_seconds": (
+        "last_finished_at",
+        "When the shard's last run finished (Unix time).",
+    ),
+}
+
+
 class DatabaseFigures:
     """Gauges read from the database at scrape time."""
 
@@ -69,6 +89,8 @@ class DatabaseFigures:
                 "greenai_collector_last_seen_timestamp_seconds", "", labels=["collector"]
             ),
             GaugeMetricFamily("greenai_dirty_hours", ""),
+            *(GaugeMetricFamily(name, "") for name in _ROLLUP_GAUGES),
+            *(GaugeMetricFamily(name, "", labels=["shard"]) for name in _ROLLUP_SHARD_GAUGES),
         ]
 
     def collect(self):
@@ -82,7 +104,9 @@ class DatabaseFigures:
                 .values_list("name", "last_seen_at")
                 .order_by("name")
             )
-            dirty = DirtyHour.objects.count()
+            from assessments.footprint.selectors import rollup_status
+
+            rollup = rollup_status()
         except DatabaseError:
             logger.exception("Database figures left out of /metrics.")
             return
@@ -103,8 +127,20 @@ class DatabaseFigures:
         yield GaugeMetricFamily(
             "greenai_dirty_hours",
             "Device-hours with new samples waiting for the rollup.",
-            value=dirty,
+            value=rollup["dirty_hours"],
         )
+        for name, (key, text) in _ROLLUP_GAUGES.items():
+            yield GaugeMetricFamily(name, text, value=rollup[key])
+        for name, (key, text) in _ROLLUP_SHARD_GAUGES.items():
+            family = GaugeMetricFamily(name, text, labels=["shard"])
+            for shard in rollup["shards"]:
+                value = shard[key]
+                if key == "last_finished_at":
+                    if value is None:
+                        continue
+                    value = value.timestamp()
+                family.add_metric([str(shard["shard"])], value)
+            yield family
 
 
 _DATABASE_FIGURES = DatabaseFigures()
@@ -123,3 +159,28 @@ def _registry():
 @require_GET
 def metrics_view(request):
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_GET
+def health_view(request):
+    """GET /health: JSON for load balancers and people. 503 only when the database does not
+    answer; a lagging rollup is reported (status "lagging") but does not take a web node out."""
+    from assessments.footprint.selectors import rollup_status
+
+    try:
+        rollup = rollup_status()
+    except DatabaseError as exc:
+        logger.exception("Health check: database unavailable.")
+        return JsonResponse({"status": "down", "database": str(exc)[:200]}, status=503)
+    lagging = rollup["lag_seconds"] > settings.ROLLUP_LAG_WARN_SECONDS
+    return JsonResponse(
+        {
+            "status": "lagging" if lagging else "ok",
+            "database": "ok",
+            "rollup": {
+                **{key: value for key, value in rollup.items() if key != "shards"},
+                "lag_warn_seconds": settings.ROLLUP_LAG_WARN_SECONDS,
+                "shards": rollup["shards"],
+            },
+        }
+    )

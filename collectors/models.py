@@ -150,17 +150,26 @@ class RawSample(models.Model):
 
 
 class DirtyHour(models.Model):
-    """A (device, hour) whose raw samples changed since it was last rolled up."""
+    """A mark: a (device, hour) whose raw samples changed since it was last rolled up.
+
+    Marks are append-only: ingest inserts one per (device, hour, batch) and never updates one, so
+    it never waits on a mark a rollup holds; the rollup deletes the marks it processed. A mark
+    with a batch adds that batch's samples to the hour's facts (incremental); a mark without
+    one (a recompute request) recomputes the hour from all its samples.
+    """
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField()
     marked_at = models.DateTimeField(default=timezone.now)
+    # The IngestBatch whose samples made this mark (a plain id: no lock on the batch row).
+    batch_id = models.BigIntegerField(null=True, blank=True)
     # Set by an explicit recompute with current factors (rollup --refresh-factors, a grid
     # import); ingest leaves it alone, so new samples recompute with the hour's stored factors.
     refresh_factors = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["device", "hour"], name="dirtyhour_unique_device_hour")
+        indexes = [
+            models.Index(fields=["hour"], name="dirtyhour_hour"),
+            models.Index(fields=["device", "hour"], name="dirtyhour_device_hour"),
+            models.Index(fields=["marked_at"], name="dirtyhour_marked_at"),
         ]
-        indexes = [models.Index(fields=["hour"], name="dirtyhour_hour")]

@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from pydantic import ValidationError
 
+from collectors import partitions
 from collectors.intervals import hours_touched
 from collectors.models import (
     Collector,
@@ -152,6 +153,8 @@ def ingest_batch(
     if IngestBatch.objects.filter(batch_id=batch.batch_id).exists():
         return IngestResult(batch.batch_id, 0, True, len(batch.samples))
     _check_devices(collector, batch, Device.objects.filter(uuid__in=_referenced_uuids(batch)))
+    # PostgreSQL: the days' partitions, before the transaction (usually made ahead already).
+    partitions.ensure_partitions_for(sample.ts for sample in batch.samples)
     try:
         with transaction.atomic():
             result, host_id, device_ids = _store(collector, batch, now)
@@ -402,14 +405,19 @@ def _other_columns(model, filled: set[str]) -> list[tuple[str, object]]:
 def _pg_insert_sql() -> tuple[str, list, list]:
     """One statement: staged rows into raw samples (new ones only), their hours marked dirty.
 
-    The hour rule is collectors.intervals.hours_touched: [ts - duration_s, ts) touches the hour
-    of its start and the hour just before its (exclusive) end. Rows go in ordered, so that two
-    concurrent batches with overlapping samples lock them in the same order (no deadlock).
+    Marks are appended, one per (device, hour) of this batch, naming the batch: ingest never updates
+    a mark, so it never waits on one a rollup holds.
+
+        The hour rule is collectors.intervals.hours_touched: [ts - duration_s, ts) touches the hour
+        of its start and the hour just before its (exclusive) end. Rows go in ordered, so that two
+        concurrent batches with overlapping samples lock them in the same order (no deadlock).
     """
     sample_extra = _other_columns(RawSample, {*_SAMPLE_COLUMNS, "batch_id"})
-    dirty_extra = _other_columns(DirtyHour, {"device_id", "hour", "marked_at"})
+    dirty_extra = _other_columns(DirtyHour, {"device_id", "hour", "marked_at", "batch_id"})
     sample_cols = ", ".join([*_SAMPLE_COLUMNS, "batch_id", *(c for c, _ in sample_extra)])
-    dirty_cols = ", ".join(["device_id", "hour", "marked_at", *(c for c, _ in dirty_extra)])
+    dirty_cols = ", ".join(
+        ["device_id", "hour", "marked_at", "batch_id", *(c for c, _ in dirty_extra)]
+    )
     sql = f"""
 WITH inserted AS (
     INSERT INTO {RawSample._meta.db_table} ({sample_cols})
@@ -425,9 +433,7 @@ WITH inserted AS (
     SELECT device_id, date_trunc('hour', ts - interval '1 microsecond') FROM inserted
 ), marked AS (
     INSERT INTO {DirtyHour._meta.db_table} ({dirty_cols})
-    SELECT device_id, hour, %s{", %s" * len(dirty_extra)} FROM hours
-    ORDER BY device_id, hour
-    ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = EXCLUDED.marked_at
+    SELECT device_id, hour, %s, %s{", %s" * len(dirty_extra)} FROM hours
 )
 SELECT count(*) FROM inserted
 """
@@ -445,7 +451,7 @@ def _samples_insert_postgres(rows: list[tuple], batch_pk: int, now: datetime) ->
         ) as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(sql, [batch_pk, *sample_extra, now, *dirty_extra])
+        cursor.execute(sql, [batch_pk, *sample_extra, now, batch_pk, *dirty_extra])
         accepted = cursor.fetchone()[0]
         # The table empties at commit anyway; inside a longer transaction (the seeder's, a
         # test's) the next batch must find it empty too.
@@ -484,10 +490,10 @@ def _samples_insert_generic(rows: list[tuple], batch_pk: int, now: datetime) -> 
     )
     dirty = {(row[0], hour) for row in new_rows.values() for hour in hours_touched(row[1], row[2])}
     DirtyHour.objects.bulk_create(
-        [DirtyHour(device_id=device_id, hour=hour, marked_at=now) for device_id, hour in dirty],
-        update_conflicts=True,
-        unique_fields=["device", "hour"],
-        update_fields=["marked_at"],
+        [
+            DirtyHour(device_id=device_id, hour=hour, marked_at=now, batch_id=batch_pk)
+            for device_id, hour in sorted(dirty)
+        ]
     )
     return len(new_rows)
 
@@ -497,10 +503,22 @@ def _samples_insert_generic(rows: list[tuple], batch_pk: int, now: datetime) -> 
 
 @dataclass
 class RetentionResult:
-    deleted: int = 0
+    deleted: int = 0  # rows deleted one by one (SQLite; PostgreSQL's default partition)
     batches: int = 0
     cutoff: datetime | None = None
     remaining_old: int = field(default=0)  # older than the cutoff, kept (not rolled up yet)
+    dropped_days: list = field(default_factory=list)  # PostgreSQL: day partitions dropped
+    kept_days: list = field(default_factory=list)  # PostgreSQL: old days kept (pending marks)
+    dropped_rows_estimate: int = 0
+
+
+def _day_has_pending_marks(day) -> bool:
+    """Whether an hour not yet rolled up may need samples ending on this UTC day: a sample
+    ending at ts touches hours in (ts - 2 h, ts]."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    return DirtyHour.objects.filter(
+        hour__gt=start - timedelta(hours=2), hour__lt=start + timedelta(days=1)
+    ).exists()
 
 
 def raw_samples_delete_old(
@@ -510,29 +528,44 @@ def raw_samples_delete_old(
     batch_size: int = 5000,
     max_batches: int = 200,
 ) -> RetentionResult:
-    """Delete raw samples older than the retention, in bounded batches.
+    """Remove raw samples older than the retention.
 
-    Samples of a (device, hour) still in DirtyHour are kept: the rollup has not read them yet.
-    A sample ending at ts touches hours in (ts - 2 h, ts]; any dirty hour there keeps it.
+    PostgreSQL (partitioned by day): whole days past the cutoff are detached and dropped, in
+    constant time, except a day with a pending mark near it (kept whole until rolled up). What
+    is left old (SQLite's plain table, PostgreSQL's DEFAULT partition) is deleted in bounded
+    batches; samples of a (device, hour) still marked are kept (a sample ending at ts touches
+    hours in (ts - 2 h, ts]).
     """
     now = now or timezone.now()
     days = retention_days if retention_days is not None else settings.RAW_SAMPLE_RETENTION_DAYS
     cutoff = now - timedelta(days=days)
+    result = RetentionResult(cutoff=cutoff)
+    old = RawSample.objects.filter(ts__lt=cutoff)
+    if partitions.is_partitioned():
+        day_names = partitions.day_partitions()
+        dropped = partitions.drop_days_before(cutoff, keep=_day_has_pending_marks)
+        result.dropped_days, result.kept_days, result.dropped_rows_estimate = dropped
+        # Only the DEFAULT partition's rows are deleted one by one; a kept day stays whole.
+        for day in day_names:
+            start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+            if start < cutoff:
+                old = old.exclude(ts__gte=start, ts__lt=start + timedelta(days=1))
     unrolled = DirtyHour.objects.filter(
         device_id=OuterRef("device_id"),
         hour__gt=OuterRef("ts") - timedelta(hours=2),
         hour__lte=OuterRef("ts"),
     )
-    candidates = RawSample.objects.filter(ts__lt=cutoff).exclude(Exists(unrolled))
-    result = RetentionResult(cutoff=cutoff)
+    candidates = old.exclude(Exists(unrolled))
     for _ in range(max_batches):
         ids = list(candidates.order_by("ts").values_list("id", flat=True)[:batch_size])
         if not ids:
             break
-        deleted, _ = RawSample.objects.filter(id__in=ids).delete()
+        deleted, _ = RawSample.objects.filter(id__in=ids, ts__lt=cutoff).delete()
         result.deleted += deleted
         result.batches += 1
         if len(ids) < batch_size:
             break
-    result.remaining_old = RawSample.objects.filter(ts__lt=cutoff).count()
+    result.remaining_old = old.count() + partitions.estimated_rows(
+        [partitions.partition_name(day) for day in result.kept_days]
+    )
     return result

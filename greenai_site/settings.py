@@ -67,7 +67,13 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 _database_url = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'greenai.sqlite3'}")
 try:
-    _database = dj_database_url.parse(_database_url, conn_max_age=envint("DB_CONN_MAX_AGE", 0))
+    # Persistent connections (seconds; 0 closes after each request), checked before reuse, so
+    # an ingest request or a task does not pay a PostgreSQL connection set-up every time.
+    _database = dj_database_url.parse(
+        _database_url,
+        conn_max_age=envint("DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL={_database_url!r} is not usable: {exc}") from exc
 if _database["ENGINE"] not in (
@@ -172,6 +178,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 ROLLUP_EVERY_SECONDS = envint("ROLLUP_EVERY_SECONDS", 60, minimum=1)
+# Devices are split into this many rollup shards (device_id % N); each is a task any worker takes.
+ROLLUP_SHARDS = envint("ROLLUP_SHARDS", 8, minimum=1)
+# /health reports "lagging" when the oldest unprocessed mark is older than this.
+ROLLUP_LAG_WARN_SECONDS = envint("ROLLUP_LAG_WARN_SECONDS", 120, minimum=1)
 REPORT_DAY_OF_MONTH = envint("REPORT_DAY_OF_MONTH", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "every-minute-rollup-dirty-hours": {
@@ -181,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
     "daily-refresh-recommendations": {
         "task": "assessments.tasks.refresh_recommendations",
         "schedule": crontab(hour=3, minute=15),
+    },
+    "daily-create-raw-sample-partitions": {
+        "task": "collectors.tasks.create_raw_sample_partitions",
+        "schedule": crontab(hour=0, minute=5),
     },
     "daily-delete-old-raw-samples": {
         "task": "collectors.tasks.delete_old_raw_samples",
@@ -199,6 +213,8 @@ INGEST_MAX_DECOMPRESSED_BYTES = envint(
 )
 INGEST_RATE_LIMIT_PER_MINUTE = envint("INGEST_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 RAW_SAMPLE_RETENTION_DAYS = envint("RAW_SAMPLE_RETENTION_DAYS", 35, minimum=1)
+# PostgreSQL: day partitions of raw samples created this many days ahead (collectors.partitions).
+RAW_SAMPLE_PARTITIONS_AHEAD_DAYS = envint("RAW_SAMPLE_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_DECOMPRESSED_BYTES
 DEFAULT_PUE = envfloat("DEFAULT_PUE", 1.56)
 DEFAULT_GRID_INTENSITY_G_PER_KWH = envfloat("DEFAULT_GRID_INTENSITY_G_PER_KWH", 475.0)

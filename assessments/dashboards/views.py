@@ -17,6 +17,7 @@ from assessments import permissions
 from assessments.dashboards import selectors as dashboards
 from assessments.dashboards import tables
 from assessments.dashboards.csv_export import csv_response
+from assessments.footprint.selectors import rollup_status
 from assessments.models import Allocation, ApiToken, Optimisation, Project, Team, WorkRecord
 from assessments.organisation import services
 from assessments.organisation.forms import (
@@ -162,6 +163,7 @@ def collector_list(request):
         "assessments/collectors.html",
         table=tables.collectors(filters),
         health=dashboards.collector_health(team=filters.team),
+        rollup=rollup_status(),
         rejections=dashboards.recent_rejections(team=filters.team),
         new_token=request.session.pop(NEW_COLLECTOR_TOKEN, None),
         can_create=can_create,

@@ -1,7 +1,11 @@
 """Rebuild the daily aggregates (DailyProjectFact, DailyDeviceFact) from the hourly facts.
 
-The rollup calls daily_facts_refresh() for the hours it recomputed; dashboards then read days,
-not hours. Rebuilding a day is idempotent: its rows are deleted and recomputed in one transaction.
+The rollup keeps them in step as it writes hours (daily_facts_apply, in its own transaction): the
+touched devices' days are rebuilt from their hourly facts (at most 24 rows each) and the
+projects' days change by the difference between the new and the old project facts, so the work
+follows the hours written, not the size of the day. daily_facts_refresh() rebuilds whole days
+(idempotent: the days' rows are deleted and recomputed in one transaction); it takes the lock
+exclusively, the rollup's updates share it.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,7 +26,7 @@ from assessments.models import (
 IDLE_UTIL_PCT = 5.0
 _LOCK_KEY = 7_401_221  # PostgreSQL advisory lock: two refreshes never interleave a day.
 
-_SUMMED = (
+SUMMED = (
     "energy_it_kwh",
     "energy_facility_kwh",
     "operational_kgco2e",
@@ -63,12 +67,58 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
     return len(days)
 
 
+def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) -> None:
+    """Rebuild the (device, day) rows given and add `project_deltas`
+    ({(day, project_id, team_id, site_id, phase): {measure: delta}}) to the projects' days.
+
+    Runs inside the rollup's transaction. Several rollups may add to the same project-day at once:
+    a row is updated in place (keys in a fixed order, so no deadlock), or added when none exists;
+    readers sum the rows of a day, so two rows added at once for one key are still right.
+    """
+    if not device_days and not project_deltas:
+        return
+    if settings.DATABASE_IS_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_LOCK_KEY])
+    by_day = {}
+    for device_id, day in device_days:
+        by_day.setdefault(day, set()).add(device_id)
+    for day, device_ids in sorted(by_day.items()):
+        DailyDeviceFact.objects.filter(day=day, device_id__in=device_ids).delete()
+        day_start, day_end = _day_bounds(day, day)
+        DailyDeviceFact.objects.bulk_create(
+            _device_days(day_start, day_end, device_ids=device_ids), batch_size=2000
+        )
+    for key in sorted(project_deltas, key=lambda k: tuple(str(part) for part in k)):
+        delta = project_deltas[key]
+        if not any(delta.values()):
+            continue
+        day, project_id, team_id, site_id, phase = key
+        match = DailyProjectFact.objects.filter(
+            day=day, project_id=project_id, team_id=team_id, site_id=site_id, phase=phase or ""
+        )
+        row = match.order_by("pk").values_list("pk", flat=True).first()
+        if row is None:
+            DailyProjectFact.objects.create(
+                day=day,
+                project_id=project_id,
+                team_id=team_id,
+                site_id=site_id,
+                phase=phase or "",
+                **delta,
+            )
+        else:
+            DailyProjectFact.objects.filter(pk=row).update(
+                **{name: F(name) + value for name, value in delta.items()}
+            )
+
+
 def _project_days(day_start, day_end):
     rows = (
         HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
         .annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day", "project_id", "team_id", "site_id", "phase")
-        .annotate(**{f"sum_{name}": Sum(name) for name in _SUMMED})
+        .annotate(**{f"sum_{name}": Sum(name) for name in SUMMED})
         .order_by()
     )
     for row in rows.iterator(chunk_size=5000):
@@ -78,15 +128,17 @@ def _project_days(day_start, day_end):
             team_id=row["team_id"],
             site_id=row["site_id"],
             phase=row["phase"] or "",
-            **{name: row[f"sum_{name}"] or 0 for name in _SUMMED},
+            **{name: row[f"sum_{name}"] or 0 for name in SUMMED},
         )
 
 
-def _device_days(day_start, day_end):
+def _device_days(day_start, day_end, device_ids=None):
     idle = Q(util_mean_pct__lt=IDLE_UTIL_PCT)
+    hours = HourlyDeviceFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
+    if device_ids is not None:
+        hours = hours.filter(device_id__in=device_ids)
     rows = (
-        HourlyDeviceFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
-        .annotate(day=TruncDate("hour", tzinfo=UTC))
+        hours.annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day", "device_id")
         .annotate(
             n_hours=Count("id"),
@@ -97,7 +149,7 @@ def _device_days(day_start, day_end):
             sum_idle_energy=Sum(
                 Case(When(idle, then=F("energy_it_kwh")), default=0.0, output_field=FloatField())
             ),
-            **{f"sum_{name}": Sum(name) for name in _SUMMED},
+            **{f"sum_{name}": Sum(name) for name in SUMMED},
         )
         .order_by()
     )
@@ -111,5 +163,5 @@ def _device_days(day_start, day_end):
             util_pct_sum=row["sum_util"] or 0,
             idle_hours=row["n_idle_hours"] or 0,
             idle_energy_it_kwh=row["sum_idle_energy"] or 0,
-            **{name: row[f"sum_{name}"] or 0 for name in _SUMMED},
+            **{name: row[f"sum_{name}"] or 0 for name in SUMMED},
         )

@@ -1,18 +1,24 @@
-"""The rollup: recompute dirty (device, hour) pairs from raw samples into hourly facts.
+"""The rollup: turn the marked (device, hour) pairs into hourly facts, incrementally.
 
-Ingest marks every (device, hour) its samples touch in DirtyHour. One batch here:
+Ingest appends a mark (collectors.models.DirtyHour) per (device, hour, batch) its samples touch.
+Devices are split into shards (device_id % ROLLUP_SHARDS); the periodic task sends one task per
+shard with work, so every worker on any machine takes a share. One batch here:
 
-1. claims up to `batch_size` dirty rows in one transaction (on PostgreSQL with
-   SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same hour; SQLite serialises
-   writing transactions, so there the second worker simply waits);
-2. sums energy and time per (device, hour, segment, tag set) from the raw samples: one SQL
-   statement on PostgreSQL (set-based, fast), the same sums in Python on SQLite
-   (`footprint_math.split_sample`); segments are the hour cut at allocation boundaries;
-3. attributes and prices them with `footprint_math` (the only place the formulas live), using the
-   factors stored with the hour's existing fact unless a refresh was asked for;
-4. deletes and re-inserts the hour's facts, and deletes a dirty row only if its marked_at is
-   unchanged since it was read, so a sample arriving meanwhile re-dirties its hour.
+1. claims its shard's row (assessments.models.RollupShard) with SELECT ... FOR UPDATE SKIP
+   LOCKED on PostgreSQL (a shard busy elsewhere is skipped; on SQLite, whose writing
+   transactions are serialised, the transaction is the claim), then up to `batch_size`
+   (device, hour) pairs of the shard with marks made before the run started (never the ones
+   arriving while it runs, so a run never chases its own tail);
+2. for a pair whose fact holds its unpriced sums and whose marks all name an ingest batch, adds
+   the sums of just those batches' samples (cost proportional to the new rows); otherwise (a
+   recompute request, a new hour, changed allocation boundaries) sums all the hour's samples,
+   leaving out those of batches whose marks are still waiting (they will be added by them);
+3. attributes and prices the sums with `footprint_math` (the only place the formulas live),
+   using the factors stored with the hour's existing fact unless a refresh was asked for;
+4. replaces the hour's facts, keeps the daily aggregates in step (the touched devices' days,
+   and the projects' days by difference) and deletes exactly the marks it processed.
 
+Ingest only inserts (samples and marks), so it never waits on anything a rollup holds.
 Hours older than the raw-sample retention keep the energy and time stored in their facts (their
 samples may be partly deleted); recomputing them only re-prices them.
 """
@@ -21,16 +27,23 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Max
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
-from assessments.models import Allocation, HourlyDeviceFact, HourlyProjectFact, Phase, Project
+from assessments.models import (
+    Allocation,
+    HourlyDeviceFact,
+    HourlyProjectFact,
+    Phase,
+    Project,
+    RollupShard,
+)
 from assessments.organisation.factor_resolver import FactorResolver
 from collectors.models import Device, DirtyHour, RawSample
 
@@ -40,10 +53,9 @@ logger = logging.getLogger(__name__)
 # starts cannot reach into it: this bounds the index range scanned per hour.
 MAX_INTERVAL_S = 3600
 HOUR = timedelta(hours=1)
-# Device-hours per batch: a batch holds its dirty rows locked while it works, and an ingest
-# re-marking one of them waits, so batches stay around a second or two of work.
+# Device-hours per batch (one transaction): a batch commits its facts before the next starts.
 DEFAULT_BATCH_SIZE = 500
-SQLITE_MAX_BATCH = 50  # device-hours per transaction on SQLite
+SQLITE_MAX_BATCH = 50  # device-hours per transaction on SQLite (it holds the one write lock)
 PHASES = frozenset(Phase.values)
 
 
@@ -55,82 +67,161 @@ class RollupResult:
     project_facts: int = 0
     failed: int = 0  # device-hours left dirty because recomputing them failed
     seconds: float = 0.0
+    marks: int = 0  # marks processed
+    rows: int = 0  # raw samples read
+    incremental: int = 0  # device-hours updated from their new samples only
+    skipped_shards: list[int] = field(default_factory=list)  # busy elsewhere
 
     def add(self, other: "RollupResult") -> None:
         self.batches += other.batches
         self.hours += other.hours
         self.device_facts += other.device_facts
         self.project_facts += other.project_facts
+        self.marks += other.marks
+        self.rows += other.rows
+        self.incremental += other.incremental
+        self.skipped_shards += other.skipped_shards
+
+
+def shard_count() -> int:
+    return settings.ROLLUP_SHARDS
+
+
+def last_mark_id() -> int:
+    """The newest mark now: a run takes the marks up to it, never those made after it started."""
+    return DirtyHour.objects.aggregate(last=Max("id"))["last"] or 0
+
+
+def pending_shards(up_to: int) -> list[int]:
+    """Shards with marks up to `up_to`."""
+    return sorted(
+        DirtyHour.objects.filter(id__lte=up_to)
+        .annotate(shard=F("device_id") % shard_count())
+        .values_list("shard", flat=True)
+        .distinct()
+    )
 
 
 def rollup_dirty_hours(
     *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int | None = None
 ) -> RollupResult:
-    """Process dirty hours in batches until none is left (or max_batches were done).
-
-    A batch that fails is retried hour by hour; an hour that fails on its own is logged, left
-    dirty (visible as a rollup backlog) and skipped for the rest of this run, so one bad hour
-    never holds up the others.
-    """
-    if connection.vendor == "sqlite":
-        # A batch holds SQLite's single write lock while it works: keep ingest waiting briefly.
-        batch_size = min(batch_size, SQLITE_MAX_BATCH)
+    """Process every shard's marks made before this call, in this process (the command, tests,
+    a single-machine set-up). The periodic task spreads the shards over the workers instead."""
     started = time.monotonic()
+    up_to = last_mark_id()
     total = RollupResult()
-    failed: set[int] = set()
-    while max_batches is None or total.batches < max_batches:
-        try:
-            result = rollup_batch(batch_size=batch_size, skip=failed)
-        except Exception:
-            logger.exception("rollup batch failed; retrying its hours one by one")
-            result = _rollup_one_by_one(batch_size, failed)
-        if result.hours == 0 and result.failed == 0:
+    for shard in pending_shards(up_to):
+        left = None if max_batches is None else max_batches - total.batches
+        if left is not None and left <= 0:
             break
+        result = rollup_shard(shard, up_to=up_to, batch_size=batch_size, max_batches=left)
         total.add(result)
-    total.failed = len(failed)
+        total.failed += result.failed
     total.seconds = time.monotonic() - started
     return total
 
 
-def rollup_batch(*, batch_size: int, skip: set[int] = frozenset()) -> RollupResult:
-    """Claim, recompute and release one batch of dirty hours, in one transaction."""
+def rollup_shard(
+    shard: int,
+    *,
+    up_to: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batches: int | None = None,
+) -> RollupResult:
+    """Process one shard's marks up to `up_to` (default: the newest now), in bounded batches.
+
+    A batch that fails is retried hour by hour; an hour that fails on its own is logged, left
+    marked (visible as rollup lag) and skipped for the rest of this run, so one bad hour
+    never holds up the others. Stops early if another run holds the shard.
+    """
+    if connection.vendor == "sqlite":
+        batch_size = min(batch_size, SQLITE_MAX_BATCH)
+    up_to = last_mark_id() if up_to is None else up_to
+    started_at = timezone.now()
+    started = time.monotonic()
+    total = RollupResult()
+    failed: set[tuple[int, datetime]] = set()
+    while max_batches is None or total.batches < max_batches:
+        try:
+            result = rollup_batch(batch_size=batch_size, skip=failed, shard=shard, up_to=up_to)
+        except Exception:
+            logger.exception("rollup batch failed; retrying its hours one by one")
+            result = _rollup_one_by_one(batch_size, failed, shard, up_to)
+        total.add(result)
+        if result.skipped_shards or (result.hours == 0 and result.failed == 0):
+            break
+    total.failed = len(failed)
+    total.seconds = time.monotonic() - started
+    if total.batches and not total.skipped_shards:
+        _record_run(shard, started_at, total)
+    return total
+
+
+def rollup_batch(
+    *,
+    batch_size: int,
+    skip: set = frozenset(),
+    shard: int | None = None,
+    up_to: int | None = None,
+) -> RollupResult:
+    """Claim, recompute and release one batch of marked hours, in one transaction.
+
+    shard None: every shard (those not held by another run)."""
+    _ensure_shards()
     with transaction.atomic():
-        claimed = _claim_dirty_hours(batch_size, skip)
+        shards = _claim_shards(shard)
+        if not shards:
+            return RollupResult(skipped_shards=[shard] if shard is not None else [])
+        claimed = _claim_marks(shards, up_to, batch_size, skip)
         if not claimed:
             return RollupResult()
-        device_facts, project_facts = _recompute(claimed)
+        counts = _recompute(claimed)
         _release(claimed)
-    _refresh_daily_aggregates(claimed)
+    device_facts, project_facts = counts[:2]
+    stats = counts[2] if len(counts) > 2 else {}
     return RollupResult(
-        batches=1, hours=len(claimed), device_facts=device_facts, project_facts=project_facts
+        batches=1,
+        hours=len({(row.device_id, row.hour) for row in claimed}),
+        device_facts=device_facts,
+        project_facts=project_facts,
+        marks=len(claimed),
+        rows=stats.get("rows", 0),
+        incremental=stats.get("incremental", 0),
     )
 
 
-def _rollup_one_by_one(batch_size: int, failed: set[int]) -> RollupResult:
+def _rollup_one_by_one(batch_size: int, failed: set, shard: int | None, up_to) -> RollupResult:
     total = RollupResult(batches=1)
     for _ in range(batch_size):
         try:
             with transaction.atomic():
-                claimed = _claim_dirty_hours(1, failed)
+                shards = _claim_shards(shard)
+                if not shards:
+                    total.skipped_shards = [shard] if shard is not None else []
+                    break
+                claimed = _claim_marks(shards, up_to, 1, failed)
                 if not claimed:
                     break
                 try:
-                    device_facts, project_facts = _recompute(claimed)
+                    counts = _recompute(claimed)
                 except Exception:
                     row = claimed[0]
                     logger.exception(
                         "rollup of device %s, hour %s failed; left dirty", row.device_id, row.hour
                     )
-                    failed.add(row.pk)
+                    failed.add((row.device_id, row.hour))
                     total.failed += 1
                     raise _Skip from None
                 _release(claimed)
         except _Skip:
             continue
-        _refresh_daily_aggregates(claimed)
         total.hours += 1
-        total.device_facts += device_facts
-        total.project_facts += project_facts
+        total.marks += len(claimed)
+        total.device_facts += counts[0]
+        total.project_facts += counts[1]
+        if len(counts) > 2:
+            total.rows += counts[2].get("rows", 0)
+            total.incremental += counts[2].get("incremental", 0)
     return total
 
 
@@ -141,33 +232,68 @@ class _Skip(Exception):
 # --- claiming and releasing ---------------------------------------------------------------
 
 
-def _claim_dirty_hours(batch_size: int, skip: set[int] = frozenset()) -> list[DirtyHour]:
-    rows = DirtyHour.objects.order_by("hour", "device_id")
-    if skip:
-        rows = rows.exclude(pk__in=skip)
+def _ensure_shards() -> None:
+    count = shard_count()
+    if RollupShard.objects.filter(shard__lt=count).count() < count:
+        RollupShard.objects.bulk_create(
+            [RollupShard(shard=n) for n in range(count)], ignore_conflicts=True
+        )
+
+
+def _claim_shards(shard: int | None) -> list[int]:
+    """The shards this transaction holds: on PostgreSQL their rows locked FOR UPDATE SKIP LOCKED
+    (one busy elsewhere is left out); on SQLite the writing transaction is already exclusive."""
+    wanted = list(range(shard_count())) if shard is None else [shard]
+    rows = RollupShard.objects.filter(shard__in=wanted).order_by("shard")
     if connection.vendor == "postgresql":
         rows = rows.select_for_update(skip_locked=True)
-    return list(rows[:batch_size])
+    return list(rows.values_list("shard", flat=True))
+
+
+def _claim_marks(shards: list[int], up_to, batch_size: int, skip=frozenset()) -> list[DirtyHour]:
+    """Every mark (up to `up_to`) of the first `batch_size` (device, hour) pairs of the shards."""
+    marks = DirtyHour.objects.annotate(shard=F("device_id") % shard_count()).filter(
+        shard__in=shards
+    )
+    if up_to is not None:
+        marks = marks.filter(id__lte=up_to)
+    pairs = []
+    candidates = (marks.values_list("device_id", "hour").distinct().order_by("hour", "device_id"))[
+        : batch_size + len(skip)
+    ]
+    for pair in candidates:
+        if pair not in skip:
+            pairs.append(pair)
+        if len(pairs) == batch_size:
+            break
+    if not pairs:
+        return []
+    wanted = set(pairs)
+    rows = marks.filter(
+        device_id__in={d for d, _ in pairs},
+        hour__gte=min(h for _, h in pairs),
+        hour__lte=max(h for _, h in pairs),
+    ).order_by("id")
+    return [row for row in rows if (row.device_id, row.hour) in wanted]
 
 
 def _release(claimed: list[DirtyHour]) -> None:
-    """Delete the dirty rows whose marked_at did not change while we worked."""
-    for offset in range(0, len(claimed), 500):
-        unchanged = Q()
-        for row in claimed[offset : offset + 500]:
-            unchanged |= Q(pk=row.pk, marked_at=row.marked_at)
-        DirtyHour.objects.filter(unchanged).delete()
+    """Delete exactly the marks processed: those made meanwhile stay for the next run."""
+    ids = [row.pk for row in claimed]
+    for offset in range(0, len(ids), 5000):
+        DirtyHour.objects.filter(pk__in=ids[offset : offset + 5000]).delete()
 
 
-def _refresh_daily_aggregates(claimed: list[DirtyHour]) -> None:
-    """Keep the dashboards' daily aggregates (assessments.footprint.daily_facts) in step with the
-    hours."""
-    try:
-        from assessments.footprint.daily_facts import daily_facts_refresh
-    except ImportError:  # the dashboards' aggregates are optional for the rollup
-        return
-    hours = sorted({row.hour for row in claimed})
-    daily_facts_refresh(start=hours[0], end=hours[-1] + HOUR)
+def _record_run(shard: int, started_at: datetime, result: RollupResult) -> None:
+    RollupShard.objects.filter(shard=shard).update(
+        last_started_at=started_at,
+        last_finished_at=timezone.now(),
+        last_seconds=result.seconds,
+        last_marks=result.marks,
+        last_hours=result.hours,
+        last_rows=result.rows,
+        runs=F("runs") + 1,
+    )
 
 
 # --- recomputing ---------------------------------------------------------------------------
@@ -180,11 +306,30 @@ class _Pair:
     refresh_factors: bool
     segments: list[tuple[float, float]]
     segment_projects: list[tuple[str, ...]]  # allocated project slugs per segment
+    marks: list[DirtyHour] = field(default_factory=list)
     old_fact: HourlyDeviceFact | None = None
     old_parts: list[HourlyProjectFact] | None = None
 
+    @property
+    def batches(self) -> set[int]:
+        return {mark.batch_id for mark in self.marks}
 
-def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
+    def stored_sums(self) -> dict | None:
+        """The sums stored with the fact, if new samples may simply be added to them: the fact
+        holds them, every mark names an ingest batch and the segments are unchanged."""
+        usage = self.old_fact.usage if self.old_fact is not None else None
+        if not usage or any(mark.batch_id is None for mark in self.marks):
+            return None
+        if [tuple(seg) for seg in usage["segments"]] != self.segments:
+            return None
+        sums: dict = defaultdict(fm.UsageSums)
+        for index, tags_key, energy, seconds, util_x_s, util_s in usage["sums"]:
+            sums[(index, tags_key)] = fm.UsageSums(energy, seconds, util_x_s, util_s)
+        return sums
+
+
+def _recompute(claimed: list[DirtyHour]) -> tuple[int, int, dict]:
+    """Recompute the claimed pairs; (device facts, project facts, {"rows", "incremental"})."""
     devices = Device.objects.select_related("host__site").in_bulk(
         {row.device_id for row in claimed}
     )
@@ -193,6 +338,11 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
 
     pairs: dict[tuple[int, datetime], _Pair] = {}
     for row in claimed:
+        key = (row.device_id, row.hour)
+        if key in pairs:
+            pairs[key].marks.append(row)
+            pairs[key].refresh_factors |= row.refresh_factors
+            continue
         device = devices[row.device_id]
         hour_s = row.hour.timestamp()
         device_allocations = allocations.get(device.pk, [])
@@ -211,15 +361,30 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
             )
             for seg_start, seg_end in segments
         ]
-        pairs[(device.pk, row.hour)] = _Pair(
-            device, row.hour, row.refresh_factors, segments, segment_projects
+        pairs[key] = _Pair(
+            device, row.hour, row.refresh_factors, segments, segment_projects, marks=[row]
         )
 
     _attach_old_facts(pairs)
-    if connection.vendor == "postgresql":
-        sums = _usage_sums_sql(pairs)
-    else:
-        sums = _usage_sums_python(pairs)
+    incremental = {}
+    for key, pair in pairs.items():
+        stored = pair.stored_sums()
+        if stored is not None:
+            incremental[key] = stored
+    full = {key: pair for key, pair in pairs.items() if key not in incremental}
+    rows = 0
+    sums: dict = {}
+    if incremental:
+        rows += _add_new_samples(incremental, pairs)
+        sums.update(incremental)
+    if full:
+        claimed_ids = [row.pk for row in claimed]
+        if connection.vendor == "postgresql":
+            full_sums, full_rows = _usage_sums_sql(full, claimed_ids)
+        else:
+            full_sums, full_rows = _usage_sums_python(full, claimed_ids)
+        sums.update(full_sums)
+        rows += full_rows
 
     retention_cutoff = timezone.now() - timedelta(days=settings.RAW_SAMPLE_RETENTION_DAYS)
     resolver = FactorResolver()
@@ -231,9 +396,13 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
     now = timezone.now()
     for key, pair in pairs.items():
         pair_sums = sums.get(key, {})
-        use_stored = pair.old_fact is not None and (
-            not pair_sums
-            or (pair.hour + HOUR <= retention_cutoff and _lost_samples(pair, pair_sums))
+        use_stored = (
+            key not in incremental
+            and pair.old_fact is not None
+            and (
+                not pair_sums
+                or (pair.hour + HOUR <= retention_cutoff and _lost_samples(pair, pair_sums))
+            )
         )
         if use_stored:
             built = _rebuild_from_stored(pair, resolver, now)
@@ -246,7 +415,45 @@ def _recompute(claimed: list[DirtyHour]) -> tuple[int, int]:
             project_rows.extend(built[1])
 
     _replace_facts(pairs.keys(), device_rows, project_rows)
-    return len(device_rows), len(project_rows)
+    _daily_facts_update(pairs, project_rows)
+    return len(device_rows), len(project_rows), {"rows": rows, "incremental": len(incremental)}
+
+
+def _add_new_samples(sums_by_pair: dict, pairs: dict) -> int:
+    """Add the samples of the marks' batches to the stored sums; returns the rows read.
+
+    Only the new rows are read (by batch), so the cost does not grow with the hour so far.
+    """
+    wanted = defaultdict(dict)  # (device_id, batch_id) -> {hour_s: pair key}
+    for key in sums_by_pair:
+        for batch_id in pairs[key].batches:
+            wanted[(key[0], batch_id)][key[1].timestamp()] = key
+    hours = [key[1] for key in sums_by_pair]
+    samples = RawSample.objects.filter(
+        batch_id__in={batch_id for _, batch_id in wanted},
+        device_id__in={device_id for device_id, _ in wanted},
+        ts__gt=min(hours),
+        ts__lt=max(hours) + HOUR + timedelta(seconds=MAX_INTERVAL_S),
+    ).values_list("device_id", "batch_id", "ts", "duration_s", "energy_j", "util_pct", "tags")
+    rows = 0
+    for device_id, batch_id, ts, duration_s, energy_j, util_pct, tags in samples.iterator(
+        chunk_size=5000
+    ):
+        hour_keys = wanted.get((device_id, batch_id))
+        if not hour_keys:
+            continue
+        rows += 1
+        ts_s = ts.timestamp()
+        tags_key = json.dumps(tags, sort_keys=True) if tags else None
+        for hour_s in fm.hours_touched(ts_s, duration_s):
+            key = hour_keys.get(hour_s)
+            if key is None:
+                continue
+            for index, seconds, joules in fm.split_sample(
+                ts_s, duration_s, energy_j, pairs[key].segments
+            ):
+                sums_by_pair[key][(index, tags_key)].add(joules, seconds, util_pct)
+    return rows
 
 
 def _lost_samples(pair: _Pair, pair_sums: dict) -> bool:
@@ -288,12 +495,18 @@ def _attach_old_facts(pairs: dict) -> None:
             pair.old_parts = (pair.old_parts or []) + [part]
 
 
-def _usage_sums_python(pairs: dict) -> dict:
-    """{(device_id, hour): {(segment index, tags json): UsageSums}} computed in Python."""
+def _usage_sums_python(pairs: dict, claimed_ids: list[int]) -> tuple[dict, int]:
+    """({(device_id, hour): {(segment index, tags json): UsageSums}}, rows read), in Python.
+
+    Samples of batches whose marks for the hour are still waiting are left out: those marks add
+    them later. (SQLite: no other writer commits during this transaction.)
+    """
     sums: dict = defaultdict(lambda: defaultdict(fm.UsageSums))
+    waiting = _waiting_batches(pairs, claimed_ids)
     hours_by_device = defaultdict(list)
     for device_id, hour in pairs:
         hours_by_device[device_id].append(hour)
+    rows = 0
     for device_id, hours in hours_by_device.items():
         wanted = {hour.timestamp(): hour for hour in hours}
         for first, last in _runs(sorted(hours)):
@@ -301,9 +514,27 @@ def _usage_sums_python(pairs: dict) -> dict:
                 device_id=device_id,
                 ts__gt=first,
                 ts__lt=last + HOUR + timedelta(seconds=MAX_INTERVAL_S),
-            ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags")
-            _add_samples(sums, pairs, device_id, wanted, samples.iterator(chunk_size=5000))
-    return sums
+            ).values_list("ts", "duration_s", "energy_j", "util_pct", "tags", "batch_id")
+            rows += _add_samples(
+                sums, pairs, device_id, wanted, samples.iterator(chunk_size=5000), waiting
+            )
+    return sums, rows
+
+
+def _waiting_batches(pairs: dict, claimed_ids: list[int]) -> dict:
+    """{(device_id, hour): batch ids whose marks for that pair are not in this claim}."""
+    waiting = defaultdict(set)
+    claimed = set(claimed_ids)
+    by_hour = defaultdict(list)
+    for device_id, hour in pairs:
+        by_hour[hour].append(device_id)
+    for hour, device_ids in by_hour.items():
+        for pk, device_id, batch_id in DirtyHour.objects.filter(
+            hour=hour, device_id__in=device_ids, batch_id__isnull=False
+        ).values_list("pk", "device_id", "batch_id"):
+            if pk not in claimed:
+                waiting[(device_id, hour)].add(batch_id)
+    return waiting
 
 
 def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -317,19 +548,24 @@ def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     return [(first, last) for first, last in runs]
 
 
-def _add_samples(sums, pairs, device_id, wanted, samples) -> None:
-    for ts, duration_s, energy_j, util_pct, tags in samples:
+def _add_samples(sums, pairs, device_id, wanted, samples, waiting) -> int:
+    rows = 0
+    for ts, duration_s, energy_j, util_pct, tags, batch_id in samples:
         ts_s = ts.timestamp()
         tags_key = json.dumps(tags, sort_keys=True) if tags else None
+        counted = False
         for hour_s in fm.hours_touched(ts_s, duration_s):
             hour = wanted.get(hour_s)
-            if hour is None:
+            if hour is None or batch_id in waiting.get((device_id, hour), ()):
                 continue
+            counted = True
             pair = pairs[(device_id, hour)]
             for index, seconds, joules in fm.split_sample(
                 ts_s, duration_s, energy_j, pair.segments
             ):
                 sums[(device_id, hour)][(index, tags_key)].add(joules, seconds, util_pct)
+        rows += counted
+    return rows
 
 
 # Set-based sums on PostgreSQL. Per-row arithmetic is what costs, so the bulk of the samples,
@@ -342,8 +578,8 @@ _SUMS_SQL = """
 WITH seg AS (
     SELECT * FROM unnest(%(seg_id)s::int[], %(device_id)s::bigint[],
                          %(seg_start)s::timestamptz[], %(seg_end)s::timestamptz[],
-                         %(s0)s::float8[], %(s1)s::float8[])
-        AS s(seg_id, device_id, seg_start, seg_end, s0, s1)
+                         %(s0)s::float8[], %(s1)s::float8[], %(hour)s::timestamptz[])
+        AS s(seg_id, device_id, seg_start, seg_end, s0, s1, hour)
 ), main AS (
     SELECT seg.seg_id, r.tags,
            sum(r.energy_j) AS energy,
@@ -351,19 +587,28 @@ WITH seg AS (
            coalesce(sum(r.util_pct * r.duration_s) FILTER (WHERE r.duration_s > 0), 0.0)
                AS util_x_s,
            coalesce(sum(r.duration_s)
-                    FILTER (WHERE r.duration_s > 0 AND r.util_pct IS NOT NULL), 0.0) AS util_s
+                    FILTER (WHERE r.duration_s > 0 AND r.util_pct IS NOT NULL), 0.0) AS util_s,
+           count(*) AS n
     FROM seg
     JOIN collectors_rawsample r
       ON r.device_id = seg.device_id AND r.ts > seg.seg_start AND r.ts <= seg.seg_end
+    WHERE NOT EXISTS (
+            SELECT 1 FROM collectors_dirtyhour m
+            WHERE m.device_id = r.device_id AND m.hour = seg.hour
+              AND m.batch_id = r.batch_id AND m.id <> ALL(%(claimed)s::bigint[]))
     GROUP BY seg.seg_id, r.tags
 ), edge AS (
     -- Counted whole in `main` but started before the segment: take off the part before s0.
     SELECT seg.seg_id, h.tags, h.util_pct, h.energy_j, h.duration_s,
            -(seg.s0 - (date_part('epoch', h.ts) - h.duration_s)) AS seconds
     FROM seg CROSS JOIN LATERAL (
-        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample
-        WHERE device_id = seg.device_id AND ts > seg.seg_start AND ts <= seg.seg_end
-        ORDER BY ts LIMIT %(edge_rows)s
+        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample e
+        WHERE e.device_id = seg.device_id AND e.ts > seg.seg_start AND e.ts <= seg.seg_end
+          AND NOT EXISTS (
+            SELECT 1 FROM collectors_dirtyhour m
+            WHERE m.device_id = e.device_id AND m.hour = seg.hour
+              AND m.batch_id = e.batch_id AND m.id <> ALL(%(claimed)s::bigint[]))
+        ORDER BY e.ts LIMIT %(edge_rows)s
     ) h
     WHERE h.duration_s > 0 AND date_part('epoch', h.ts) - h.duration_s < seg.s0
     UNION ALL
@@ -371,10 +616,14 @@ WITH seg AS (
     SELECT seg.seg_id, t.tags, t.util_pct, t.energy_j, t.duration_s,
            seg.s1 - greatest(date_part('epoch', t.ts) - t.duration_s, seg.s0) AS seconds
     FROM seg CROSS JOIN LATERAL (
-        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample
-        WHERE device_id = seg.device_id AND ts > seg.seg_end
-          AND ts < seg.seg_end + make_interval(secs => %(max_interval)s)
-        ORDER BY ts LIMIT %(edge_rows)s
+        SELECT ts, tags, util_pct, energy_j, duration_s FROM collectors_rawsample e
+        WHERE e.device_id = seg.device_id AND e.ts > seg.seg_end
+          AND e.ts < seg.seg_end + make_interval(secs => %(max_interval)s)
+          AND NOT EXISTS (
+            SELECT 1 FROM collectors_dirtyhour m
+            WHERE m.device_id = e.device_id AND m.hour = seg.hour
+              AND m.batch_id = e.batch_id AND m.id <> ALL(%(claimed)s::bigint[]))
+        ORDER BY e.ts LIMIT %(edge_rows)s
     ) t
     WHERE t.duration_s > 0 AND date_part('epoch', t.ts) - t.duration_s < seg.s1
 ), edge_sums AS (
@@ -382,20 +631,22 @@ WITH seg AS (
            sum(energy_j * seconds / duration_s) AS energy,
            sum(seconds) AS seconds,
            coalesce(sum(util_pct * seconds), 0.0) AS util_x_s,
-           coalesce(sum(seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0) AS util_s
+           coalesce(sum(seconds) FILTER (WHERE util_pct IS NOT NULL), 0.0) AS util_s,
+           0 AS n
     FROM edge
     GROUP BY seg_id, tags
 )
-SELECT seg_id, tags::text, sum(energy), sum(seconds), sum(util_x_s), sum(util_s)
+SELECT seg_id, tags::text, sum(energy), sum(seconds), sum(util_x_s), sum(util_s), sum(n)
 FROM (SELECT * FROM main UNION ALL SELECT * FROM edge_sums) AS sums
 GROUP BY seg_id, tags
 """
 
 
-def _usage_sums_sql(pairs: dict) -> dict:
-    """The same sums as _usage_sums_python, computed by PostgreSQL in one statement."""
+def _usage_sums_sql(pairs: dict, claimed_ids: list[int]) -> tuple[dict, int]:
+    """The same sums as _usage_sums_python, computed by PostgreSQL in one statement (one
+    snapshot: a batch's samples and its marks are seen together or not at all)."""
     segments = []  # seg_id -> (pair key, segment index)
-    device_ids, starts, ends, s0, s1 = [], [], [], [], []
+    device_ids, starts, ends, s0, s1, hours = [], [], [], [], [], []
     for (device_id, hour), pair in pairs.items():
         for index, (seg_start, seg_end) in enumerate(pair.segments):
             segments.append(((device_id, hour), index))
@@ -404,7 +655,9 @@ def _usage_sums_sql(pairs: dict) -> dict:
             ends.append(datetime.fromtimestamp(seg_end, UTC))
             s0.append(seg_start)
             s1.append(seg_end)
+            hours.append(hour)
     sums: dict = defaultdict(dict)
+    rows = 0
     with connection.cursor() as cursor:
         cursor.execute(
             _SUMS_SQL,
@@ -415,15 +668,18 @@ def _usage_sums_sql(pairs: dict) -> dict:
                 "seg_end": ends,
                 "s0": s0,
                 "s1": s1,
+                "hour": hours,
+                "claimed": claimed_ids,
                 "max_interval": float(MAX_INTERVAL_S),
                 "edge_rows": EDGE_ROWS,
             },
         )
-        for seg_id, tags, energy, seconds, util_x_s, util_s in cursor.fetchall():
+        for seg_id, tags, energy, seconds, util_x_s, util_s, count in cursor.fetchall():
             key, index = segments[seg_id]
             tags_key = json.dumps(json.loads(tags), sort_keys=True) if tags else None
             sums[key][(index, tags_key)] = fm.UsageSums(energy, seconds, util_x_s, util_s)
-    return sums
+            rows += int(count or 0)
+    return sums, rows
 
 
 def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now):
@@ -456,6 +712,15 @@ def _build_from_sums(pair: _Pair, pair_sums: dict, projects: dict, resolver, now
         util_mean_pct=fm.mean_util_pct(util_x_s, util_s),
         now=now,
     )
+    device_row.usage = {
+        "segments": [list(segment) for segment in pair.segments],
+        "sums": [
+            [index, tags_key, u.energy_j, u.seconds, u.util_pct_seconds, u.util_seconds]
+            for (index, tags_key), u in sorted(
+                pair_sums.items(), key=lambda item: (item[0][0], item[0][1] or "")
+            )
+        ],
+    }
     project_rows = []
     for part, figures in zip(parts, part_figures, strict=True):
         project = projects.get(part.project) if part.project else None
@@ -505,6 +770,7 @@ def _rebuild_from_stored(pair: _Pair, resolver, now):
         util_mean_pct=old.util_mean_pct,
         now=now,
     )
+    device_row.usage = old.usage
     project_rows = [
         _project_row(pair, site, None, p.attribution, p.phase, figures, project_id=p.project_id)
         for p, figures in zip(parts, part_figures, strict=True)
@@ -572,6 +838,32 @@ def _project_row(pair, site, project, attribution, phase, figures, project_id=No
         cost=figures.cost,
         gpu_hours=figures.gpu_hours,
     )
+
+
+def _daily_facts_update(pairs: dict, project_rows: list[HourlyProjectFact]) -> None:
+    """Keep the dashboards' daily aggregates in step with the hours just written."""
+    from assessments.footprint.daily_facts import SUMMED, daily_facts_apply
+
+    device_days = {(device_id, hour.astimezone(UTC).date()) for device_id, hour in pairs}
+    deltas: dict = defaultdict(lambda: dict.fromkeys(SUMMED, 0.0))
+
+    def add(part, sign):
+        key = (
+            part.hour.astimezone(UTC).date(),
+            part.project_id,
+            part.team_id,
+            part.site_id,
+            part.phase or "",
+        )
+        for name in SUMMED:
+            deltas[key][name] += sign * getattr(part, name)
+
+    for pair in pairs.values():
+        for part in pair.old_parts or []:
+            add(part, -1.0)
+    for part in project_rows:
+        add(part, 1.0)
+    daily_facts_apply(device_days, deltas)
 
 
 def _replace_facts(keys, device_rows, project_rows) -> None:

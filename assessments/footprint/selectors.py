@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
 
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
@@ -279,11 +279,45 @@ def _coverage(device_ids, period_start: datetime, period_end: datetime) -> float
 
 
 def rollup_backlog() -> dict:
-    """Dirty device-hours waiting for the rollup, and how long the oldest has waited (s)."""
-    count = DirtyHour.objects.count()
-    oldest = DirtyHour.objects.order_by("marked_at").values_list("marked_at", flat=True).first()
+    """Device-hours waiting for the rollup, and how long the oldest mark has waited (s)."""
+    count = DirtyHour.objects.values("device_id", "hour").distinct().count()
+    oldest = DirtyHour.objects.aggregate(oldest=Min("marked_at"))["oldest"]
     age = (timezone.now() - oldest).total_seconds() if oldest else None
     return {"dirty_hours": count, "oldest_age_s": age}
+
+
+def rollup_status() -> dict:
+    """The rollup's true lag and its last runs, from the database (any web process can serve it).
+
+    lag_seconds: age of the oldest mark not yet processed (0 when none waits); shards: the
+    figures each shard's last run stored (assessments.models.RollupShard).
+    """
+    from assessments.models import RollupShard
+
+    marks = DirtyHour.objects.aggregate(count=Count("id"), oldest=Min("marked_at"))
+    now = timezone.now()
+    shards = [
+        {
+            "shard": shard.shard,
+            "last_finished_at": shard.last_finished_at,
+            "last_seconds": shard.last_seconds,
+            "last_marks": shard.last_marks,
+            "last_hours": shard.last_hours,
+            "last_rows": shard.last_rows,
+            "runs": shard.runs,
+        }
+        for shard in RollupShard.objects.order_by("shard")
+    ]
+    finished = [s["last_finished_at"] for s in shards if s["last_finished_at"]]
+    return {
+        "lag_seconds": max(0.0, (now - marks["oldest"]).total_seconds())
+        if marks["oldest"]
+        else 0.0,
+        "pending_marks": marks["count"],
+        "dirty_hours": DirtyHour.objects.values("device_id", "hour").distinct().count(),
+        "last_run_at": max(finished) if finished else None,
+        "shards": shards,
+    }
 
 
 # --- sources --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from assessments.models.organisation import (
     WorkRecord,
 )
 from assessments.models.reports import Report
+from assessments.models.rollup import RollupShard
 
 __all__ = [
     "Allocation",
@@ -33,6 +34,7 @@ __all__ = [
     "Project",
     "Recommendation",
     "Report",
+    "RollupShard",
     "Site",
     "Team",
     "Technique",

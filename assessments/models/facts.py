@@ -37,6 +37,10 @@ class HourlyDeviceFact(FootprintMeasures):
     embodied_kgco2e_per_hour = models.FloatField()
     factor_notes = models.JSONField(default=list, blank=True, help_text="Data gaps, fallbacks.")
     computed_at = models.DateTimeField(default=timezone.now)
+    # The unpriced sums the figures were computed from (segments of the hour and, per segment
+    # and tag set, energy, seconds and utilisation sums), so that new samples add to them
+    # instead of re-reading the hour. Null: unknown (only re-pricing or a recompute applies).
+    usage = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

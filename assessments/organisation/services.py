@@ -149,20 +149,13 @@ def _device_hours(start: datetime, end: datetime, devices=None) -> set[tuple[int
 
 
 def _mark(pairs, *, refresh_factors: bool) -> int:
+    """Append recompute marks (no batch: the rollup recomputes these hours from all samples)."""
     now = timezone.now()
     rows = [
         DirtyHour(device_id=device_id, hour=hour, marked_at=now, refresh_factors=refresh_factors)
         for device_id, hour in sorted(pairs, key=lambda p: (p[1], p[0]))
     ]
-    # Never clear a pending refresh: only a refresh request sets the flag on an existing row.
-    update_fields = ["marked_at", "refresh_factors"] if refresh_factors else ["marked_at"]
-    for offset in range(0, len(rows), _UPSERT_CHUNK):
-        DirtyHour.objects.bulk_create(
-            rows[offset : offset + _UPSERT_CHUNK],
-            update_conflicts=True,
-            unique_fields=["device", "hour"],
-            update_fields=update_fields,
-        )
+    DirtyHour.objects.bulk_create(rows, batch_size=_UPSERT_CHUNK)
     return len(rows)
 
 

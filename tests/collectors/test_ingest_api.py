@@ -469,15 +469,21 @@ def test_every_hour_a_sample_touches_is_marked_dirty(agent, client):
     ]
 
 
-def test_late_sample_moves_marked_at_of_its_hour(agent, client):
+def test_a_late_sample_appends_a_mark_naming_its_batch_and_leaves_the_others_alone(agent, client):
     _, token = agent
     post_batch(client, token, payload([sample(ts=T0 + timedelta(minutes=5))]))
-    first_mark = DirtyHour.objects.get().marked_at
+    first = DirtyHour.objects.get()
     DirtyHour.objects.update(refresh_factors=True)  # the rollup's own flag is left alone
     post_batch(client, token, payload([sample(ts=T0 + timedelta(minutes=6))]))
-    dirty = DirtyHour.objects.get()
-    assert dirty.marked_at > first_mark
-    assert dirty.refresh_factors is True
+    first.refresh_from_db()
+    assert first.refresh_factors is True
+    late = DirtyHour.objects.exclude(pk=first.pk).get()
+    assert (late.device_id, late.hour) == (first.device_id, first.hour)
+    assert late.marked_at > first.marked_at
+    assert late.batch_id != first.batch_id
+    assert {mark.batch_id for mark in DirtyHour.objects.all()} == set(
+        IngestBatch.objects.values_list("pk", flat=True)
+    )
 
 
 def test_resent_samples_do_not_mark_hours_again(agent, client):

@@ -277,6 +277,20 @@ def test_collectors_page_shows_lag_and_rejections(viewer_client, world):
     assert "rack-b" in html and "bad_sample" in html
 
 
+def test_collectors_page_says_whether_the_rollup_is_up_to_date(viewer_client, world):
+    from collectors.models import DirtyHour
+
+    DirtyHour.objects.all().delete()
+    html = viewer_client.get(reverse("collector_list")).content.decode()
+    assert "Rollup: up to date" in html
+    from collectors.models import Device
+
+    device = Device.objects.first()
+    DirtyHour.objects.create(device=device, hour=device.first_seen_at.replace(minute=0))
+    html = viewer_client.get(reverse("collector_list")).content.decode()
+    assert "Rollup: 1 device-hours waiting" in html
+
+
 def test_personal_api_token_is_shown_once_and_can_be_revoked(viewer_client, world):
     response = viewer_client.post(reverse("token_list"), {"name": "notebook"}, follow=True)
     html = response.content.decode()

@@ -7,6 +7,7 @@ GPUs) and GPUs of a model with 26,280 kg over 3 years (1 kg/h each). One GPU on 
 """
 
 import itertools
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from assessments.footprint import footprint_math as fm
@@ -19,7 +20,7 @@ from assessments.models import (
     Site,
     Team,
 )
-from collectors.models import Device, DirtyHour, Host, RawSample
+from collectors.models import Collector, Device, DirtyHour, Host, IngestBatch, RawSample
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # a Monday, 10:00 UTC
 HOUR = timedelta(hours=1)
@@ -125,17 +126,36 @@ def add_samples(
                 tags=tags,
             )
         )
+    batch = _ingest_batch(device)
+    for row in rows:
+        row.batch = batch
     RawSample.objects.bulk_create(rows)
-    mark_dirty(device, rows)
+    mark_dirty(device, rows, batch=batch)
     return rows
 
 
-def mark_dirty(device, samples):
+def _ingest_batch(device):
+    collector, _ = Collector.objects.get_or_create(
+        name="factory-collector", defaults={"token_prefix": "factory", "token_digest": "-"}
+    )
+    return IngestBatch.objects.create(batch_id=uuid.uuid4(), collector=collector, host=device.host)
+
+
+def mark_dirty(device, samples, batch=None):
+    """One mark per hour touched, naming the batch (as ingest does); without a batch, a
+    recompute request."""
     hours = set()
     for sample in samples:
         for hour_s in fm.hours_touched(sample.ts.timestamp(), sample.duration_s):
             hours.add(datetime.fromtimestamp(hour_s, UTC))
-    for hour in hours:
-        DirtyHour.objects.update_or_create(
-            device=device, hour=hour, defaults={"marked_at": datetime.now(UTC)}
-        )
+    DirtyHour.objects.bulk_create(
+        [
+            DirtyHour(
+                device=device,
+                hour=hour,
+                marked_at=datetime.now(UTC),
+                batch_id=batch.pk if batch else None,
+            )
+            for hour in sorted(hours)
+        ]
+    )

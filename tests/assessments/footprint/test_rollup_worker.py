@@ -1,7 +1,7 @@
 """Rollups run by real Celery workers (Redis broker on PostgreSQL; filesystem broker on SQLite).
 
-Two workers take rollup tasks for the same dirty hours at once: every hour is computed exactly
-once, and the totals equal the raw samples' energy.
+The periodic task fans the work out as one task per shard; two workers share the shards, every
+hour is computed exactly once, and the facts equal a recompute from scratch.
 """
 
 import os
@@ -10,11 +10,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.db.models import Sum
 
-from assessments.footprint.rollup_lock import exclusive_rollup
-from assessments.models import HourlyDeviceFact, HourlyProjectFact
-from assessments.tasks import rollup_dirty_hours
+from assessments.footprint import rollup
+from assessments.models import HourlyDeviceFact, HourlyProjectFact, RollupShard
+from assessments.organisation.services import recompute_facts
+from assessments.tasks import rollup_dirty_hours, rollup_shard
 from collectors.models import DirtyHour, RawSample
 from greenai_site.celery import app  # noqa: F401  (configures the app the tasks are sent with)
 from tests.assessments.footprint.rollup_factories import (
@@ -30,7 +32,7 @@ from tests.processes import CeleryWorker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-GPUS, HOURS = 4, 6
+GPUS, HOURS = 8, 6
 
 
 @pytest.fixture(scope="module")
@@ -77,33 +79,38 @@ def wait_until(condition, timeout=90, workers=()):
     raise AssertionError(f"timed out waiting; worker logs:\n{logs}")
 
 
-def rollup_runs(worker) -> list[int]:
-    """Hours each finished rollup task of this worker processed, from its log."""
+def shard_runs(worker) -> list[int]:
+    """Hours each finished shard task of this worker processed, from its log."""
     return [
-        int(line.split("rollup: ")[1].split(" hours")[0])
+        int(line.split("rollup shard ")[1].split(": ")[1].split(" hours")[0])
         for line in worker.log().splitlines()
-        if "rollup: " in line and " hours in " in line
+        if "rollup shard " in line and " hours (" in line
     ]
 
 
-def test_two_workers_on_the_same_dirty_hours_never_double_count(workers):
+def facts_snapshot():
+    return {
+        (f.device_id, f.hour): (f.energy_it_kwh, f.operational_kgco2e, f.gpu_hours, f.cost)
+        for f in HourlyDeviceFact.objects.all()
+    }
+
+
+def test_two_workers_share_the_shards_and_the_facts_equal_a_recompute(workers):
     make_dirty_hours()
     expected_pairs = GPUS * HOURS
-    assert DirtyHour.objects.count() == expected_pairs
-    before = [len(rollup_runs(w)) for w in workers]
-    # Small non-exclusive runs at once: both workers claim batches of the same backlog.
-    tasks = expected_pairs // 2
-    for _ in range(tasks):
-        rollup_dirty_hours.apply_async(
-            kwargs={"batch_size": 2, "max_batches": 1, "exclusive": False}
-        )
+    before = [len(shard_runs(w)) for w in workers]
+    rollup_dirty_hours.apply_async()  # the beat task: one task per shard with marks
+    wait_until(lambda: DirtyHour.objects.count() == 0, workers=workers)
     wait_until(
-        lambda: sum(len(rollup_runs(w)) for w in workers) - sum(before) == tasks,
+        lambda: (
+            sum(sum(shard_runs(w)[b:]) for w, b in zip(workers, before, strict=True))
+            == expected_pairs
+        ),
         workers=workers,
     )
-    assert DirtyHour.objects.count() == 0
-    done = [rollup_runs(w)[b:] for w, b in zip(workers, before, strict=True)]
-    assert sum(sum(runs) for runs in done) == expected_pairs
+    done = [shard_runs(w)[b:] for w, b in zip(workers, before, strict=True)]
+    # Both workers took shards: they really shared the work.
+    assert all(sum(runs) > 0 for runs in done), done
     assert HourlyDeviceFact.objects.count() == expected_pairs
     # Every hour has exactly one tagged part and one unallocated part.
     assert HourlyProjectFact.objects.count() == 2 * expected_pairs
@@ -113,19 +120,32 @@ def test_two_workers_on_the_same_dirty_hours_never_double_count(workers):
     assert totals["h"] == pytest.approx(GPUS * HOURS)
     llm = HourlyProjectFact.objects.filter(project__slug="llm").aggregate(kwh=Sum("energy_it_kwh"))
     assert llm["kwh"] == pytest.approx(0.8 * GPUS * HOURS * 0.6)
-    # Both workers did part of the work: they really ran at the same time.
-    assert all(sum(runs) > 0 for runs in done)
+    shared = facts_snapshot()
+    HourlyProjectFact.objects.all().delete()
+    HourlyDeviceFact.objects.all().delete()
+    recompute_facts(start=T0 - HOUR, end=T0 + (HOURS + 1) * HOUR)
+    recomputed = facts_snapshot()
+    assert set(shared) == set(recomputed)
+    for key, values in shared.items():
+        assert values == pytest.approx(recomputed[key], rel=1e-9)
 
 
-def test_a_periodic_run_skips_while_another_holds_the_lock_and_late_samples_are_picked_up(
-    workers,
-):
+def test_a_shard_busy_elsewhere_is_skipped_and_its_marks_are_taken_by_a_later_run(workers):
+    if connection.vendor != "postgresql":
+        pytest.skip("row claims with SKIP LOCKED are PostgreSQL's; SQLite serialises writers")
     devices = make_dirty_hours()
-    with exclusive_rollup() as acquired:
-        assert acquired
-        rollup_dirty_hours.apply_async()
-        wait_until(lambda: any("skipped" in w.log() for w in workers), workers=workers, timeout=60)
-        assert DirtyHour.objects.count() == GPUS * HOURS
+    rollup._ensure_shards()
+    shard = devices[0].pk % rollup.shard_count()
+    with transaction.atomic():
+        # Another run holds the shard.
+        RollupShard.objects.select_for_update().get(shard=shard)
+        rollup_shard.apply_async(kwargs={"shard": shard})
+        wait_until(
+            lambda: any(f"rollup shard {shard}: 0 hours" in w.log() for w in workers),
+            workers=workers,
+            timeout=60,
+        )
+        assert DirtyHour.objects.filter(device=devices[0]).count() == HOURS
     rollup_dirty_hours.apply_async()
     wait_until(lambda: HourlyDeviceFact.objects.count() == GPUS * HOURS, workers=workers)
     wait_until(lambda: DirtyHour.objects.count() == 0, workers=workers)
