@@ -30,8 +30,9 @@ the rollup lag three ways (the oldest dirty mark's age; the facts lag, time sinc
 fact of a dirty device-hour was last computed, which a mark overwritten on every push cannot
 hide; the lag gauge on /metrics where the app exposes one), raw rows and bytes stored
 (pg_total_relation_size over every partition), and the spools' backlog. At the end: raw rows
-per GPU-hour, bytes per row and per GPU-day, and whether the phase kept up (every lag under 2
-minutes, spools flat, no batch dropped or refused).
+per GPU-hour, bytes per row and per GPU-day, and whether the phase kept up: the lag under 2
+minutes (the oldest mark and /metrics; the facts lag too where marks are overwritten, since
+there it is the only honest one), spools flat, no batch dropped or refused.
 
 --find-max steps the fleet size up in short runs (--find-max-minutes each, with the largest
 worker count of --workers) and reports the largest N that kept up. Databases and every process
@@ -499,6 +500,12 @@ class Probe:
         self.partitioned = self.conn.execute(
             "SELECT relkind = 'p' FROM pg_class WHERE relname = 'collectors_rawsample'"
         ).fetchone()[0]
+        # One mark per (device, hour), moved forward by every push: its age is no lag measure.
+        self.marks_overwritten = bool(
+            self.conn.execute(
+                "SELECT 1 FROM pg_constraint WHERE conname = 'dirtyhour_unique_device_hour'"
+            ).fetchone()
+        )
 
     def close(self):
         self.conn.close()
@@ -578,6 +585,7 @@ class Phase:
     summary: dict = field(default_factory=dict)
     load: list = field(default_factory=list)
     kept_up: bool = False
+    marks_overwritten: bool = True
     failures: list = field(default_factory=list)
 
 
@@ -866,6 +874,7 @@ def run_phase(args, workers: int, gpus: int, minutes: float, prefill_hour: bool)
             )
         fleet.stop()
         rows, size = probe.raw()
+        phase.marks_overwritten = probe.marks_overwritten
         summarise(phase, rows, size, probe.span())
         return phase
     finally:
@@ -919,7 +928,10 @@ def summarise(phase: Phase, rows: int, size: int, span_s: float):
         "errors": errors,
         "accepted_per_s": statistics.mean(r["accepted_per_s"] for r in phase.rows),
     }
-    if max_lag >= MAX_LAG_S:
+    # Where marks are append-only the oldest one is the exact lag; the facts lag then also
+    # counts a device whose batches arrive late (its fact waits for them, not for the rollup)
+    # and is shown, not judged.
+    if phase.marks_overwritten and max_lag >= MAX_LAG_S:
         phase.failures.append(f"rollup lag reached {max_lag:.0f} s (limit {MAX_LAG_S} s)")
     if max_mark_lag >= MAX_LAG_S:
         phase.failures.append(f"oldest dirty mark reached {max_mark_lag:.0f} s")

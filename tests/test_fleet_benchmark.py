@@ -101,8 +101,9 @@ def _minute(**figures) -> dict:
     return {**row, **figures}
 
 
-def _judged(rows: list[dict]) -> fleet.Phase:
+def _judged(rows: list[dict], marks_overwritten: bool = True) -> fleet.Phase:
     phase = fleet.Phase(workers=1, gpus=800, gpus_per_host=8, minutes=len(rows))
+    phase.marks_overwritten = marks_overwritten
     phase.rows = rows
     fleet.summarise(phase, rows=48_000, size=14_400_000, span_s=600)
     return phase
@@ -122,6 +123,14 @@ def test_lag_of_two_minutes_is_falling_behind():
 
     assert not phase.kept_up
     assert "rollup lag reached 125 s" in phase.failures[0]
+
+
+def test_facts_lag_is_not_judged_where_marks_are_append_only():
+    # A device whose batches arrive late leaves its fact old; the oldest mark is the lag there.
+    phase = _judged([_minute(), _minute(lag_s=300.0)], marks_overwritten=False)
+
+    assert phase.kept_up, phase.failures
+    assert phase.summary["max_lag_s"] == 300
 
 
 def test_an_old_dirty_mark_is_falling_behind_even_when_the_facts_look_fresh():
