@@ -248,7 +248,8 @@ def demo_work_records_write(*, history: DemoHistory) -> int:
 
 def demo_rollup(*, out, batch_size: int = 2000) -> int:
     """Roll up every dirty hour now, with a progress bar."""
-    progress = Progress("Rolling up hours", DirtyHour.objects.count(), "device-hours", out)
+    pending = DirtyHour.objects.values("device_id", "hour").distinct().count()
+    progress = Progress("Rolling up hours", pending, "device-hours", out)
     hours = 0
     while True:
         batch = rollup.rollup_batch(batch_size=batch_size)

@@ -153,10 +153,12 @@ def _device_days(day_start, day_end, device_ids=None):
         )
         .order_by()
     )
+    details = _device_day_details(hours)
     for row in rows.iterator(chunk_size=5000):
         yield DailyDeviceFact(
             day=row["day"],
             device_id=row["device_id"],
+            **details.get((row["device_id"], row["day"]), {}),
             hours=row["n_hours"],
             measured_seconds=row["sum_measured_seconds"] or 0,
             util_hours=row["n_util_hours"],
@@ -165,3 +167,53 @@ def _device_days(day_start, day_end, device_ids=None):
             idle_energy_it_kwh=row["sum_idle_energy"] or 0,
             **{name: row[f"sum_{name}"] or 0 for name in SUMMED},
         )
+
+
+def _device_day_details(hours) -> dict:
+    """{(device_id, day): first and last hour, the last hour's embodied rate and site, the
+    factor ranges, grid sources and notes} of these hourly facts."""
+    details: dict = {}
+    rows = hours.values_list(
+        "device_id",
+        "hour",
+        "embodied_kgco2e_per_hour",
+        "site_id",
+        "pue",
+        "price_per_kwh",
+        "grid_gco2e_per_kwh",
+        "grid_source",
+        "factor_notes",
+    ).order_by()
+    for device_id, hour, rate, site_id, pue, price, grid, source, notes in rows.iterator(
+        chunk_size=5000
+    ):
+        key = (device_id, hour.astimezone(UTC).date())
+        d = details.get(key)
+        if d is None:
+            d = details[key] = {
+                "first_hour": hour,
+                "last_hour": hour,
+                "last_embodied_kgco2e_per_hour": rate,
+                "site_id": site_id,
+                "pue_min": pue,
+                "pue_max": pue,
+                "price_min": price,
+                "price_max": price,
+                "grid_min": grid,
+                "grid_max": grid,
+                "grid_sources": {source},
+                "factor_notes": set(notes or ()),
+            }
+            continue
+        d["first_hour"] = min(d["first_hour"], hour)
+        if hour > d["last_hour"]:
+            d["last_hour"], d["last_embodied_kgco2e_per_hour"], d["site_id"] = hour, rate, site_id
+        for name, value in (("pue", pue), ("price", price), ("grid", grid)):
+            d[f"{name}_min"] = min(d[f"{name}_min"], value)
+            d[f"{name}_max"] = max(d[f"{name}_max"], value)
+        d["grid_sources"].add(source)
+        d["factor_notes"].update(notes or ())
+    for d in details.values():
+        d["grid_sources"] = sorted(d["grid_sources"])
+        d["factor_notes"] = sorted(d["factor_notes"])
+    return details

@@ -24,6 +24,8 @@ from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
 from assessments.models import (
+    DailyDeviceFact,
+    DailyProjectFact,
     HourlyDeviceFact,
     HourlyProjectFact,
     Organisation,
@@ -86,7 +88,34 @@ def footprint(
     is_organisation = project is None and team is None and phase is None
 
     in_period = Q(hour__gte=period_start, hour__lt=period_end)
-    if is_organisation:
+    per_device = None
+    if is_organisation and _whole_days(period_start, period_end):
+        # Whole UTC days: everything from the daily aggregates the rollup keeps, so the cost
+        # follows devices x days, not device-hours.
+        in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
+        per_device = _per_device_days(in_days)
+        if site is None:
+            # One pass: the organisation's totals are the sums of the per-device rows.
+            totals = {
+                name: math.fsum(row[name] or 0.0 for row in per_device.values())
+                for name in FIGURE_FIELDS
+            }
+            device_ids = set(per_device)
+        else:
+            device_days = DailyDeviceFact.objects.filter(in_days, site=site)
+            totals = _sums(device_days)
+            device_ids = set(device_days.values_list("device_id", flat=True).distinct())
+        devices = _devices_in_service(site)
+        unmeasured = _unmeasured_embodied(devices, period_start, period_end, per_device)
+        totals["embodied_kgco2e"] += unmeasured
+        unallocated = DailyProjectFact.objects.filter(in_days, project__isnull=True)
+        if site is not None:
+            unallocated = unallocated.filter(site=site)
+        unallocated_totals = unallocated.aggregate(
+            energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e")
+        )
+        work_records = WorkRecord.objects.all()
+    elif is_organisation:
         facts = HourlyDeviceFact.objects.filter(in_period)
         if site is not None:
             facts = facts.filter(site=site)
@@ -138,7 +167,13 @@ def footprint(
         # Carbon per "unit" means nothing when projects count different units (tokens and
         # images): then SCI is given per project only.
         "sci": fm.sci(operational, embodied, work_units) if len(unit_names) <= 1 else None,
-        "coverage": _coverage(device_ids, period_start, period_end),
+        "coverage": _coverage(
+            device_ids,
+            period_start,
+            period_end,
+            per_device,
+            known=devices if per_device is not None and site is None else None,
+        ),
     }
     if is_organisation:
         result["unallocated_energy_kwh"] = unallocated_totals["energy"] or 0.0
@@ -169,8 +204,46 @@ def _devices_in_service(site: Site | None):
     return list(devices)
 
 
+def _whole_days(period_start: datetime, period_end: datetime) -> bool:
+    return all(
+        (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0)
+        for moment in (period_start.astimezone(UTC), period_end.astimezone(UTC))
+    )
+
+
+def _per_device_days(in_days: Q) -> dict[int, dict]:
+    """Per device over the days: measured device-hours and seconds, first and last measured
+    hour, and the embodied rate stored with the last one (one row per device, from
+    DailyDeviceFact)."""
+    rows = (
+        DailyDeviceFact.objects.filter(in_days)
+        .values("device_id")
+        .annotate(
+            gpu_hours=Sum("gpu_hours"),
+            measured_seconds=Sum("measured_seconds"),
+            first=Min("first_hour"),
+            last=Max("last_hour"),
+            last_day=Max("day"),
+            **{name: Sum(name) for name in FIGURE_FIELDS if name != "gpu_hours"},
+        )
+        .order_by()
+    )
+    per_device = {row["device_id"]: row for row in rows}
+    by_day = defaultdict(list)
+    for device_id, row in per_device.items():
+        by_day[row["last_day"]].append(device_id)
+    for day, device_ids in by_day.items():  # usually one day: the period's last
+        wanted = set(device_ids)
+        for device_id, rate in DailyDeviceFact.objects.filter(day=day).values_list(
+            "device_id", "last_embodied_kgco2e_per_hour"
+        ):
+            if device_id in wanted:
+                per_device[device_id]["rate"] = rate
+    return per_device
+
+
 def _service_windows(
-    devices, period_start: datetime, period_end: datetime
+    devices, period_start: datetime, period_end: datetime, per_device: dict | None = None
 ) -> dict[int, tuple[datetime, datetime]]:
     """[in service from, until) per device, as far as the period needs it.
 
@@ -180,7 +253,9 @@ def _service_windows(
     """
     needs_facts = [d.pk for d in devices if not d.host.purchased and d.first_seen_at > period_start]
     first_fact = {}
-    if needs_facts:
+    if per_device is not None:
+        first_fact = {pk: per_device[pk]["first"] for pk in needs_facts if pk in per_device}
+    elif needs_facts:
         first_fact = dict(
             HourlyDeviceFact.objects.filter(
                 device_id__in=needs_facts, hour__gte=period_start, hour__lt=period_end
@@ -203,7 +278,9 @@ def _service_windows(
     return windows
 
 
-def _unmeasured_embodied(devices, period_start: datetime, period_end: datetime) -> float:
+def _unmeasured_embodied(
+    devices, period_start: datetime, period_end: datetime, per_device: dict | None = None
+) -> float:
     """Embodied carbon of in-service hours in the period that no fact measured (unallocated).
 
     Priced at the rate stored with the device's latest fact in the period (the rate its
@@ -211,20 +288,26 @@ def _unmeasured_embodied(devices, period_start: datetime, period_end: datetime) 
     """
     if not devices:
         return 0.0
-    windows = _service_windows(devices, period_start, period_end)
-    in_period = HourlyDeviceFact.objects.filter(
-        device__in=devices, hour__gte=period_start, hour__lt=period_end
-    )
+    windows = _service_windows(devices, period_start, period_end, per_device)
     measured = defaultdict(float)
-    latest = {}
-    for device_id, hours, last in (
-        in_period.values("device_id")
-        .annotate(hours=Sum("gpu_hours"), last=Max("hour"))
-        .values_list("device_id", "hours", "last")
-    ):
-        measured[device_id] = hours or 0.0
-        latest[device_id] = last
-    rates = _embodied_rates(devices, latest)
+    if per_device is not None:
+        rates = {pk: row["rate"] for pk, row in per_device.items() if row.get("rate") is not None}
+        for pk, row in per_device.items():
+            measured[pk] = row["gpu_hours"] or 0.0
+        rates.update(_current_embodied_rates([d for d in devices if d.pk not in rates]))
+    else:
+        in_period = HourlyDeviceFact.objects.filter(
+            device__in=devices, hour__gte=period_start, hour__lt=period_end
+        )
+        latest = {}
+        for device_id, hours, last in (
+            in_period.values("device_id")
+            .annotate(hours=Sum("gpu_hours"), last=Max("hour"))
+            .values_list("device_id", "hours", "last")
+        ):
+            measured[device_id] = hours or 0.0
+            latest[device_id] = last
+        rates = _embodied_rates(devices, latest)
     total = []
     for device in devices:
         since, until = windows[device.pk]
@@ -247,25 +330,42 @@ def _embodied_rates(devices, latest_hours: dict) -> dict[int, float]:
                     "device_id", "embodied_kgco2e_per_hour"
                 )
             )
-    missing = [d for d in devices if d.pk not in rates]
-    if missing:
-        from assessments.organisation.factors import embodied_for_devices
-
-        rates.update(
-            {pk: factor.kgco2e_per_hour for pk, factor in embodied_for_devices(missing).items()}
-        )
+    rates.update(_current_embodied_rates([d for d in devices if d.pk not in rates]))
     return rates
 
 
-def _coverage(device_ids, period_start: datetime, period_end: datetime) -> float | None:
+def _current_embodied_rates(devices) -> dict[int, float]:
+    """Today's embodied rate of devices that did not report in the period."""
+    if not devices:
+        return {}
+    from assessments.organisation.factors import embodied_for_devices
+
+    return {pk: factor.kgco2e_per_hour for pk, factor in embodied_for_devices(devices).items()}
+
+
+def _coverage(
+    device_ids,
+    period_start: datetime,
+    period_end: datetime,
+    per_device: dict | None = None,
+    known: list | None = None,
+) -> float | None:
     if not device_ids:
         return None
-    devices = list(Device.objects.filter(pk__in=device_ids).select_related("host"))
-    windows = _service_windows(devices, period_start, period_end)
+    if known is not None:  # every device is loaded already: no second query
+        devices = [d for d in known if d.pk in device_ids]
+    else:
+        devices = list(Device.objects.filter(pk__in=device_ids).select_related("host"))
+    windows = _service_windows(devices, period_start, period_end, per_device)
     expected_s = math.fsum(
         fm.in_service_hours(*windows[d.pk], period_start, period_end) * fm.SECONDS_PER_HOUR
         for d in devices
     )
+    if per_device is not None:
+        measured_s = math.fsum(
+            per_device[pk]["measured_seconds"] or 0.0 for pk in device_ids if pk in per_device
+        )
+        return fm.coverage(measured_s, expected_s)
     measured_s = (
         HourlyDeviceFact.objects.filter(
             device_id__in=device_ids, hour__gte=period_start, hour__lt=period_end
@@ -337,6 +437,8 @@ def footprint_factors(
     project = _resolve(Project, project, "slug")
     team = _resolve(Team, team, "slug")
     site = _resolve(Site, site, "name")
+    if project is None and team is None and _whole_days(period_start, period_end):
+        return _factors_from_days(period_start, period_end, site)
     if project is not None or team is not None:
         parts = HourlyProjectFact.objects.filter(hour__gte=period_start, hour__lt=period_end)
         if project is not None:
@@ -375,3 +477,52 @@ def footprint_factors(
         # The rollup prefixes notes about factors with "factor: " (they travel with them).
         notes.update(note.removeprefix("factor: ") for note in note_list)
     return {"sites": sites, "grid_sources": grid_sources, "notes": sorted(notes)}
+
+
+def _factors_from_days(period_start: datetime, period_end: datetime, site: Site | None) -> dict:
+    """footprint_factors() for whole days, from the per-device-day ranges the rollup keeps."""
+    days = DailyDeviceFact.objects.filter(day__gte=period_start.date(), day__lt=period_end.date())
+    if site is not None:
+        days = days.filter(site=site)
+    # One pass: grouped by site and by the (few distinct) lists of sources and notes.
+    rows = (
+        days.values(
+            "site__name", "site__pue_source", "site__price_source", "grid_sources", "factor_notes"
+        )
+        .annotate(
+            pue_min=Min("pue_min"),
+            pue_max=Max("pue_max"),
+            price_min=Min("price_min"),
+            price_max=Max("price_max"),
+            grid_min=Min("grid_min"),
+            grid_max=Max("grid_max"),
+        )
+        .order_by()
+    )
+    by_site: dict = {}
+    grid_sources: set[str] = set()
+    notes: set[str] = set()
+    for row in rows:
+        grid_sources.update(row["grid_sources"] or ())
+        notes.update(note.removeprefix("factor: ") for note in row["factor_notes"] or ())
+        site_row = by_site.get(row["site__name"])
+        if site_row is None:
+            by_site[row["site__name"]] = dict(row)
+            continue
+        for name in ("pue", "price", "grid"):
+            site_row[f"{name}_min"] = min(site_row[f"{name}_min"], row[f"{name}_min"])
+            site_row[f"{name}_max"] = max(site_row[f"{name}_max"], row[f"{name}_max"])
+    sites = [
+        {
+            "site": row["site__name"],
+            "pue": [row["pue_min"], row["pue_max"]],
+            "pue_source": row["site__pue_source"] or "",
+            "price_per_kwh": [row["price_min"], row["price_max"]],
+            "price_source": row["site__price_source"] or "",
+            "grid_gco2e_per_kwh": [row["grid_min"], row["grid_max"]],
+        }
+        for row in sorted(
+            by_site.values(), key=lambda r: (r["site__name"] is None, r["site__name"] or "")
+        )
+    ]
+    return {"sites": sites, "grid_sources": sorted(grid_sources), "notes": sorted(notes)}

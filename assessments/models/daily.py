@@ -41,6 +41,22 @@ class DailyDeviceFact(FootprintMeasures):
     util_pct_sum = models.FloatField(default=0, help_text="Sum of the hourly mean utilisation.")
     idle_hours = models.PositiveSmallIntegerField(default=0)
     idle_energy_it_kwh = models.FloatField(default=0)
+    # For reads that do not grow with the hours: in-service time, un-measured embodied carbon
+    # and the factors used, per device-day (assessments.footprint.selectors).
+    first_hour = models.DateTimeField(null=True, blank=True)
+    last_hour = models.DateTimeField(null=True, blank=True)
+    last_embodied_kgco2e_per_hour = models.FloatField(null=True, blank=True)
+    site = models.ForeignKey(
+        "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pue_min = models.FloatField(null=True, blank=True)
+    pue_max = models.FloatField(null=True, blank=True)
+    price_min = models.FloatField(null=True, blank=True)
+    price_max = models.FloatField(null=True, blank=True)
+    grid_min = models.FloatField(null=True, blank=True)
+    grid_max = models.FloatField(null=True, blank=True)
+    grid_sources = models.JSONField(default=list, blank=True)
+    factor_notes = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -1,0 +1,102 @@
+"""Footprint reads over whole days come from the daily aggregates; they equal the hourly reads.
+
+The organisation's figures over whole UTC days (totals, unallocated, coverage and the embodied
+carbon of un-measured in-service time) and the factors used are read from DailyDeviceFact and
+DailyProjectFact, so they cost devices x days rather than device-hours. Here both paths answer
+the same questions on the same facts.
+"""
+
+from datetime import date, timedelta
+
+import pytest
+
+from assessments.footprint import selectors
+from assessments.footprint.rollup import rollup_dirty_hours
+from assessments.footprint.selectors import footprint, footprint_factors
+from tests.assessments.footprint.rollup_factories import (
+    T0,
+    add_samples,
+    make_allocation,
+    make_device,
+    make_host,
+    make_project,
+    make_site,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fleet():
+    lab, annex = make_site(), make_site(name="annex", zone="OTHER-ZONE", pue=1.2, price=0.1)
+    llm = make_project("llm")
+    bought = make_host(lab, purchased=date(2026, 10, 1))
+    found = make_host(lab)  # no purchase date: in service from its first sighting or fact
+    far = make_host(annex)
+    gpus = [
+        make_device(bought, index=0),
+        make_device(bought, index=1),
+        make_device(found, index=0, first_seen_at=T0 + timedelta(days=1)),
+        make_device(far, index=0),
+    ]
+    make_device(far, index=1)  # idle all along: only un-measured embodied carbon
+    make_allocation(llm, found, start=T0 - timedelta(days=2))
+    for day in range(2):
+        start = T0 + timedelta(days=day)
+        add_samples(
+            gpus[0],
+            end=start + timedelta(hours=3),
+            count=300,
+            every_s=36.0,
+            power_w=400.0,
+            tags=[{"project": "llm", "share": 0.5}],
+            util_pct=70,
+        )
+        add_samples(
+            gpus[1],
+            end=start + timedelta(hours=1, minutes=30),
+            count=45,
+            every_s=60.0,
+            power_w=200.0,
+            util_pct=3,
+        )
+        add_samples(gpus[3], end=start + timedelta(hours=5), count=100, every_s=97.5, power_w=650.0)
+    add_samples(gpus[2], end=T0 - timedelta(hours=3), count=60, every_s=60.0, power_w=300.0)
+    rollup_dirty_hours()
+    return lab
+
+
+def hourly(monkeypatch, call):
+    monkeypatch.setattr(selectors, "_whole_days", lambda *_: False)
+    try:
+        return call()
+    finally:
+        monkeypatch.undo()
+
+
+def assert_same(daily: dict, hourly: dict):
+    assert set(daily) == set(hourly)
+    for key, value in hourly.items():
+        if isinstance(value, float):
+            assert daily[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        else:
+            assert daily[key] == value, key
+
+
+@pytest.mark.parametrize("site", [None, "lab", "annex"])
+def test_organisation_figures_over_whole_days_equal_the_hourly_ones(fleet, monkeypatch, site):
+    start, end = T0.date() - timedelta(days=1), T0.date() + timedelta(days=3)
+    assert selectors._whole_days(selectors.as_utc_datetime(start), selectors.as_utc_datetime(end))
+    daily = footprint(start=start, end=end, site=site)
+    assert daily["unallocated_embodied_kgco2e"] > 0 and daily["coverage"] > 0
+    assert_same(daily, hourly(monkeypatch, lambda: footprint(start=start, end=end, site=site)))
+
+
+def test_factors_over_whole_days_equal_the_hourly_ones(fleet, monkeypatch):
+    start, end = T0.date(), T0.date() + timedelta(days=2)
+    for site in (None, "annex"):
+        daily = footprint_factors(start=start, end=end, site=site)
+        assert daily["sites"]
+        assert daily == hourly(
+            monkeypatch, lambda site=site: footprint_factors(start=start, end=end, site=site)
+        )
