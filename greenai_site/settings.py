@@ -143,6 +143,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "greenai_site.middleware.client_address"
+# Axes announces itself on every start (manage.py commands included): noise, not information.
+AXES_VERBOSE = False
 # Keyed hash for collector and personal API tokens; changing it invalidates every token.
 TOKEN_HASH_KEY = envstr("TOKEN_HASH_KEY", SECRET_KEY)
 

@@ -179,6 +179,7 @@ def _mapping_json(mapping: CodeCarbonExperiment) -> dict:
     request=ExperimentMappingIn,
     response=ExperimentMapping,
     statuses={
+        200: "Already mapped so: nothing changed.",
         201: "Mapped.",
         400: "Bad id, phase or site: {error, details: [{field, message}]}.",
         401: "Not logged in, or bad/revoked token.",

@@ -20,10 +20,12 @@ PRODUCTION = {
 
 
 def _env(tmp_path, **extra) -> dict:
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is theirs, not a production variable.
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("SECURE_", "DJANGO_SETTINGS")) and key not in PRODUCTION
+        if not key.startswith(("SECURE_", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC"))
+        and key not in PRODUCTION
     }
     env.update(GREENAI_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="greenai_site.settings")
     env.update(extra)
