@@ -272,7 +272,7 @@ class RecommendationAdmin(admin.ModelAdmin):
         "kind",
         "status",
         "confidence",
-        "monthly_energy_kwh",
+        "monthly_facility_energy_kwh",
         "monthly_kgco2e",
         "monthly_cost",
         "updated_at",

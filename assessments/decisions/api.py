@@ -35,14 +35,16 @@ class Window(BaseModel):
     days_elapsed: int = Field(description="Days of the window before today.")
     days_with_units: int
     units: float
-    energy_kwh_per_unit: float | None = Field(description="Facility kWh (IT x PUE) per unit.")
+    facility_energy_kwh_per_unit: float | None = Field(
+        description="Facility kWh (IT x PUE) per unit."
+    )
     kgco2e_per_unit: float | None = Field(description="Operational + embodied kgCO2e per unit.")
     cost_per_unit: float | None
     coverage: float | None = Field(description="Share of expected samples present, 0..1.")
 
 
 class Savings(BaseModel):
-    energy_kwh: float | None = Field(description="Facility kWh a month.")
+    facility_energy_kwh: float | None = Field(description="Facility kWh a month.")
     cost: float | None = Field(description="Organisation's currency a month.")
     kgco2e: float | None = Field(description="Operational + embodied kgCO2e a month.")
 
@@ -53,7 +55,7 @@ class Span(BaseModel):
 
 
 class SavingsRange(BaseModel):
-    energy_kwh: Span | None
+    facility_energy_kwh: Span | None
     cost: Span | None
     kgco2e: Span | None
 
@@ -162,7 +164,7 @@ def _window(window: WindowMeasure | None) -> Window | None:
         days_elapsed=window.days_elapsed,
         days_with_units=window.days_with_units,
         units=window.units,
-        energy_kwh_per_unit=window.facility_energy_kwh_per_unit,
+        facility_energy_kwh_per_unit=window.facility_energy_kwh_per_unit,
         kgco2e_per_unit=window.kgco2e_per_unit,
         cost_per_unit=window.cost_per_unit,
         coverage=window.coverage,
@@ -185,12 +187,12 @@ def optimisation_out(result: selectors.OptimisationReturn) -> OptimisationOut:
             source=what_if.saving.source,
             note=what_if.saving.note,
             monthly_savings_low=Savings(
-                energy_kwh=what_if.monthly_energy_kwh.low,
+                facility_energy_kwh=what_if.monthly_facility_energy_kwh.low,
                 cost=what_if.monthly_cost.low,
                 kgco2e=what_if.monthly_kgco2e.low,
             ),
             monthly_savings_high=Savings(
-                energy_kwh=what_if.monthly_energy_kwh.high,
+                facility_energy_kwh=what_if.monthly_facility_energy_kwh.high,
                 cost=what_if.monthly_cost.high,
                 kgco2e=what_if.monthly_kgco2e.high,
             ),
@@ -198,9 +200,9 @@ def optimisation_out(result: selectors.OptimisationReturn) -> OptimisationOut:
             net_return_3y=_span(what_if.net_return_3y),
         )
     ranges = None
-    if measured is not None and measured.energy_kwh_range is not None:
+    if measured is not None and measured.facility_energy_kwh_range is not None:
         ranges = SavingsRange(
-            energy_kwh=_span(measured.energy_kwh_range),
+            facility_energy_kwh=_span(measured.facility_energy_kwh_range),
             cost=_span(measured.cost_range),
             kgco2e=_span(measured.kgco2e_range),
         )
@@ -226,7 +228,7 @@ def optimisation_out(result: selectors.OptimisationReturn) -> OptimisationOut:
         monthly_units=measured.monthly_units if measured else None,
         monthly_units_basis=measured.monthly_units_basis if measured else None,
         monthly_savings=Savings(
-            energy_kwh=result.monthly_energy_kwh,
+            facility_energy_kwh=result.monthly_facility_energy_kwh,
             cost=result.monthly_cost,
             kgco2e=result.monthly_kgco2e,
         ),
@@ -262,7 +264,7 @@ def recommendation_out(recommendation: Recommendation, currency: str) -> Recomme
         period_start=recommendation.period_start,
         period_end=recommendation.period_end,
         estimated_monthly_savings=Savings(
-            energy_kwh=recommendation.monthly_energy_kwh,
+            facility_energy_kwh=recommendation.monthly_facility_energy_kwh,
             cost=recommendation.monthly_cost,
             kgco2e=recommendation.monthly_kgco2e,
         ),

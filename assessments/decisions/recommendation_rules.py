@@ -151,7 +151,7 @@ class Candidate:
     title: str
     action: str
     evidence: dict
-    monthly_energy_kwh: float
+    monthly_facility_energy_kwh: float
     monthly_cost: float
     monthly_kgco2e: float
     confidence: str  # "low", "medium", "high"
@@ -308,7 +308,7 @@ def idle_gpus(
                     "idle_cost": _r(cost, 2),
                     "coverage_pct": _r(100 * coverage, 1) if coverage is not None else None,
                 },
-                monthly_energy_kwh=energy * scale,
+                monthly_facility_energy_kwh=energy * scale,
                 monthly_cost=cost * scale,
                 monthly_kgco2e=(operational + embodied) * scale,
                 confidence=_confidence(hours=len(idle), coverage=coverage),
@@ -415,7 +415,7 @@ def low_utilisation(
                         1,
                     ),
                 },
-                monthly_energy_kwh=energy * scale,
+                monthly_facility_energy_kwh=energy * scale,
                 monthly_cost=cost * scale,
                 monthly_kgco2e=kg * scale,
                 confidence="medium" if active_hours >= 24 else "low",
@@ -498,12 +498,12 @@ def power_caps(
                     "near_limit_threshold_pct": 100 * near_limit,
                     "mean_power_w": _r(_mean(f.mean_power_w for f in near), 1),
                     "power_limit_w": limits,
-                    "energy_near_limit_kwh": _r(energy),
+                    "facility_energy_near_limit_kwh": _r(energy),
                     "saving_assumed_pct": _r(100 * fraction, 1),
                     "saving_range": saving.label,
                     "source": saving.source,
                 },
-                monthly_energy_kwh=energy * fraction * scale,
+                monthly_facility_energy_kwh=energy * fraction * scale,
                 monthly_cost=cost * fraction * scale,
                 monthly_kgco2e=operational * fraction * scale,
                 confidence="medium",
@@ -613,7 +613,7 @@ def carbon_aware_timing(
                     "shifted_mean_g_per_kwh": _r(best_grams / kwh, 1),
                     "shift_hours": shift,
                 },
-                monthly_energy_kwh=0.0,
+                monthly_facility_energy_kwh=0.0,
                 monthly_cost=0.0,
                 monthly_kgco2e=saved_kg * period.to_month,
                 confidence=(
@@ -706,7 +706,7 @@ def site_choice(
                     "proposed_price_per_kwh": other.price_per_kwh,
                     "proposed_sources": other.sources,
                 },
-                monthly_energy_kwh=saved_kwh * scale,
+                monthly_facility_energy_kwh=saved_kwh * scale,
                 monthly_cost=saved_cost * scale,
                 monthly_kgco2e=saved_kg * scale,
                 confidence="medium",
@@ -759,12 +759,14 @@ def optimisation_candidates(
                     "facility_energy_kwh": _r(project.energy_facility_kwh),
                     "units": _r(project.units, 1),
                     "work_unit": unit,
-                    "energy_wh_per_unit": _r(1000 * kwh_per_unit, 4) if kwh_per_unit else None,
+                    "facility_energy_wh_per_unit": _r(1000 * kwh_per_unit, 4)
+                    if kwh_per_unit
+                    else None,
                     "saving_assumed_pct": _r(100 * fraction, 1),
                     "saving_range": saving.label,
                     "source": saving.source,
                 },
-                monthly_energy_kwh=project.energy_facility_kwh * fraction * scale,
+                monthly_facility_energy_kwh=project.energy_facility_kwh * fraction * scale,
                 monthly_cost=project.cost * fraction * scale,
                 monthly_kgco2e=project.kgco2e * fraction * scale,
                 confidence="low",
@@ -824,7 +826,7 @@ def hardware_lifetime(
                     f"{target_util_pct:.0f}%) rather than buying more hardware."
                 ),
                 evidence=evidence,
-                monthly_energy_kwh=0.0,
+                monthly_facility_energy_kwh=0.0,
                 monthly_cost=0.0,
                 monthly_kgco2e=monthly_embodied * fraction,
                 confidence="medium",

@@ -85,10 +85,10 @@ class RoiResult:
     investment: float
     monthly_units: float | None
     monthly_units_basis: str
-    monthly_energy_kwh: float | None = None
+    monthly_facility_energy_kwh: float | None = None
     monthly_cost: float | None = None
     monthly_kgco2e: float | None = None
-    energy_kwh_range: Range | None = None
+    facility_energy_kwh_range: Range | None = None
     cost_range: Range | None = None
     kgco2e_range: Range | None = None
     energy_change_pct: float | None = None  # per unit, negative = less energy per unit
@@ -104,7 +104,7 @@ class WhatIf:
     technique: str
     saving: TechniqueSaving
     investment: float
-    monthly_energy_kwh: Range
+    monthly_facility_energy_kwh: Range
     monthly_cost: Range
     monthly_kgco2e: Range
     payback_months: Range | None  # low = best case (high saving); None where nothing is saved
@@ -278,7 +278,7 @@ def measure(
         baseline.kgco2e_per_unit - evaluation.kgco2e_per_unit,
         baseline.cost_per_unit - evaluation.cost_per_unit,
     )
-    monthly_energy, monthly_kg, monthly_cost = (v * monthly_units for v in saved_per_unit)
+    monthly_facility_energy, monthly_kg, monthly_cost = (v * monthly_units for v in saved_per_unit)
 
     rng = np.random.default_rng(seed)
     before = _bootstrap_per_unit(_window_days(days, baseline, as_of), rng, draws)
@@ -295,10 +295,10 @@ def measure(
     return RoiResult(
         conclusive=baseline_solid and evaluation_solid,
         warnings=warnings,
-        monthly_energy_kwh=monthly_energy,
+        monthly_facility_energy_kwh=monthly_facility_energy,
         monthly_cost=monthly_cost,
         monthly_kgco2e=monthly_kg,
-        energy_kwh_range=Range(float(low[0]), float(high[0])),
+        facility_energy_kwh_range=Range(float(low[0]), float(high[0])),
         kgco2e_range=Range(float(low[1]), float(high[1])),
         cost_range=Range(float(low[2]), float(high[2])),
         energy_change_pct=(
@@ -339,7 +339,7 @@ def cumulative_savings(
 def what_if(
     *,
     saving: TechniqueSaving,
-    current_monthly_energy_kwh: float,
+    current_monthly_facility_energy_kwh: float,
     current_monthly_cost: float,
     current_monthly_kgco2e: float,
     current_monthly_operational_kgco2e: float,
@@ -357,13 +357,14 @@ def what_if(
         )
     else:
         energy = Range(
-            current_monthly_energy_kwh * saving.low, current_monthly_energy_kwh * saving.high
+            current_monthly_facility_energy_kwh * saving.low,
+            current_monthly_facility_energy_kwh * saving.high,
         )
         cost = Range(current_monthly_cost * saving.low, current_monthly_cost * saving.high)
         kg = Range(current_monthly_kgco2e * saving.low, current_monthly_kgco2e * saving.high)
     best, worst = payback_months(investment, cost.high), payback_months(investment, cost.low)
     warnings = []
-    if current_monthly_energy_kwh <= 0:
+    if current_monthly_facility_energy_kwh <= 0:
         warnings.append(
             "The project used no measured energy in the last 30 days: the estimate is zero."
         )
@@ -376,7 +377,7 @@ def what_if(
         technique=saving.technique,
         saving=saving,
         investment=investment,
-        monthly_energy_kwh=energy,
+        monthly_facility_energy_kwh=energy,
         monthly_cost=cost,
         monthly_kgco2e=kg,
         payback_months=Range(best, worst) if best is not None and worst is not None else None,

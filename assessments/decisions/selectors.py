@@ -152,8 +152,8 @@ class OptimisationReturn:
         return self.measured is not None and self.measured.monthly_cost is not None
 
     @property
-    def monthly_energy_kwh(self) -> float | None:
-        return self.measured.monthly_energy_kwh if self.measured else None
+    def monthly_facility_energy_kwh(self) -> float | None:
+        return self.measured.monthly_facility_energy_kwh if self.measured else None
 
     @property
     def monthly_cost(self) -> float | None:
@@ -240,7 +240,7 @@ def optimisation_measure(
             month = project_last_30_days(project_id, now=now)
             result.estimate = roi.what_if(
                 saving=saving,
-                current_monthly_energy_kwh=month.facility_energy_kwh,
+                current_monthly_facility_energy_kwh=month.facility_energy_kwh,
                 current_monthly_cost=month.cost,
                 current_monthly_kgco2e=month.kgco2e,
                 current_monthly_operational_kgco2e=month.operational_kgco2e,
@@ -289,7 +289,7 @@ def verified_savings_total(*, now: datetime | None = None, team=None) -> Verifie
         if not result.has_measured_savings:
             continue
         count += 1
-        energy += result.monthly_energy_kwh
+        energy += result.monthly_facility_energy_kwh
         cost += result.monthly_cost
         kg += result.monthly_kgco2e
     return VerifiedSavings(count, energy, cost, kg, organisation.currency)
@@ -584,7 +584,7 @@ def _attach_idle_projects(candidates: list[rules.Candidate], period: rules.Perio
 ORDERINGS = {
     "kgco2e": ("-monthly_kgco2e", "-monthly_cost"),
     "cost": ("-monthly_cost", "-monthly_kgco2e"),
-    "energy": ("-monthly_energy_kwh", "-monthly_kgco2e"),
+    "energy": ("-monthly_facility_energy_kwh", "-monthly_kgco2e"),
 }
 
 

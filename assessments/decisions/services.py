@@ -155,7 +155,7 @@ def _apply_candidate(recommendation: Recommendation, candidate, period, now) -> 
     recommendation.evidence_digest = rules.evidence_digest(candidate.evidence)
     recommendation.period_start = period.start
     recommendation.period_end = period.end
-    recommendation.monthly_energy_kwh = candidate.monthly_energy_kwh
+    recommendation.monthly_facility_energy_kwh = candidate.monthly_facility_energy_kwh
     recommendation.monthly_cost = candidate.monthly_cost
     recommendation.monthly_kgco2e = candidate.monthly_kgco2e
     recommendation.confidence = candidate.confidence
@@ -198,12 +198,12 @@ def recommendations_refresh(*, now: datetime | None = None) -> RefreshSummary:
                 summary.updated += 1
             elif recommendation.status == Recommendation.Status.DISMISSED:
                 old = (
-                    recommendation.monthly_energy_kwh,
+                    recommendation.monthly_facility_energy_kwh,
                     recommendation.monthly_cost,
                     recommendation.monthly_kgco2e,
                 )
                 new = (
-                    candidate.monthly_energy_kwh,
+                    candidate.monthly_facility_energy_kwh,
                     candidate.monthly_cost,
                     candidate.monthly_kgco2e,
                 )

@@ -36,7 +36,7 @@ def _roi_totals(returns) -> dict:
     return {
         "investment": sum(r.investment for r in returns),
         "measured_count": len(measured),
-        "energy_kwh": sum(r.monthly_energy_kwh for r in measured),
+        "facility_energy_kwh": sum(r.monthly_facility_energy_kwh for r in measured),
         "cost": sum(r.monthly_cost for r in measured),
         "kgco2e": sum(r.monthly_kgco2e for r in measured),
     }

@@ -93,7 +93,7 @@ class Recommendation(models.Model):
     evidence_digest = models.CharField(max_length=64, blank=True)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
-    monthly_energy_kwh = models.FloatField(default=0)
+    monthly_facility_energy_kwh = models.FloatField(default=0)
     monthly_cost = models.FloatField(default=0)
     monthly_kgco2e = models.FloatField(default=0)
     confidence = models.CharField(max_length=6, choices=Confidence.choices)

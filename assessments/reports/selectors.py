@@ -312,7 +312,7 @@ def optimisation_rows(*, window: Window, team: Team | None, currency: str) -> li
             measured = result.measured
             row.update(
                 basis="measured",
-                monthly_energy=summary.format_number(measured.monthly_energy_kwh),
+                monthly_facility_energy=summary.format_number(measured.monthly_facility_energy_kwh),
                 monthly_kgco2e=summary.format_number(measured.monthly_kgco2e),
                 monthly_cost=summary.format_number(measured.monthly_cost, 2),
                 payback=_payback_text(measured.payback_months, measured.monthly_cost),
@@ -322,7 +322,7 @@ def optimisation_rows(*, window: Window, team: Team | None, currency: str) -> li
             estimate = result.estimate
             row.update(
                 basis="estimate",
-                monthly_energy=_range_text(estimate.monthly_energy_kwh),
+                monthly_facility_energy=_range_text(estimate.monthly_facility_energy_kwh),
                 monthly_kgco2e=_range_text(estimate.monthly_kgco2e),
                 monthly_cost=_range_text(estimate.monthly_cost, 2),
                 payback=(
@@ -335,7 +335,9 @@ def optimisation_rows(*, window: Window, team: Team | None, currency: str) -> li
                 f"What-if estimate ({estimate.saving.label}), source: {estimate.saving.source}"
             )
         else:
-            row.update(monthly_energy="-", monthly_kgco2e="-", monthly_cost="-", payback="-")
+            row.update(
+                monthly_facility_energy="-", monthly_kgco2e="-", monthly_cost="-", payback="-"
+            )
         rows.append(row)
     return rows
 
@@ -363,7 +365,7 @@ def recommendation_rows(*, team: Team | None, currency: str) -> list[dict]:
             "target": recommendation.target,
             "action": recommendation.action,
             "confidence": recommendation.get_confidence_display(),
-            "energy": summary.format_number(recommendation.monthly_energy_kwh),
+            "facility_energy": summary.format_number(recommendation.monthly_facility_energy_kwh),
             "kgco2e": summary.format_number(recommendation.monthly_kgco2e),
             "cost": summary.format_number(recommendation.monthly_cost, 2),
         }

@@ -3,12 +3,15 @@
 from datetime import date, timedelta
 
 import pytest
+from django.db.models import Sum
 from django.utils import timezone
 
 from assessments.decisions import services
-from assessments.models import Optimisation, Recommendation
+from assessments.footprint.footprint_math import day_start
+from assessments.models import HourlyProjectFact, Optimisation, Recommendation
 from assessments.organisation.services import api_token_create
 from tests.assessments.decisions.decisions_factories import (
+    PUE,
     at,
     make_device,
     make_organisation,
@@ -65,7 +68,7 @@ def recommendation(kind, kgco2e, **fields):
         evidence={"idle_hours": 20},
         period_start=at(date(2026, 10, 1)),
         period_end=at(date(2026, 10, 31)),
-        monthly_energy_kwh=kgco2e * 2,
+        monthly_facility_energy_kwh=kgco2e * 2,
         monthly_cost=kgco2e / 2,
         monthly_kgco2e=kgco2e,
         confidence="medium",
@@ -92,13 +95,13 @@ def test_optimisation_detail_has_the_measured_return(viewer_client, optimised):
     assert body["status"] == "applied"
     assert body["investment"]["total"] == pytest.approx(1000.0)
     assert body["investment"]["currency"] == "EUR"
-    assert body["baseline"]["energy_kwh_per_unit"] == pytest.approx(0.15)
-    assert body["evaluation"]["energy_kwh_per_unit"] == pytest.approx(0.075)
+    assert body["baseline"]["facility_energy_kwh_per_unit"] == pytest.approx(0.15)
+    assert body["evaluation"]["facility_energy_kwh_per_unit"] == pytest.approx(0.075)
     assert body["baseline"]["start"] == (APPLIED - timedelta(days=14)).isoformat()
     assert body["evaluation"]["start"] == (APPLIED + timedelta(days=1)).isoformat()
     # Last 30 days hold 10 baseline days and 14 evaluation days of 100 units.
     assert body["monthly_units"] == pytest.approx(2400)
-    assert body["monthly_savings"]["energy_kwh"] == pytest.approx(0.075 * 2400)
+    assert body["monthly_savings"]["facility_energy_kwh"] == pytest.approx(0.075 * 2400)
     assert body["monthly_savings"]["cost"] == pytest.approx(0.015 * 2400)
     assert body["monthly_savings"]["kgco2e"] == pytest.approx(0.03 * 2400)
     assert body["payback_months"] == pytest.approx(1000 / (0.015 * 2400))
@@ -113,10 +116,63 @@ def test_planned_optimisation_comes_with_its_what_if(viewer_client, optimised):
 
     body = viewer_client.get(f"/api/v1/optimisations/{planned.pk}").json()
 
-    assert body["monthly_savings"] == {"energy_kwh": None, "cost": None, "kgco2e": None}
+    assert body["monthly_savings"] == {"facility_energy_kwh": None, "cost": None, "kgco2e": None}
     assert body["payback_months"] is None
     assert body["estimate"]["technique_range"] == "10%-40% (indicative)"
     assert "Deep Compression" in body["estimate"]["source"]
+
+
+def _energy(project, start: date, end: date) -> tuple[float, float]:
+    """(IT kWh, facility kWh) of the project's facts over the UTC days [start, end)."""
+    sums = HourlyProjectFact.objects.filter(
+        project=project, hour__gte=day_start(start), hour__lt=day_start(end)
+    ).aggregate(it=Sum("energy_it_kwh"), facility=Sum("energy_facility_kwh"))
+    return sums["it"], sums["facility"]
+
+
+def test_energy_figures_are_facility_energy_under_facility_names(viewer_client, optimised):
+    optimisation, planned = optimised
+    project = optimisation.project
+    baseline_it, baseline_facility = _energy(project, APPLIED - timedelta(days=14), APPLIED)
+    evaluation_it, evaluation_facility = _energy(
+        project, APPLIED + timedelta(days=1), APPLIED + timedelta(days=15)
+    )
+    assert PUE != 1 and baseline_facility == pytest.approx(baseline_it * PUE)
+    units = 14 * 100
+
+    body = viewer_client.get(f"/api/v1/optimisations/{optimisation.pk}").json()
+
+    for name, facility in (("baseline", baseline_facility), ("evaluation", evaluation_facility)):
+        window = body[name]
+        assert "energy_kwh_per_unit" not in window
+        assert window["facility_energy_kwh_per_unit"] == pytest.approx(facility / units)
+    saved_facility = (baseline_facility - evaluation_facility) / units * body["monthly_units"]
+    saved_it = (baseline_it - evaluation_it) / units * body["monthly_units"]
+    assert "energy_kwh" not in body["monthly_savings"]
+    assert body["monthly_savings"]["facility_energy_kwh"] == pytest.approx(saved_facility)
+    assert body["monthly_savings"]["facility_energy_kwh"] != pytest.approx(saved_it)
+    assert set(body["monthly_savings_range"]) == {"facility_energy_kwh", "cost", "kgco2e"}
+
+    # A planned optimisation's what-if: the technique's range x the last 30 days' facility energy.
+    today = timezone.now().date()
+    _, month_facility = _energy(project, today - timedelta(days=30), today)
+    estimate = viewer_client.get(f"/api/v1/optimisations/{planned.pk}").json()["estimate"]
+    assert "energy_kwh" not in estimate["monthly_savings_low"]
+    assert estimate["monthly_savings_low"]["facility_energy_kwh"] == pytest.approx(
+        0.10 * month_facility
+    )
+    assert estimate["monthly_savings_high"]["facility_energy_kwh"] == pytest.approx(
+        0.40 * month_facility
+    )
+
+
+def test_openapi_schema_names_the_facility_energy_fields(viewer_client):
+    schemas = viewer_client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+
+    assert "facility_energy_kwh_per_unit" in schemas["Window"]["properties"]
+    assert "energy_kwh_per_unit" not in schemas["Window"]["properties"]
+    assert set(schemas["Savings"]["properties"]) == {"facility_energy_kwh", "cost", "kgco2e"}
+    assert "energy_kwh" not in schemas["SavingsRange"]["properties"]
 
 
 def test_optimisation_list_filters_by_project_and_status(viewer_client, optimised):
@@ -156,7 +212,11 @@ def test_recommendations_come_largest_saving_first_with_their_savings(viewer_cli
     first = body["recommendations"][0]
     assert first["kind"] == "power_cap"
     assert first["target"] == "target 50.0"
-    assert first["estimated_monthly_savings"] == {"energy_kwh": 100.0, "cost": 25.0, "kgco2e": 50.0}
+    assert first["estimated_monthly_savings"] == {
+        "facility_energy_kwh": 100.0,
+        "cost": 25.0,
+        "kgco2e": 50.0,
+    }
     assert first["confidence"] == "medium"
     assert first["status"] == "open"
     assert first["evidence"] == {"idle_hours": 20}

@@ -61,7 +61,7 @@ def test_measured_return_of_a_halving_matches_the_hand_computation(halving_proje
     assert measured.evaluation.facility_energy_kwh_per_unit == pytest.approx(0.075)
     # Units of the last 30 days (Oct 5 - Nov 3): 10 baseline days + 14 evaluation days.
     assert measured.monthly_units == pytest.approx(2400)
-    assert result.monthly_energy_kwh == pytest.approx(180.0)
+    assert result.monthly_facility_energy_kwh == pytest.approx(180.0)
     assert result.monthly_kgco2e == pytest.approx(72.0)
     assert result.monthly_cost == pytest.approx(36.0)
     assert result.investment == pytest.approx(1000.0)  # 10 h x 80 + 200
@@ -111,8 +111,8 @@ def test_planned_optimisation_gets_a_what_if_estimate_with_its_source():
 
     assert result.measured is None
     estimate = result.estimate
-    assert estimate.monthly_energy_kwh.low == pytest.approx(15.0)  # 10%
-    assert estimate.monthly_energy_kwh.high == pytest.approx(60.0)  # 40%
+    assert estimate.monthly_facility_energy_kwh.low == pytest.approx(15.0)  # 10%
+    assert estimate.monthly_facility_energy_kwh.high == pytest.approx(60.0)  # 40%
     assert estimate.monthly_cost.high == pytest.approx(12.0)
     assert "Jacob" in estimate.saving.source
     assert estimate.payback_months.low == pytest.approx(400 / 12)
@@ -181,7 +181,7 @@ def test_refresh_creates_an_idle_gpu_recommendation_with_its_saving(idle_device)
     assert recommendation.device == idle_device
     assert recommendation.status == "open"
     # 20 h x 0.05 kWh x PUE 1.5 = 1.5 kWh over the 30-day period, i.e. per month.
-    assert recommendation.monthly_energy_kwh == pytest.approx(1.5)
+    assert recommendation.monthly_facility_energy_kwh == pytest.approx(1.5)
     assert recommendation.monthly_cost == pytest.approx(0.3)
     assert recommendation.monthly_kgco2e == pytest.approx(1.5 * 0.4 + 20 * 0.01)
     assert recommendation.evidence["idle_gpu_hours"] == 20
@@ -207,7 +207,7 @@ def test_dismissed_recommendation_stays_dismissed_until_the_evidence_changes(idl
     recommendation.refresh_from_db()
     assert summary.reopened == 1
     assert recommendation.status == "open"
-    assert recommendation.monthly_energy_kwh == pytest.approx(3.0)
+    assert recommendation.monthly_facility_energy_kwh == pytest.approx(3.0)
     assert recommendation.evidence["previously_dismissed_because"] == (
         "Spare GPU kept for failover."
     )
@@ -305,7 +305,7 @@ def test_every_rule_finds_its_case_in_the_facts(busy_organisation):
     power_cap = Recommendation.objects.get(kind="power_cap")
     assert power_cap.project == busy_organisation["pretrain"]
     # 48 h x 0.54 kWh facility x 15% over a 30-day period.
-    assert power_cap.monthly_energy_kwh == pytest.approx(48 * 0.54 * 0.15)
+    assert power_cap.monthly_facility_energy_kwh == pytest.approx(48 * 0.54 * 0.15)
     timing = Recommendation.objects.get(kind="carbon_aware_timing")
     assert timing.project == busy_organisation["prep"]
     # Each day 4 h x 0.15 kWh at 500 g could run at 100 g: 0.24 kg a day.
@@ -355,4 +355,4 @@ def test_demo_seeding_records_a_measured_and_an_accepted_optimisation_once():
     assert planned.technique == "power_cap"
     assert Recommendation.objects.get(kind="power_cap").status == "accepted"
     estimate = selectors.optimisation_measure(optimisation=planned, now=NOW).estimate
-    assert estimate.monthly_energy_kwh.high > 0
+    assert estimate.monthly_facility_energy_kwh.high > 0

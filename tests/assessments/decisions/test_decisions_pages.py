@@ -90,14 +90,14 @@ def test_roi_page_shows_the_same_numbers_as_the_api(client, world):
     row = row_html(page, optimisation.pk)
     savings = api["monthly_savings"]
     assert cell(row, "investment") == format_number(api["investment"]["total"], 2)
-    assert cell(row, "energy") == format_number(savings["energy_kwh"], 1)
+    assert cell(row, "energy") == format_number(savings["facility_energy_kwh"], 1)
     assert cell(row, "cost") == format_number(savings["cost"], 2)
     assert cell(row, "kgco2e") == format_number(savings["kgco2e"], 1)
     assert cell(row, "payback") == format_number(api["payback_months"], 1)
     assert cell(row, "net-3y") == format_number(api["net_return_3y"], 2)
-    low = api["monthly_savings_range"]["energy_kwh"]["low"]
-    high = api["monthly_savings_range"]["energy_kwh"]["high"]
-    assert low < savings["energy_kwh"] < high
+    low = api["monthly_savings_range"]["facility_energy_kwh"]["low"]
+    high = api["monthly_savings_range"]["facility_energy_kwh"]["high"]
+    assert low < savings["facility_energy_kwh"] < high
     assert f"5–95%: {format_number(low, 1)} to {format_number(high, 1)}" in row
     kpi = page[page.index('data-kpi="monthly-cost"') :]
     assert f"{format_number(savings['cost'], 2)} EUR" in kpi[: kpi.index("</div>\n  </div>")]
@@ -264,7 +264,7 @@ def make_recommendation(kind, kgco2e, project=None, **fields):
         },
         period_start=at(date(2026, 10, 1)),
         period_end=at(date(2026, 10, 31)),
-        monthly_energy_kwh=kgco2e * 2,
+        monthly_facility_energy_kwh=kgco2e * 2,
         monthly_cost=kgco2e / 2,
         monthly_kgco2e=kgco2e,
         confidence="medium",
@@ -405,7 +405,7 @@ def test_recommendations_page_shows_the_same_savings_as_the_api(client, world):
     savings = api["estimated_monthly_savings"]
     assert cell(row, "kgco2e") == format_number(savings["kgco2e"], 1)
     assert cell(row, "cost") == format_number(savings["cost"], 2)
-    assert cell(row, "energy") == format_number(savings["energy_kwh"], 1)
+    assert cell(row, "energy") == format_number(savings["facility_energy_kwh"], 1)
 
 
 def test_overview_slot_follows_the_team_filter(world):

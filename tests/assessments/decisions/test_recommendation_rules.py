@@ -83,7 +83,7 @@ def test_idle_gpu_counts_only_long_idle_stretches_and_scales_to_a_month():
     assert candidate.evidence["longest_idle_stretch_hours"] == 8
     assert candidate.evidence["idle_mean_power_w"] == pytest.approx(50.0)
     # 14 h x 0.05 kWh x PUE 1.5 = 1.05 kWh in 10 days -> 3.15 kWh a month.
-    assert candidate.monthly_energy_kwh == pytest.approx(3.15)
+    assert candidate.monthly_facility_energy_kwh == pytest.approx(3.15)
     assert candidate.monthly_cost == pytest.approx(1.05 * 0.2 * 3)
     # Operational 1.05 x 0.4 = 0.42 kg plus embodied 14 x 0.01 = 0.14 kg -> 0.56 x 3.
     assert candidate.monthly_kgco2e == pytest.approx(1.68)
@@ -98,7 +98,7 @@ def test_idle_gpus_of_one_host_make_one_recommendation():
     assert first.target == "node-1 (2 GPUs)"
     assert first.device_id is None
     assert first.evidence["idle_hours_per_device"] == {"node-1 GPU 1": 12, "node-1 GPU 2": 12}
-    assert first.monthly_energy_kwh == pytest.approx(24 * 0.075 * 3)
+    assert first.monthly_facility_energy_kwh == pytest.approx(24 * 0.075 * 3)
     assert second.device_id == 3
 
 
@@ -127,7 +127,7 @@ def test_low_utilisation_consolidates_four_gpus_at_20_percent_onto_two():
     assert candidate.evidence["freed_share_pct"] == 50.0
     assert candidate.evidence["floor_power_w"] == pytest.approx(60.0)
     # 96 GPU-hours x 0.06 kW x 0.5 x PUE 1.5 = 4.32 kWh a day -> x 30.
-    assert candidate.monthly_energy_kwh == pytest.approx(129.6)
+    assert candidate.monthly_facility_energy_kwh == pytest.approx(129.6)
     assert candidate.monthly_cost == pytest.approx(129.6 * 0.2)
     # 4.32 kWh x 0.4 kg/kWh + 96 x 0.01 kg x 0.5 embodied = 2.208 kg a day.
     assert candidate.monthly_kgco2e == pytest.approx(2.208 * 30)
@@ -166,7 +166,7 @@ def test_power_cap_applies_the_cited_midpoint_to_training_hours_near_the_limit()
     assert candidate.evidence["mean_power_w"] == pytest.approx(360.0)
     assert "300 W" in candidate.action  # 75% of 400 W
     # 60 h x 0.54 kWh facility x 15% (midpoint of 10-20%) x 3.
-    assert candidate.monthly_energy_kwh == pytest.approx(60 * 0.54 * 0.15 * 3)
+    assert candidate.monthly_facility_energy_kwh == pytest.approx(60 * 0.54 * 0.15 * 3)
     assert candidate.monthly_cost == pytest.approx(60 * 0.108 * 0.15 * 3)
     assert candidate.monthly_kgco2e == pytest.approx(60 * 0.216 * 0.15 * 3)
     assert "Zeus" in candidate.evidence["source"]
@@ -211,7 +211,7 @@ def test_carbon_aware_timing_shifts_a_daily_run_to_the_cleanest_window():
     assert candidate.evidence["shift_hours"] == -7  # 09:00-12:59 -> 02:00-05:59: the least move
     assert "7 h earlier" in candidate.action
     assert candidate.monthly_kgco2e == pytest.approx(3.2 * 15)
-    assert candidate.monthly_energy_kwh == 0
+    assert candidate.monthly_facility_energy_kwh == 0
     assert candidate.monthly_cost == 0
 
 
@@ -267,7 +267,7 @@ def test_site_choice_proposes_the_cleanest_other_site():
 
     # Paris: 150 kWh, 60 kg, 30.00; Stockholm: 110 kWh, 5.5 kg, 27.50.
     assert candidate.evidence["proposed_site"] == "stockholm"
-    assert candidate.monthly_energy_kwh == pytest.approx(40 * 3)
+    assert candidate.monthly_facility_energy_kwh == pytest.approx(40 * 3)
     assert candidate.monthly_kgco2e == pytest.approx(54.5 * 3)
     assert candidate.monthly_cost == pytest.approx(2.5 * 3)
 
@@ -311,10 +311,10 @@ def test_optimisation_candidates_are_unoptimised_inference_projects_with_the_wha
 
     assert candidate.project_id == 1
     # Midpoint of 10-40% is 25%: 300 kWh x 0.25 x 3.
-    assert candidate.monthly_energy_kwh == pytest.approx(225.0)
+    assert candidate.monthly_facility_energy_kwh == pytest.approx(225.0)
     assert candidate.monthly_cost == pytest.approx(45.0)
     assert candidate.monthly_kgco2e == pytest.approx(90.0)
-    assert candidate.evidence["energy_wh_per_unit"] == pytest.approx(0.3)
+    assert candidate.evidence["facility_energy_wh_per_unit"] == pytest.approx(0.3)
     assert "Jacob" in candidate.evidence["source"]
 
 
@@ -348,7 +348,7 @@ def test_hardware_lifetime_saves_one_over_l_plus_one_of_embodied_carbon():
     assert candidate.host_id == 1
     # 30 kg in 10 days = 90 kg a month; 5 years instead of 4 cuts it by 1/5.
     assert candidate.monthly_kgco2e == pytest.approx(18.0)
-    assert candidate.monthly_energy_kwh == 0
+    assert candidate.monthly_facility_energy_kwh == 0
     assert candidate.evidence["embodied_per_unit_reduction_at_target_util_pct"] == 50.0
 
 

@@ -51,15 +51,15 @@ def test_energy_per_unit_halving_gives_hand_computed_savings_payback_and_return(
     assert result.baseline.facility_energy_kwh_per_unit == pytest.approx(0.1)
     assert result.evaluation.facility_energy_kwh_per_unit == pytest.approx(0.05)
     assert result.energy_change_pct == pytest.approx(-50.0)
-    assert result.monthly_energy_kwh == pytest.approx(150.0)  # 0.05 kWh x 3000
+    assert result.monthly_facility_energy_kwh == pytest.approx(150.0)  # 0.05 kWh x 3000
     assert result.monthly_kgco2e == pytest.approx(60.0)  # 0.02 kg x 3000
     assert result.monthly_cost == pytest.approx(30.0)  # 0.01 x 3000
     assert result.payback_months == pytest.approx(1000 / 30)
     assert result.net_return_3y == pytest.approx(36 * 30 - 1000)
     assert result.carbon_value_per_month == pytest.approx(60 / 1000 * 100)
     # Identical days: the bootstrap has no spread.
-    assert result.energy_kwh_range.low == pytest.approx(150.0)
-    assert result.energy_kwh_range.high == pytest.approx(150.0)
+    assert result.facility_energy_kwh_range.low == pytest.approx(150.0)
+    assert result.facility_energy_kwh_range.high == pytest.approx(150.0)
 
 
 def test_change_day_and_days_outside_the_windows_are_left_out():
@@ -78,7 +78,7 @@ def test_change_day_and_days_outside_the_windows_are_left_out():
     assert result.baseline.start == APPLIED - timedelta(days=14)
     assert result.evaluation.start == APPLIED + timedelta(days=1)
     assert result.evaluation.end == APPLIED + timedelta(days=15)
-    assert result.monthly_energy_kwh == pytest.approx(150.0)
+    assert result.monthly_facility_energy_kwh == pytest.approx(150.0)
 
 
 def test_bootstrap_range_is_reproducible_and_brackets_the_estimate():
@@ -107,9 +107,13 @@ def test_bootstrap_range_is_reproducible_and_brackets_the_estimate():
     first = measure(baseline + evaluation)
     second = measure(baseline + evaluation)
 
-    assert first.energy_kwh_range == second.energy_kwh_range
-    assert first.energy_kwh_range.low < first.monthly_energy_kwh < first.energy_kwh_range.high
-    assert first.energy_kwh_range.high - first.energy_kwh_range.low > 1.0
+    assert first.facility_energy_kwh_range == second.facility_energy_kwh_range
+    assert (
+        first.facility_energy_kwh_range.low
+        < first.monthly_facility_energy_kwh
+        < first.facility_energy_kwh_range.high
+    )
+    assert first.facility_energy_kwh_range.high - first.facility_energy_kwh_range.low > 1.0
 
 
 def test_too_little_data_warns_and_does_not_conclude():
@@ -118,14 +122,14 @@ def test_too_little_data_warns_and_does_not_conclude():
     assert not result.conclusive
     assert any("only 3 days with units" in w for w in result.warnings)
     # The figures are still shown, with the warning beside them.
-    assert result.monthly_energy_kwh == pytest.approx(150.0)
+    assert result.monthly_facility_energy_kwh == pytest.approx(150.0)
 
 
 def test_no_units_in_a_window_cannot_conclude_and_gives_no_saving():
     result = measure(baseline_days(units=0.0) + evaluation_days())
 
     assert not result.conclusive
-    assert result.monthly_energy_kwh is None
+    assert result.monthly_facility_energy_kwh is None
     assert result.payback_months is None
     assert any("Baseline window has no recorded units" in w for w in result.warnings)
 
@@ -144,7 +148,7 @@ def test_negative_return_has_no_payback_and_a_negative_net_return():
     )
 
     assert result.monthly_cost == pytest.approx(-15.0)
-    assert result.monthly_energy_kwh == pytest.approx(-75.0)
+    assert result.monthly_facility_energy_kwh == pytest.approx(-75.0)
     assert result.payback_months is None
     assert result.net_return_3y == pytest.approx(-36 * 15 - 1000)
     assert any("never paid back" in w for w in result.warnings)
@@ -197,7 +201,7 @@ def test_what_if_applies_the_techniques_range_to_the_current_footprint():
     saving = technique_saving("quantisation")
     estimate = roi.what_if(
         saving=saving,
-        current_monthly_energy_kwh=1000.0,
+        current_monthly_facility_energy_kwh=1000.0,
         current_monthly_cost=200.0,
         current_monthly_kgco2e=300.0,
         current_monthly_operational_kgco2e=250.0,
@@ -205,7 +209,7 @@ def test_what_if_applies_the_techniques_range_to_the_current_footprint():
         carbon_price_per_t=100.0,
     )
 
-    assert estimate.monthly_energy_kwh == roi.Range(100.0, 400.0)
+    assert estimate.monthly_facility_energy_kwh == roi.Range(100.0, 400.0)
     assert estimate.monthly_cost == roi.Range(20.0, 80.0)
     assert estimate.monthly_kgco2e.low == pytest.approx(30.0)
     assert estimate.payback_months == roi.Range(10.0, 40.0)  # 800/80 best, 800/20 worst
@@ -216,14 +220,14 @@ def test_what_if_applies_the_techniques_range_to_the_current_footprint():
 def test_what_if_of_carbon_aware_scheduling_saves_operational_carbon_only():
     estimate = roi.what_if(
         saving=technique_saving("carbon_aware"),
-        current_monthly_energy_kwh=1000.0,
+        current_monthly_facility_energy_kwh=1000.0,
         current_monthly_cost=200.0,
         current_monthly_kgco2e=300.0,
         current_monthly_operational_kgco2e=200.0,
         investment=100.0,
     )
 
-    assert estimate.monthly_energy_kwh == roi.Range(0.0, 0.0)
+    assert estimate.monthly_facility_energy_kwh == roi.Range(0.0, 0.0)
     assert estimate.monthly_cost == roi.Range(0.0, 0.0)
     assert estimate.monthly_kgco2e.low == pytest.approx(10.0)  # 5% of 200
     assert estimate.monthly_kgco2e.high == pytest.approx(60.0)  # 30% of 200

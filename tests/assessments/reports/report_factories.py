@@ -123,7 +123,7 @@ def make_scenario(*, september_days=15, october_days=31, measured_seconds=3600.0
         action="Power the GPU down or give it to a project.",
         period_start=datetime(2026, 10, 1, tzinfo=UTC),
         period_end=datetime(2026, 11, 1, tzinfo=UTC),
-        monthly_energy_kwh=42.5,
+        monthly_facility_energy_kwh=42.5,
         monthly_cost=9.95,
         monthly_kgco2e=3.25,
         confidence=Recommendation.Confidence.HIGH,
