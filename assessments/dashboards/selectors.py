@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
 from assessments.footprint.footprint_math import day_start, per_unit, prorated_units, units_by_day
+from assessments.footprint.selectors import unmeasured_embodied
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
@@ -104,9 +105,20 @@ def sci_for(*, totals: dict, projects, start: date, end: date, units: float | No
 # --- Totals and comparisons --------------------------------------------------------------------
 
 
+def _add_unmeasured(totals: dict, *, start: date, end: date) -> dict:
+    """The organisation's totals also carry the embodied carbon of in-service hours nothing
+    measured (unallocated), as the read API and the report do."""
+    extra = unmeasured_embodied(start=start, end=end)
+    totals["embodied_kgco2e"] += extra
+    totals["total_kgco2e"] += extra
+    return totals
+
+
 def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
     """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project."""
     totals = _project_days(start=start, end=end, team=team, project=project).measure_sums()
+    if team is None and project is None:
+        _add_unmeasured(totals, start=start, end=end)
     if project is not None:
         projects = [project]
     else:
@@ -135,6 +147,8 @@ def kpi_comparison(*, end: date, team=None) -> dict:
     for key, period in periods.items():
         totals = {name: row[f"{key}__{name}"] or 0.0 for name in MEASURE_FIELDS}
         totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
+        if team is None:
+            _add_unmeasured(totals, start=period.start, end=period.end)
         units = sum(work_units(projects=projects, start=period.start, end=period.end).values())
         totals.update(
             sci_for(
@@ -229,6 +243,11 @@ def unallocated(*, start: date, end: date) -> dict:
         .annotate(**{n: Sum(n) for n in MEASURE_FIELDS})
         .order_by()
     ]
+    unmeasured = unmeasured_embodied(start=start, end=end)
+    if unmeasured:
+        by_site.append(
+            _with_total({"label": "In service, no measurement", "embodied_kgco2e": unmeasured})
+        )
     total = {name: sum(row[name] for row in by_site) for name in (*MEASURE_FIELDS, "total_kgco2e")}
     return {"total": total, "by_site": by_site}
 

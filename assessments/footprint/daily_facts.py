@@ -6,6 +6,12 @@ projects' days change by the difference between the new and the old project fact
 follows the hours written, not the size of the day. daily_facts_refresh() rebuilds whole days
 (idempotent: the days' rows are deleted and recomputed in one transaction); it takes the lock
 exclusively, the rollup's updates share it.
+
+DailySiteFactors (the factor ranges, sources and notes per site-day) is rebuilt from a changed
+day's DailyDeviceFact rows at the end of the same transaction. Rollups of different shards may
+change one day at once, so the rebuild takes that day's lock exclusively and holds it to the
+commit: a rebuild then always starts after the previous one committed and sees its device rows
+(READ COMMITTED reads what was committed when each statement starts).
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,11 +26,13 @@ from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
     DailyProjectFact,
+    DailySiteFactors,
     HourlyDeviceFact,
     HourlyProjectFact,
 )
 
 _LOCK_KEY = 7_401_221  # PostgreSQL advisory lock: two refreshes never interleave a day.
+_SITE_FACTORS_LOCK = 7_401_222  # with the day's ordinal: one site-factors rebuild per day at once
 
 
 def days_touching(start: datetime, end: datetime) -> list[date]:
@@ -55,6 +63,7 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
         DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
+        site_factors_rebuild(days)
     return len(days)
 
 
@@ -102,6 +111,56 @@ def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) 
             DailyProjectFact.objects.filter(pk=row).update(
                 **{name: F(name) + value for name, value in delta.items()}
             )
+    # Last: the day locks it takes are held to the commit, and nothing after this waits on
+    # another rollup's rows.
+    site_factors_rebuild(by_day)
+
+
+def site_factors_rebuild(days) -> None:
+    """Rebuild DailySiteFactors of these days from their DailyDeviceFact rows (inside the
+    caller's transaction)."""
+    for day in sorted(set(days)):
+        if settings.DATABASE_IS_POSTGRES:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [_SITE_FACTORS_LOCK, day.toordinal()]
+                )
+        DailySiteFactors.objects.filter(day=day).delete()
+        rows = DailyDeviceFact.objects.filter(day=day).values_list(
+            "site_id", *_FACTOR_RANGES, "grid_sources", "factor_notes"
+        )
+        DailySiteFactors.objects.bulk_create(
+            DailySiteFactors(day=day, site_id=site_id, **figures)
+            for site_id, figures in factor_ranges_combine(rows.order_by()).items()
+        )
+
+
+_FACTOR_RANGES = ("pue_min", "pue_max", "price_min", "price_max", "grid_min", "grid_max")
+
+
+def factor_ranges_combine(rows) -> dict:
+    """{site_id: lowest and highest of each factor, sorted sources and notes} of rows
+    (site_id, pue_min, pue_max, price_min, price_max, grid_min, grid_max, grid_sources,
+    factor_notes): device-days into a site-day, or site-days into a period."""
+    by_site: dict = {}
+    for site_id, *ranges, sources, notes in rows:
+        entry = by_site.get(site_id)
+        if entry is None:
+            entry = by_site[site_id] = {"grid_sources": set(), "factor_notes": set()}
+            entry.update(zip(_FACTOR_RANGES, ranges, strict=True))
+        else:
+            for name, value in zip(_FACTOR_RANGES, ranges, strict=True):
+                pick = min if name.endswith("_min") else max
+                known = entry[name]
+                entry[name] = (
+                    value if known is None else known if value is None else pick(known, value)
+                )
+        entry["grid_sources"].update(sources or ())
+        entry["factor_notes"].update(notes or ())
+    for entry in by_site.values():
+        entry["grid_sources"] = sorted(entry["grid_sources"])
+        entry["factor_notes"] = sorted(entry["factor_notes"])
+    return by_site
 
 
 def _project_days(day_start, day_end):

@@ -15,19 +15,22 @@ Rules (docs/rollup.md):
   devices it used). Null when no device reported.
 """
 
+import functools
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
+from typing import NamedTuple
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, Sum, When
 from django.utils import timezone
 
 from assessments.codecarbon.selectors import codecarbon_footprint
 from assessments.footprint import footprint_math as fm
+from assessments.footprint.daily_facts import factor_ranges_combine
 from assessments.models import (
-    MEASURE_FIELDS,
     DailyDeviceFact,
     DailyProjectFact,
+    DailySiteFactors,
     HourlyDeviceFact,
     HourlyProjectFact,
     Organisation,
@@ -76,30 +79,29 @@ def footprint(
     is_organisation = project is None and team is None and phase is None
 
     in_period = Q(hour__gte=period_start, hour__lt=period_end)
-    per_device = None
+    per_device = in_service = None
     if is_organisation and _whole_days(period_start, period_end):
         # Whole UTC days: everything from the daily aggregates the rollup keeps, so the cost
-        # follows devices x days, not device-hours.
+        # follows devices + days, not device-hours.
         in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
         per_device = _per_device_days(in_days)
-        if site is None:
-            # One pass: the organisation's totals are the sums of the per-device rows.
-            totals = {
-                name: math.fsum(row[name] or 0.0 for row in per_device.values())
-                for name in MEASURE_FIELDS
-            }
-            device_ids = set(per_device)
-        else:
-            device_days = DailyDeviceFact.objects.filter(in_days, site=site)
-            totals = device_days.measure_sums()
-            device_ids = set(device_days.values_list("device_id", flat=True).distinct())
-        devices = _devices_in_service(site)
-        unmeasured = _unmeasured_embodied(devices, period_start, period_end, per_device)
-        totals["embodied_kgco2e"] += unmeasured
-        unallocated = DailyProjectFact.objects.filter(in_days, project__isnull=True)
+        project_days = DailyProjectFact.objects.filter(in_days)
         if site is not None:
-            unallocated = unallocated.filter(site=site)
-        unallocated_totals = unallocated.aggregate(
+            project_days = project_days.filter(site=site)
+            device_ids = set(
+                DailyDeviceFact.objects.filter(in_days, site=site)
+                .values_list("device_id", flat=True)
+                .distinct()
+            )
+        else:
+            device_ids = set(per_device)
+        # The project days sum to the device days (unallocated included) in far fewer rows.
+        totals = project_days.measure_sums()
+        devices = _devices_in_service(period_start, site)
+        in_service = _in_service_hours(devices, period_start, period_end, per_device)
+        unmeasured = _unmeasured_embodied(devices, period_start, period_end, per_device, in_service)
+        totals["embodied_kgco2e"] += unmeasured
+        unallocated_totals = project_days.filter(project__isnull=True).aggregate(
             energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e")
         )
         work_records = WorkRecord.objects.all()
@@ -109,7 +111,7 @@ def footprint(
             facts = facts.filter(site=site)
         totals = facts.measure_sums()
         device_ids = set(facts.values_list("device_id", flat=True).distinct())
-        devices = _devices_in_service(site)
+        devices = _devices_in_service(period_start, site)
         unmeasured = _unmeasured_embodied(devices, period_start, period_end)
         totals["embodied_kgco2e"] += unmeasured
         unallocated = HourlyProjectFact.objects.filter(in_period, project__isnull=True)
@@ -169,6 +171,7 @@ def footprint(
             period_end,
             per_device,
             known=devices if per_device is not None and site is None else None,
+            in_service=in_service,
         ),
         "codecarbon": reported["summary"],
     }
@@ -176,6 +179,24 @@ def footprint(
         result["unallocated_energy_kwh"] = unallocated_totals["energy"] or 0.0
         result["unallocated_embodied_kgco2e"] = (unallocated_totals["embodied"] or 0.0) + unmeasured
     return result
+
+
+def unmeasured_embodied(*, start: date | datetime, end: date | datetime) -> float:
+    """The organisation's embodied carbon of in-service hours in [start, end) that no fact
+    measured: what footprint() adds to the facts' embodied carbon (and to the unallocated).
+
+    The dashboards add it to their organisation-wide totals through this function, so the
+    overview, the read API and the report show the same embodied carbon.
+    """
+    period_start, period_end = as_utc_datetime(start), as_utc_datetime(end)
+    if period_end <= period_start:
+        return 0.0
+    devices = _devices_in_service(period_start)
+    per_device = None
+    if _whole_days(period_start, period_end):
+        in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
+        per_device = _per_device_days(in_days)
+    return _unmeasured_embodied(devices, period_start, period_end, per_device)
 
 
 def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[float, set[str]]:
@@ -194,11 +215,36 @@ def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[
 # --- in-service time -----------------------------------------------------------------------
 
 
-def _devices_in_service(site: Site | None):
-    devices = Device.objects.select_related("host")
+class InService(NamedTuple):
+    """What the in-service rules need of a device (a plain row: fleets have thousands)."""
+
+    pk: int
+    # None when the device was first seen before the period: its in-service time within the
+    # period does not depend on when (and most of a fleet's devices are such).
+    first_seen_at: datetime | None
+    purchased: date | None
+    decommissioned: date | None
+
+
+def _devices_in_service(
+    period_start: datetime, site: Site | None = None, device_ids=None
+) -> list[InService]:
+    devices = Device.objects.all()
     if site is not None:
         devices = devices.filter(host__site=site)
-    return list(devices)
+    if device_ids is not None:
+        devices = devices.filter(pk__in=device_ids)
+    seen_in_period = Case(
+        When(first_seen_at__gt=period_start, then=F("first_seen_at")),
+        default=None,
+        output_field=DateTimeField(),
+    )
+    return [
+        InService(*row)
+        for row in devices.annotate(seen=seen_in_period)
+        .values_list("pk", "seen", "host__purchased", "host__decommissioned")
+        .order_by()
+    ]
 
 
 def _whole_days(period_start: datetime, period_end: datetime) -> bool:
@@ -209,28 +255,28 @@ def _whole_days(period_start: datetime, period_end: datetime) -> bool:
 
 
 def _per_device_days(in_days: Q) -> dict[int, dict]:
-    """Per device over the days: measured device-hours and seconds, first and last measured
-    hour, and the embodied rate stored with the last one (one row per device, from
-    DailyDeviceFact)."""
+    """Per device that reported over the days: measured device-hours and seconds, the last day
+    measured and the embodied rate stored with its last hour (from DailyDeviceFact: one row per
+    device, a few numbers each)."""
     rows = (
         DailyDeviceFact.objects.filter(in_days)
         .values("device_id")
         .annotate(
             gpu_hours=Sum("gpu_hours"),
             measured_seconds=Sum("measured_seconds"),
-            first=Min("first_hour"),
-            last=Max("last_hour"),
             last_day=Max("day"),
-            **{name: Sum(name) for name in MEASURE_FIELDS if name != "gpu_hours"},
         )
+        .values_list("device_id", "gpu_hours", "measured_seconds", "last_day")
         .order_by()
     )
-    per_device = {row["device_id"]: row for row in rows}
-    by_day = defaultdict(list)
+    per_device = {
+        device_id: {"gpu_hours": hours, "measured_seconds": seconds, "last_day": last_day}
+        for device_id, hours, seconds, last_day in rows
+    }
+    by_day = defaultdict(set)
     for device_id, row in per_device.items():
-        by_day[row["last_day"]].append(device_id)
-    for day, device_ids in by_day.items():  # usually one day: the period's last
-        wanted = set(device_ids)
+        by_day[row["last_day"]].add(device_id)
+    for day, wanted in by_day.items():  # usually one day: the period's last
         for device_id, rate in DailyDeviceFact.objects.filter(day=day).values_list(
             "device_id", "last_embodied_kgco2e_per_hour"
         ):
@@ -248,10 +294,20 @@ def _service_windows(
     fact in the period if earlier (history pushed after registration still counts). Until: the
     host's decommissioning, else now.
     """
-    needs_facts = [d.pk for d in devices if not d.host.purchased and d.first_seen_at > period_start]
+    needs_facts = [d.pk for d in devices if not d.purchased and d.first_seen_at is not None]
     first_fact = {}
-    if per_device is not None:
-        first_fact = {pk: per_device[pk]["first"] for pk in needs_facts if pk in per_device}
+    if needs_facts and per_device is not None:
+        first_fact = dict(
+            DailyDeviceFact.objects.filter(
+                device_id__in=[pk for pk in needs_facts if pk in per_device],
+                day__gte=period_start.date(),
+                day__lt=period_end.date(),
+            )
+            .values("device_id")
+            .annotate(first=Min("first_hour"))
+            .values_list("device_id", "first")
+            .order_by()
+        )
     elif needs_facts:
         first_fact = dict(
             HourlyDeviceFact.objects.filter(
@@ -260,23 +316,39 @@ def _service_windows(
             .values("device_id")
             .annotate(first=Min("hour"))
             .values_list("device_id", "first")
+            .order_by()
         )
     now = timezone.now()
+    as_datetime = functools.cache(as_utc_datetime)  # hosts' devices share their dates
     windows = {}
     for device in devices:
-        host = device.host
-        if host.purchased:
-            since = as_utc_datetime(host.purchased)
+        if device.purchased:
+            since = as_datetime(device.purchased)
         else:
-            candidates = [device.first_seen_at, first_fact.get(device.pk)]
+            candidates = [device.first_seen_at or period_start, first_fact.get(device.pk)]
             since = min(c for c in candidates if c is not None)
-        until = as_utc_datetime(host.decommissioned) if host.decommissioned else now
+        until = as_datetime(device.decommissioned) if device.decommissioned else now
         windows[device.pk] = (since, min(until, max(now, since)))
     return windows
 
 
-def _unmeasured_embodied(
+def _in_service_hours(
     devices, period_start: datetime, period_end: datetime, per_device: dict | None = None
+) -> dict[int, float]:
+    """{device id: its in-service hours within the period}."""
+    windows = _service_windows(devices, period_start, period_end, per_device)
+    return {
+        pk: fm.in_service_hours(since, until, period_start, period_end)
+        for pk, (since, until) in windows.items()
+    }
+
+
+def _unmeasured_embodied(
+    devices,
+    period_start: datetime,
+    period_end: datetime,
+    per_device: dict | None = None,
+    in_service: dict[int, float] | None = None,
 ) -> float:
     """Embodied carbon of in-service hours in the period that no fact measured (unallocated).
 
@@ -285,7 +357,8 @@ def _unmeasured_embodied(
     """
     if not devices:
         return 0.0
-    windows = _service_windows(devices, period_start, period_end, per_device)
+    if in_service is None:
+        in_service = _in_service_hours(devices, period_start, period_end, per_device)
     measured = defaultdict(float)
     if per_device is not None:
         rates = {pk: row["rate"] for pk, row in per_device.items() if row.get("rate") is not None}
@@ -294,7 +367,7 @@ def _unmeasured_embodied(
         rates.update(_current_embodied_rates([d for d in devices if d.pk not in rates]))
     else:
         in_period = HourlyDeviceFact.objects.filter(
-            device__in=devices, hour__gte=period_start, hour__lt=period_end
+            device_id__in=[d.pk for d in devices], hour__gte=period_start, hour__lt=period_end
         )
         latest = {}
         for device_id, hours, last in (
@@ -307,9 +380,7 @@ def _unmeasured_embodied(
         rates = _embodied_rates(devices, latest)
     total = []
     for device in devices:
-        since, until = windows[device.pk]
-        in_service = fm.in_service_hours(since, until, period_start, period_end)
-        unmeasured = max(0.0, in_service - measured[device.pk])
+        unmeasured = max(0.0, in_service[device.pk] - measured[device.pk])
         if unmeasured > 0:
             total.append(fm.embodied_for_hours(rates[device.pk], unmeasured))
     return math.fsum(total)
@@ -331,13 +402,14 @@ def _embodied_rates(devices, latest_hours: dict) -> dict[int, float]:
     return rates
 
 
-def _current_embodied_rates(devices) -> dict[int, float]:
+def _current_embodied_rates(devices: list[InService]) -> dict[int, float]:
     """Today's embodied rate of devices that did not report in the period."""
     if not devices:
         return {}
     from assessments.organisation.factors import embodied_for_devices
 
-    return {pk: factor.kgco2e_per_hour for pk, factor in embodied_for_devices(devices).items()}
+    loaded = Device.objects.filter(pk__in=[d.pk for d in devices]).select_related("host")
+    return {pk: factor.kgco2e_per_hour for pk, factor in embodied_for_devices(loaded).items()}
 
 
 def _coverage(
@@ -346,18 +418,17 @@ def _coverage(
     period_end: datetime,
     per_device: dict | None = None,
     known: list | None = None,
+    in_service: dict[int, float] | None = None,
 ) -> float | None:
     if not device_ids:
         return None
     if known is not None:  # every device is loaded already: no second query
         devices = [d for d in known if d.pk in device_ids]
     else:
-        devices = list(Device.objects.filter(pk__in=device_ids).select_related("host"))
-    windows = _service_windows(devices, period_start, period_end, per_device)
-    expected_s = math.fsum(
-        fm.in_service_hours(*windows[d.pk], period_start, period_end) * fm.SECONDS_PER_HOUR
-        for d in devices
-    )
+        devices = _devices_in_service(period_start, device_ids=device_ids)
+    if in_service is None or known is None:
+        in_service = _in_service_hours(devices, period_start, period_end, per_device)
+    expected_s = math.fsum(in_service[d.pk] * fm.SECONDS_PER_HOUR for d in devices)
     if per_device is not None:
         measured_s = math.fsum(
             per_device[pk]["measured_seconds"] or 0.0 for pk in device_ids if pk in per_device
@@ -477,49 +548,41 @@ def footprint_factors(
 
 
 def _factors_from_days(period_start: datetime, period_end: datetime, site: Site | None) -> dict:
-    """footprint_factors() for whole days, from the per-device-day ranges the rollup keeps."""
-    days = DailyDeviceFact.objects.filter(day__gte=period_start.date(), day__lt=period_end.date())
+    """footprint_factors() for whole days, from the site-days the rollup keeps
+    (DailySiteFactors: a row per site and day, whatever the number of devices)."""
+    days = DailySiteFactors.objects.filter(day__gte=period_start.date(), day__lt=period_end.date())
     if site is not None:
         days = days.filter(site=site)
-    # One pass: grouped by site and by the (few distinct) lists of sources and notes.
-    rows = (
-        days.values(
-            "site__name", "site__pue_source", "site__price_source", "grid_sources", "factor_notes"
-        )
-        .annotate(
-            pue_min=Min("pue_min"),
-            pue_max=Max("pue_max"),
-            price_min=Min("price_min"),
-            price_max=Max("price_max"),
-            grid_min=Min("grid_min"),
-            grid_max=Max("grid_max"),
-        )
-        .order_by()
-    )
-    by_site: dict = {}
+    rows = days.values_list(
+        "site_id",
+        "pue_min",
+        "pue_max",
+        "price_min",
+        "price_max",
+        "grid_min",
+        "grid_max",
+        "grid_sources",
+        "factor_notes",
+    ).order_by()
+    by_site = factor_ranges_combine(rows)
+    sites = {s.pk: s for s in Site.objects.filter(pk__in=[pk for pk in by_site if pk])}
+    named = []
     grid_sources: set[str] = set()
     notes: set[str] = set()
-    for row in rows:
-        grid_sources.update(row["grid_sources"] or ())
-        notes.update(note.removeprefix("factor: ") for note in row["factor_notes"] or ())
-        site_row = by_site.get(row["site__name"])
-        if site_row is None:
-            by_site[row["site__name"]] = dict(row)
-            continue
-        for name in ("pue", "price", "grid"):
-            site_row[f"{name}_min"] = min(site_row[f"{name}_min"], row[f"{name}_min"])
-            site_row[f"{name}_max"] = max(site_row[f"{name}_max"], row[f"{name}_max"])
-    sites = [
-        {
-            "site": row["site__name"],
-            "pue": [row["pue_min"], row["pue_max"]],
-            "pue_source": row["site__pue_source"] or "",
-            "price_per_kwh": [row["price_min"], row["price_max"]],
-            "price_source": row["site__price_source"] or "",
-            "grid_gco2e_per_kwh": [row["grid_min"], row["grid_max"]],
-        }
-        for row in sorted(
-            by_site.values(), key=lambda r: (r["site__name"] is None, r["site__name"] or "")
+    for site_id, row in by_site.items():
+        grid_sources.update(row["grid_sources"])
+        # The rollup prefixes notes about factors with "factor: " (they travel with them).
+        notes.update(note.removeprefix("factor: ") for note in row["factor_notes"])
+        known = sites.get(site_id)
+        named.append(
+            {
+                "site": known.name if known else None,
+                "pue": [row["pue_min"], row["pue_max"]],
+                "pue_source": (known.pue_source or "") if known else "",
+                "price_per_kwh": [row["price_min"], row["price_max"]],
+                "price_source": (known.price_source or "") if known else "",
+                "grid_gco2e_per_kwh": [row["grid_min"], row["grid_max"]],
+            }
         )
-    ]
-    return {"sites": sites, "grid_sources": sorted(grid_sources), "notes": sorted(notes)}
+    named.sort(key=lambda r: (r["site"] is None, r["site"] or ""))
+    return {"sites": named, "grid_sources": sorted(grid_sources), "notes": sorted(notes)}

@@ -4,7 +4,7 @@ from assessments.models.codecarbon import (
     CodeCarbonRun,
     HourlyCodeCarbonFact,
 )
-from assessments.models.daily import DailyDeviceFact, DailyProjectFact
+from assessments.models.daily import DailyDeviceFact, DailyProjectFact, DailySiteFactors
 from assessments.models.decisions import Optimisation, Recommendation, Technique
 from assessments.models.facts import (
     MEASURE_FIELDS,
@@ -40,6 +40,7 @@ __all__ = [
     "CodeCarbonRun",
     "DailyDeviceFact",
     "DailyProjectFact",
+    "DailySiteFactors",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",

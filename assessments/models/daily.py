@@ -63,3 +63,29 @@ class DailyDeviceFact(FootprintMeasures):
             models.UniqueConstraint(fields=["device", "day"], name="dailydevice_unique_device_day")
         ]
         indexes = [models.Index(fields=["day"], name="dailydevice_day")]
+
+
+class DailySiteFactors(models.Model):
+    """The factor values one UTC day's facts at one site were computed with: lowest and
+    highest PUE, price and grid intensity, the grid sources and every fallback note.
+
+    What footprint_factors shows over whole days, in one row per site-day rather than one per
+    device-day. Rebuilt from the day's DailyDeviceFact rows whenever they change
+    (assessments.footprint.daily_facts); site null: devices without a site.
+    """
+
+    day = models.DateField()
+    site = models.ForeignKey(
+        "assessments.Site", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    pue_min = models.FloatField(null=True, blank=True)
+    pue_max = models.FloatField(null=True, blank=True)
+    price_min = models.FloatField(null=True, blank=True)
+    price_max = models.FloatField(null=True, blank=True)
+    grid_min = models.FloatField(null=True, blank=True)
+    grid_max = models.FloatField(null=True, blank=True)
+    grid_sources = models.JSONField(default=list, blank=True)
+    factor_notes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "site"], name="dailysitefactors_day_site")]

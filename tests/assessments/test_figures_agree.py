@@ -12,7 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from assessments.dashboards import selectors as dashboards
-from assessments.models import UserProfile
+from assessments.footprint.selectors import unmeasured_embodied
+from assessments.models import DailyProjectFact, UserProfile
 from assessments.reports.report_summary import format_number
 from assessments.reports.selectors import month_window, project_rows, report_context
 from tests.assessments.reports.report_factories import OCTOBER, make_scenario
@@ -82,14 +83,32 @@ def test_a_projects_month_reads_the_same_on_its_page_in_the_api_and_in_the_repor
             assert row[name] == expected, name
 
 
-def test_the_organisations_month_reads_the_same_in_the_api_and_in_the_report(scenario, api):
+def test_the_organisations_month_reads_the_same_on_the_overview_in_the_api_and_the_report(
+    scenario, api
+):
     report = report_figures()
     organisation = api("/api/v1/footprint")
-    for name in FIGURES.values():
-        assert report[name] > 0, name
-        assert organisation[name] == pytest.approx(report[name], rel=1e-9), name
-    # The measured figures are the overview's too; the embodied carbon of in-service hours
-    # without any measurement is the organisation's only (footprint selectors), not a page's.
     page = dashboards.period_totals(start=OCTOBER, end=NOVEMBER)
-    for field in ("energy_it_kwh", "energy_facility_kwh", "operational_kgco2e", "cost"):
-        assert page[field] == pytest.approx(organisation[FIGURES[field]], rel=1e-9), field
+    assert_same(page, organisation, report)
+    # The organisation's embodied carbon includes in-service hours nothing measured; the
+    # overview's tiles and its unallocated panel carry them too.
+    unmeasured = unmeasured_embodied(start=OCTOBER, end=NOVEMBER)
+    assert unmeasured > 0
+    measured_only = DailyProjectFact.objects.filter(day__gte=OCTOBER, day__lt=NOVEMBER)
+    assert page["embodied_kgco2e"] == pytest.approx(
+        measured_only.measure_sums()["embodied_kgco2e"] + unmeasured, rel=1e-9
+    )
+    waste = dashboards.unallocated(start=OCTOBER, end=NOVEMBER)
+    assert waste["total"]["embodied_kgco2e"] == pytest.approx(
+        organisation["unallocated_embodied_kgco2e"], rel=1e-9
+    )
+    assert waste["by_site"][-1]["label"] == "In service, no measurement"
+
+
+def test_the_overviews_month_tile_carries_the_unmeasured_embodied_carbon(scenario):
+    comparison = dashboards.kpi_comparison(end=NOVEMBER)
+    period = comparison["periods"]["current"]
+    expected = dashboards.period_totals(start=period.start, end=period.end)
+    current = comparison["figures"]["current"]
+    for name in ("embodied_kgco2e", "total_kgco2e", "operational_kgco2e"):
+        assert current[name] == pytest.approx(expected[name], rel=1e-9), name

@@ -1,9 +1,9 @@
 """Footprint reads over whole days come from the daily aggregates; they equal the hourly reads.
 
 The organisation's figures over whole UTC days (totals, unallocated, coverage and the embodied
-carbon of un-measured in-service time) and the factors used are read from DailyDeviceFact and
-DailyProjectFact, so they cost devices x days rather than device-hours. Here both paths answer
-the same questions on the same facts.
+carbon of un-measured in-service time) and the factors used are read from DailyDeviceFact,
+DailyProjectFact and DailySiteFactors, so they cost devices + days rather than device-hours.
+Here both paths answer the same questions on the same facts.
 """
 
 from datetime import date, timedelta
@@ -100,3 +100,31 @@ def test_factors_over_whole_days_equal_the_hourly_ones(fleet, monkeypatch):
         assert daily == hourly(
             monkeypatch, lambda site=site: footprint_factors(start=start, end=end, site=site)
         )
+
+
+def test_factors_follow_late_data_and_a_full_refresh(fleet, monkeypatch):
+    """The site-days of factors are rebuilt when a day's devices change (a late batch at
+    another site, through the rollup) and when whole days are refreshed."""
+    from django.apps import apps
+
+    from assessments.footprint.daily_facts import daily_facts_refresh
+    from assessments.models import DailySiteFactors
+
+    start, end = T0.date(), T0.date() + timedelta(days=2)
+    before = footprint_factors(start=start, end=end)
+    late = make_device(make_host(make_site(name="late", zone="LATE-ZONE", pue=1.9, price=0.3)))
+    add_samples(late, end=T0 + timedelta(hours=8), count=30, every_s=60.0, power_w=500.0)
+    rollup_dirty_hours()
+    after = footprint_factors(start=start, end=end)
+    assert [s["site"] for s in after["sites"]] == [*[s["site"] for s in before["sites"]], "late"]
+    assert after == hourly(monkeypatch, lambda: footprint_factors(start=start, end=end))
+
+    DailySiteFactors.objects.all().delete()
+    daily_facts_refresh(start=selectors.as_utc_datetime(start), end=selectors.as_utc_datetime(end))
+    assert footprint_factors(start=start, end=end) == after
+
+    # The migration that added the table fills it from the device-days already kept.
+    fill = __import__("assessments.migrations.0008_daily_site_factors", fromlist=["fill"]).fill
+    DailySiteFactors.objects.all().delete()
+    fill(apps, None)
+    assert footprint_factors(start=start, end=end) == after
