@@ -10,6 +10,7 @@ the rollup recomputes.
 import json
 import logging
 import uuid
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,11 @@ from collectors.selectors import COLLECTOR_TOKEN_KIND
 from greenai_site.tokens import new_token
 
 logger = logging.getLogger(__name__)
+
+# last_seen_at has minute precision: a batch moves it forward only when the stored value is
+# older than this, so an agent pushing every 10 s writes its collector, host and device rows
+# once a minute, not on every batch.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 
 # --- Errors ---------------------------------------------------------------------------------
@@ -221,17 +227,22 @@ def batch_ingest(
     batch = ingest_validate(payload, now=now, earliest=ingest_earliest(collector, now))
     if IngestBatch.objects.filter(batch_id=batch.batch_id).exists():
         return IngestResult(batch.batch_id, 0, True, len(batch.samples))
-    _check_host(collector, batch)
-    _check_devices(collector, batch, Device.objects.filter(uuid__in=_referenced_uuids(batch)))
+    # Host and devices are read once, here; the transaction reuses what was read.
+    host = _check_host(collector, batch)
+    devices = _check_devices(
+        collector, batch, Device.objects.filter(uuid__in=_referenced_uuids(batch))
+    )
     foreign_tags = _foreign_tags_drop(collector, batch)
     # PostgreSQL: the days' partitions, before the transaction (usually made ahead already).
     partitions.ensure_partitions_for(sample.ts for sample in batch.samples)
+    if connection.vendor == "postgresql":
+        _staging_table_create()
     try:
         with transaction.atomic():
-            result, host_id, device_ids = _store(collector, batch, now)
+            result, host, devices = _store(collector, batch, now, host, devices)
     except _Duplicate:
         return IngestResult(batch.batch_id, 0, True, len(batch.samples))
-    _last_seen_touch(collector.pk, host_id, device_ids, now)
+    _last_seen_touch(collector, host, devices, now)
     if foreign_tags:
         _foreign_tags_count(collector.pk, foreign_tags, now)
         result = replace(result, foreign_tags=foreign_tags)
@@ -293,11 +304,13 @@ def _owned_by_other_active(thing: Host | Device, collector: Collector) -> bool:
     return owner is not None and owner.pk != collector.pk and owner.revoked_at is None
 
 
-def _check_host(collector: Collector, batch: IngestPayload) -> None:
-    """Refuse a hostname another active collector registered (403)."""
+def _check_host(collector: Collector, batch: IngestPayload) -> Host | None:
+    """The batch's host if it exists (with its collector); refuse a hostname another active
+    collector registered (403)."""
     host = Host.objects.select_related("collector").filter(hostname=batch.host.hostname).first()
     if host is not None and _owned_by_other_active(host, collector):
         _host_refuse(batch)
+    return host
 
 
 def _host_refuse(batch: IngestPayload):
@@ -371,24 +384,32 @@ def _device_field(batch: IngestPayload, device_uuid: str) -> str:
 
 
 def _store(
-    collector: Collector, batch: IngestPayload, now: datetime
-) -> tuple[IngestResult, int, list[int]]:
-    """The transaction's writes; last-seen times are left to _last_seen_touch."""
-    host = _host_upsert(collector, batch, now)
+    collector: Collector,
+    batch: IngestPayload,
+    now: datetime,
+    known_host: Host | None,
+    known_devices: dict[str, Device],
+) -> tuple[IngestResult, Host, dict[str, Device]]:
+    """The transaction's writes; last-seen times are left to _last_seen_touch.
+
+    known_host, known_devices: what the ownership checks read before the transaction.
+    """
+    host = _host_upsert(collector, batch, now, known_host)
     try:
-        # A savepoint, so that a concurrent copy's IntegrityError leaves the transaction usable.
-        # On PostgreSQL the second copy waits here until the first commits, then fails.
-        with transaction.atomic():
-            record = IngestBatch.objects.create(
-                batch_id=batch.batch_id,
-                collector=collector,
-                host=host,
-                received_at=now,
-                sample_count=len(batch.samples),
-            )
+        # No savepoint of its own: _Duplicate leaves the transaction, which rolls back whole
+        # (the host's writes too). On PostgreSQL a second copy waits here until the first
+        # commits, then fails.
+        record = IngestBatch.objects.create(
+            batch_id=batch.batch_id,
+            collector=collector,
+            host=host,
+            received_at=now,
+            sample_count=len(batch.samples),
+        )
     except IntegrityError:
         raise _Duplicate() from None
-    device_ids = _devices_upsert(collector, host, batch, now)
+    devices = _devices_upsert(collector, host, batch, now, known_devices)
+    device_ids = {uuid_: device.pk for uuid_, device in devices.items()}
     tags_json = _TagsJson()
     by_key = {}
     for sample in batch.samples:
@@ -406,27 +427,42 @@ def _store(
             )
     rows = list(by_key.values())
     if not rows:
-        accepted = 0
+        accepted = 0  # stored_count's default
     elif connection.vendor == "postgresql":
-        accepted = _samples_insert_postgres(rows, record.pk, now)
+        accepted = _samples_insert_postgres(rows, record.pk, now)  # sets stored_count too
     else:
         accepted = _samples_insert_generic(rows, record.pk, now)
-    IngestBatch.objects.filter(pk=record.pk).update(stored_count=accepted)
+        IngestBatch.objects.filter(pk=record.pk).update(stored_count=accepted)
     result = IngestResult(batch.batch_id, accepted, False, len(batch.samples))
-    return result, host.pk, list(device_ids.values())
+    return result, host, devices
 
 
-def _last_seen_touch(collector_id: int, host_id: int, device_ids: list[int], now: datetime):
-    """Move last_seen_at forward, after the batch's transaction.
+def _last_seen_stale(moment: datetime | None, now: datetime) -> bool:
+    return moment is None or moment < now - LAST_SEEN_RESOLUTION
 
-    Not inside it: every batch of a collector (a DaemonSet shares one token across hosts) would
-    lock the same collector row until its commit, so concurrent batches would queue behind
-    each other. Here each UPDATE locks its rows only for its own statement.
+
+def _last_seen_touch(
+    collector: Collector, host: Host, devices: dict[str, Device], now: datetime
+) -> None:
+    """Move last_seen_at forward, after the batch's transaction, to LAST_SEEN_RESOLUTION.
+
+    Only rows whose value (as read for this batch) is older than the resolution are written, so
+    most batches write nothing here. Not inside the transaction: every batch of a collector (a
+    DaemonSet shares one token across hosts) would lock the same collector row until its commit,
+    so concurrent batches would queue behind each other. Here each UPDATE locks its rows only
+    for its own statement, and its condition keeps a concurrent batch from writing them again.
     """
-    stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now)
-    Collector.objects.filter(stale, pk=collector_id).update(last_seen_at=now)
-    Host.objects.filter(stale, pk=host_id).update(last_seen_at=now)
-    Device.objects.filter(stale, pk__in=device_ids).update(last_seen_at=now)
+    stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - LAST_SEEN_RESOLUTION)
+    if _last_seen_stale(collector.last_seen_at, now):
+        Collector.objects.filter(stale, pk=collector.pk).update(last_seen_at=now)
+        collector.last_seen_at = now  # a long-lived caller's object (the seeder's) stays current
+    if _last_seen_stale(host.last_seen_at, now):
+        Host.objects.filter(stale, pk=host.pk).update(last_seen_at=now)
+    device_ids = [
+        device.pk for device in devices.values() if _last_seen_stale(device.last_seen_at, now)
+    ]
+    if device_ids:
+        Device.objects.filter(stale, pk__in=device_ids).update(last_seen_at=now)
 
 
 def _jobs_json(jobs) -> str | None:
@@ -454,7 +490,18 @@ class _TagsJson:
         return text
 
 
-def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> Host:
+def _host_upsert(
+    collector: Collector, batch: IngestPayload, now: datetime, known: Host | None
+) -> Host:
+    """The batch's host: registered on first sight, claimed if unowned or its owner is revoked.
+
+    known: the host as read before the transaction. Already this collector's, it is reused;
+    otherwise it is read again here, so that of two collectors registering (or claiming) the
+    same host at once, the one that comes second is refused.
+    """
+    if known is not None and known.collector_id == collector.pk:
+        _host_refresh(known, batch, now)
+        return known
     host, created = Host.objects.select_related("collector").get_or_create(
         hostname=batch.host.hostname,
         defaults={
@@ -467,16 +514,26 @@ def _host_upsert(collector: Collector, batch: IngestPayload, now: datetime) -> H
     if not created:
         if _owned_by_other_active(host, collector):  # registered meanwhile by another one
             _host_refuse(batch)
-        changes = {}
-        if batch.host.agent_version and batch.host.agent_version != host.agent_version:
-            changes["agent_version"] = batch.host.agent_version
-        if host.collector is None or host.collector.revoked_at is not None:
-            changes["collector"] = collector  # unclaimed (inventory-made) or a revoked owner
-        if host.first_seen_at is None:  # hosts the inventory created before the agent ran
-            changes["first_seen_at"] = now
-        if changes:  # rarely: most batches change nothing here and lock nothing
-            Host.objects.filter(pk=host.pk).update(**changes)
+        # Unclaimed (made by the inventory) or its owner revoked: this collector takes it.
+        claim = host.collector is None or host.collector.revoked_at is not None
+        _host_refresh(host, batch, now, claimed_by=collector if claim else None)
     return host
+
+
+def _host_refresh(
+    host: Host, batch: IngestPayload, now: datetime, claimed_by: Collector | None = None
+) -> None:
+    """Write what changed (agent version, first sight, the owner when claimed_by is given).
+    Most batches change nothing here and lock nothing."""
+    changes = {}
+    if batch.host.agent_version and batch.host.agent_version != host.agent_version:
+        changes["agent_version"] = batch.host.agent_version
+    if claimed_by is not None:
+        changes["collector"] = claimed_by
+    if host.first_seen_at is None:  # hosts the inventory created before the agent ran
+        changes["first_seen_at"] = now
+    if changes:
+        Host.objects.filter(pk=host.pk).update(**changes)
 
 
 _DEVICE_ATTRIBUTES = ("kind", "index", "name", "power_limit_w", "is_mig", "parent_uuid")
@@ -493,11 +550,17 @@ def _device_attributes(declared: DeviceIn, *, only_given: bool = False) -> dict:
 
 
 def _devices_upsert(
-    collector: Collector, host: Host, batch: IngestPayload, now: datetime
-) -> dict[str, int]:
-    """Register declared devices on first sight, refresh their attributes; uuid -> id."""
-    referenced = _referenced_uuids(batch)
-    existing = {device.uuid: device for device in Device.objects.filter(uuid__in=referenced)}
+    collector: Collector,
+    host: Host,
+    batch: IngestPayload,
+    now: datetime,
+    existing: dict[str, Device],
+) -> dict[str, Device]:
+    """Register declared devices on first sight, refresh their attributes; uuid -> device.
+
+    existing: the batch's devices as _check_devices read them before the transaction; read
+    again only when new ones were registered.
+    """
     new_devices = [
         Device(
             uuid=declared.uuid,
@@ -513,7 +576,7 @@ def _devices_upsert(
     if new_devices:
         # ignore_conflicts: a concurrent batch may register the same device; re-read below.
         Device.objects.bulk_create(new_devices, ignore_conflicts=True)
-        existing_qs = Device.objects.filter(uuid__in=referenced)
+        existing_qs = Device.objects.filter(uuid__in=_referenced_uuids(batch))
         existing = _check_devices(collector, batch, existing_qs)
     for declared in batch.devices:
         device = existing[declared.uuid]
@@ -525,7 +588,7 @@ def _devices_upsert(
         changed = {name: value for name, value in wanted.items() if getattr(device, name) != value}
         if changed:
             Device.objects.filter(pk=device.pk).update(**changed)
-    return {uuid_: device.pk for uuid_, device in existing.items()}
+    return existing
 
 
 # Columns the ingest fills; any other RawSample / DirtyHour column gets its model default.
@@ -553,6 +616,25 @@ CREATE TEMP TABLE IF NOT EXISTS greenai_ingest_staging (
     jobs jsonb
 ) ON COMMIT DELETE ROWS
 """
+# Raw (psycopg) connections whose session holds the staging table, created and committed.
+_staging_ready = weakref.WeakSet()
+
+
+def _staging_table_create() -> None:
+    """Create the session's staging table once per database connection.
+
+    Outside a transaction the CREATE commits at once and lasts as long as the session. Inside
+    one (the seeder's, a test's) a rollback would undo it: then it is not remembered and is
+    issued again (IF NOT EXISTS) for every batch.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw in _staging_ready:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+    if not connection.in_atomic_block:
+        _staging_ready.add(raw)
 
 
 def _other_columns(model, filled: set[str]) -> list[tuple[str, object]]:
@@ -564,7 +646,12 @@ def _other_columns(model, filled: set[str]) -> list[tuple[str, object]]:
 
 
 def _pg_insert_sql() -> tuple[str, list, list]:
-    """One statement: staged rows into raw samples (new ones only), their hours marked dirty.
+    """One statement: staged rows into raw samples (new ones only), their hours marked dirty,
+    the batch's stored_count set, the staging table emptied.
+
+    All its parts see one snapshot: the INSERT reads every staged row although the DELETE
+    empties the table (which empties at commit anyway; inside a longer transaction, the
+    seeder's or a test's, the next batch must find it empty too).
 
     Marks are appended, one per (device, hour) of this batch, naming the batch: ingest never updates
     a mark, so it never waits on one a rollup holds.
@@ -595,6 +682,11 @@ WITH inserted AS (
 ), marked AS (
     INSERT INTO {DirtyHour._meta.db_table} ({dirty_cols})
     SELECT device_id, hour, %s, %s{", %s" * len(dirty_extra)} FROM hours
+), counted AS (
+    UPDATE {IngestBatch._meta.db_table} SET stored_count = (SELECT count(*) FROM inserted)
+    WHERE id = %s
+), emptied AS (
+    DELETE FROM greenai_ingest_staging
 )
 SELECT count(*) FROM inserted
 """
@@ -602,22 +694,25 @@ SELECT count(*) FROM inserted
 
 
 def _samples_insert_postgres(rows: list[tuple], batch_pk: int, now: datetime) -> int:
-    """COPY into a session temp table, then one INSERT ... ON CONFLICT DO NOTHING."""
+    """COPY into the session's staging table (_staging_table_create made it), then one
+    statement (_pg_insert_sql); the number of samples stored."""
     sql, sample_extra, dirty_extra = _pg_insert_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(_STAGING_DDL)
-        raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
-        with raw.copy(
-            f"COPY greenai_ingest_staging ({', '.join(_SAMPLE_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(sql, [batch_pk, *sample_extra, now, batch_pk, *dirty_extra])
-        accepted = cursor.fetchone()[0]
-        # The table empties at commit anyway; inside a longer transaction (the seeder's, a
-        # test's) the next batch must find it empty too.
-        cursor.execute("TRUNCATE greenai_ingest_staging")
-        return accepted
+    session = connection.connection
+    try:
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
+            with raw.copy(
+                f"COPY greenai_ingest_staging ({', '.join(_SAMPLE_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            params = [batch_pk, *sample_extra, now, batch_pk, *dirty_extra, batch_pk]
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+    except Exception:
+        # Should the session have lost its table (DISCARD TEMP), the next batch creates it.
+        _staging_ready.discard(session)
+        raise
 
 
 def _samples_insert_generic(rows: list[tuple], batch_pk: int, now: datetime) -> int:

@@ -391,10 +391,10 @@ def collectors(filters: Filters, project=None) -> Table:
             Column("foreign_tag_last", "Last such tag (UTC)"),
         ],
         rows,
-        "Lag = time since the last accepted batch. Sample rate = samples stored per second "
-        "over the last 15 minutes. Back-fill = may send samples older than the raw-sample "
-        "retention. Tags of other teams' projects were stored without the tag, not charged "
-        "to that project.",
+        "Lag = time since the last accepted batch (to the minute). Sample rate = samples "
+        "stored per second over the last 15 minutes. Back-fill = may send samples older than "
+        "the raw-sample retention. Tags of other teams' projects were stored without the tag, "
+        "not charged to that project.",
     )
 
 

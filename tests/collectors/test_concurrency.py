@@ -7,9 +7,16 @@ from datetime import timedelta
 from django.db import connections
 
 from collectors import services
-from collectors.models import IngestBatch, RawSample
-from collectors.services import batch_ingest
-from tests.collectors.factories import T0, make_collector, payload, samples_every_second
+from collectors.models import Device, Host, IngestBatch, RawSample
+from collectors.services import HostOwnedElsewhere, IngestResult, batch_ingest
+from tests.collectors.factories import (
+    T0,
+    device,
+    make_collector,
+    payload,
+    sample,
+    samples_every_second,
+)
 
 
 def run_together(calls):
@@ -74,3 +81,28 @@ def test_concurrent_batches_with_overlapping_samples_store_each_sample_once(
     assert sum(r.accepted for r in results) == 60
     assert RawSample.objects.count() == 60
     assert IngestBatch.objects.count() == 3
+
+
+def test_two_collectors_registering_one_new_host_at_once_the_second_is_refused(
+    transactional_db, monkeypatch
+):
+    first, _ = make_collector("first")
+    second, _ = make_collector("second")
+
+    def batch(gpu):
+        return payload([sample(gpu)], devices=[device(gpu)], hostname="new-node")
+
+    slow_devices_upsert(monkeypatch)
+    results = run_together(
+        [
+            lambda: batch_ingest(collector=first, payload=batch("GPU-A")),
+            lambda: batch_ingest(collector=second, payload=batch("GPU-B")),
+        ]
+    )
+    stored = [position for position, r in enumerate(results) if isinstance(r, IngestResult)]
+    refused = [r for r in results if isinstance(r, HostOwnedElsewhere)]
+    assert (len(stored), len(refused)) == (1, 1), results
+    winner = (first, second)[stored[0]]
+    assert Host.objects.get().collector == winner
+    assert list(Device.objects.values_list("uuid", flat=True)) == [("GPU-A", "GPU-B")[stored[0]]]
+    assert (IngestBatch.objects.count(), RawSample.objects.count()) == (1, 1)

@@ -149,7 +149,6 @@ def test_declared_device_attributes_are_updated(agent, client):
     updated = Device.objects.get()
     assert (updated.power_limit_w, updated.name) == (450, "NVIDIA H100 PCIe")
     assert updated.first_seen_at == first_seen
-    assert updated.last_seen_at > first_seen
 
 
 def test_last_seen_moves_forward_for_collector_host_and_devices(agent, client):
