@@ -200,16 +200,33 @@ def unmeasured_embodied(*, start: date | datetime, end: date | datetime) -> floa
 
 
 def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[float, set[str]]:
-    """Units of work in the period (pro rata), and the names of the units they count."""
+    """Units of work in the period (pro rata), and the names of the units they count.
+
+    Records wholly inside the period count in full and are summed by the database; only the
+    few that cross its edges are prorated here.
+    """
     overlapping = records.filter(period_start__lt=period_end, period_end__gte=period_start)
-    rows = list(
-        overlapping.values_list("units", "period_start", "period_end", "project__work_unit")
+    inside = Q(period_start__gte=period_start, period_end__lte=period_end)
+    sums = list(
+        overlapping.filter(inside)
+        .values("project__work_unit")
+        .annotate(units=Sum("units"))
+        .values_list("project__work_unit", "units")
+        .order_by()
+    )
+    edges = list(
+        overlapping.exclude(inside).values_list(
+            "units", "period_start", "period_end", "project__work_unit"
+        )
     )
     units = math.fsum(
-        fm.prorated_units(units, start, end, period_start, period_end)
-        for units, start, end, _ in rows
+        [units or 0.0 for _, units in sums]
+        + [
+            fm.prorated_units(units, start, end, period_start, period_end)
+            for units, start, end, _ in edges
+        ]
     )
-    return units, {name for *_, name in rows}
+    return units, {name for name, _ in sums} | {name for *_, name in edges}
 
 
 # --- in-service time -----------------------------------------------------------------------
@@ -219,8 +236,8 @@ class InService(NamedTuple):
     """What the in-service rules need of a device (a plain row: fleets have thousands)."""
 
     pk: int
-    # None when the device was first seen before the period: its in-service time within the
-    # period does not depend on when (and most of a fleet's devices are such).
+    # None when it does not matter: the host has a purchase date, or the device was first seen
+    # before the period (its in-service time within the period does not depend on when).
     first_seen_at: datetime | None
     purchased: date | None
     decommissioned: date | None
@@ -234,8 +251,14 @@ def _devices_in_service(
         devices = devices.filter(host__site=site)
     if device_ids is not None:
         devices = devices.filter(pk__in=device_ids)
+    # The first sighting counts only without a purchase date and within the period: reading
+    # it for no other device keeps thousands of timestamps off the wire.
     seen_in_period = Case(
-        When(first_seen_at__gt=period_start, then=F("first_seen_at")),
+        When(
+            host__purchased__isnull=True,
+            first_seen_at__gt=period_start,
+            then=F("first_seen_at"),
+        ),
         default=None,
         output_field=DateTimeField(),
     )
