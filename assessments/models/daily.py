@@ -6,6 +6,23 @@ from django.db import models
 from assessments.models.facts import FootprintMeasures
 
 
+class FactorRanges(models.Model):
+    """The factor values a set of facts was computed with: lowest and highest PUE, price and
+    grid intensity, the grid sources and every fallback note."""
+
+    pue_min = models.FloatField(null=True, blank=True)
+    pue_max = models.FloatField(null=True, blank=True)
+    price_min = models.FloatField(null=True, blank=True)
+    price_max = models.FloatField(null=True, blank=True)
+    grid_min = models.FloatField(null=True, blank=True)
+    grid_max = models.FloatField(null=True, blank=True)
+    grid_sources = models.JSONField(default=list, blank=True)
+    factor_notes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class DailyProjectFact(FootprintMeasures):
     """One day's sums of HourlyProjectFact per (project, team, site, phase); project null =
     unallocated."""
@@ -30,7 +47,7 @@ class DailyProjectFact(FootprintMeasures):
         ]
 
 
-class DailyDeviceFact(FootprintMeasures):
+class DailyDeviceFact(FootprintMeasures, FactorRanges):
     """One device over one UTC day: sums of its HourlyDeviceFact rows."""
 
     day = models.DateField()
@@ -49,14 +66,6 @@ class DailyDeviceFact(FootprintMeasures):
     site = models.ForeignKey(
         "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    pue_min = models.FloatField(null=True, blank=True)
-    pue_max = models.FloatField(null=True, blank=True)
-    price_min = models.FloatField(null=True, blank=True)
-    price_max = models.FloatField(null=True, blank=True)
-    grid_min = models.FloatField(null=True, blank=True)
-    grid_max = models.FloatField(null=True, blank=True)
-    grid_sources = models.JSONField(default=list, blank=True)
-    factor_notes = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -65,9 +74,8 @@ class DailyDeviceFact(FootprintMeasures):
         indexes = [models.Index(fields=["day"], name="dailydevice_day")]
 
 
-class DailySiteFactors(models.Model):
-    """The factor values one UTC day's facts at one site were computed with: lowest and
-    highest PUE, price and grid intensity, the grid sources and every fallback note.
+class DailySiteFactors(FactorRanges):
+    """The factor values one UTC day's facts at one site were computed with.
 
     What footprint_factors shows over whole days, in one row per site-day rather than one per
     device-day. Rebuilt from the day's DailyDeviceFact rows whenever they change
@@ -78,14 +86,6 @@ class DailySiteFactors(models.Model):
     site = models.ForeignKey(
         "assessments.Site", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    pue_min = models.FloatField(null=True, blank=True)
-    pue_max = models.FloatField(null=True, blank=True)
-    price_min = models.FloatField(null=True, blank=True)
-    price_max = models.FloatField(null=True, blank=True)
-    grid_min = models.FloatField(null=True, blank=True)
-    grid_max = models.FloatField(null=True, blank=True)
-    grid_sources = models.JSONField(default=list, blank=True)
-    factor_notes = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["day", "site"], name="dailysitefactors_day_site")]
