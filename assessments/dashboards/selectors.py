@@ -108,10 +108,14 @@ def sci_for(*, totals: dict, projects, start: date, end: date, units: float | No
 def _add_unmeasured(totals: dict, *, start: date, end: date) -> dict:
     """The organisation's totals also carry the embodied carbon of in-service hours nothing
     measured (unallocated), as the read API and the report do."""
-    extra = unmeasured_embodied(start=start, end=end)
+    [extra] = unmeasured_embodied([(start, end)])
+    _add_embodied(totals, extra)
+    return totals
+
+
+def _add_embodied(totals: dict, extra: float) -> None:
     totals["embodied_kgco2e"] += extra
     totals["total_kgco2e"] += extra
-    return totals
 
 
 def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
@@ -143,12 +147,15 @@ def kpi_comparison(*, end: date, team=None) -> dict:
         }
     )
     projects = list(Project.objects.filter(team=team) if team else Project.objects.all())
+    unmeasured = dict.fromkeys(periods, 0.0)
+    if team is None:
+        found = unmeasured_embodied([(p.start, p.end) for p in periods.values()])
+        unmeasured = dict(zip(periods, found, strict=True))
     figures = {}
     for key, period in periods.items():
         totals = {name: row[f"{key}__{name}"] or 0.0 for name in MEASURE_FIELDS}
         totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
-        if team is None:
-            _add_unmeasured(totals, start=period.start, end=period.end)
+        _add_embodied(totals, unmeasured[key])
         units = sum(work_units(projects=projects, start=period.start, end=period.end).values())
         totals.update(
             sci_for(
@@ -243,7 +250,7 @@ def unallocated(*, start: date, end: date) -> dict:
         .annotate(**{n: Sum(n) for n in MEASURE_FIELDS})
         .order_by()
     ]
-    unmeasured = unmeasured_embodied(start=start, end=end)
+    [unmeasured] = unmeasured_embodied([(start, end)])
     if unmeasured:
         by_site.append(
             _with_total({"label": "In service, no measurement", "embodied_kgco2e": unmeasured})

@@ -181,22 +181,33 @@ def footprint(
     return result
 
 
-def unmeasured_embodied(*, start: date | datetime, end: date | datetime) -> float:
-    """The organisation's embodied carbon of in-service hours in [start, end) that no fact
-    measured: what footprint() adds to the facts' embodied carbon (and to the unallocated).
+def unmeasured_embodied(periods) -> list[float]:
+    """For each (start, end) period: the organisation's embodied carbon of in-service hours
+    that no fact measured, what footprint() adds to the facts' embodied carbon (and to the
+    unallocated).
 
     The dashboards add it to their organisation-wide totals through this function, so the
-    overview, the read API and the report show the same embodied carbon.
+    overview, the read API and the report show the same embodied carbon. Several periods in
+    one call share the factor lookups of devices that did not report.
     """
-    period_start, period_end = as_utc_datetime(start), as_utc_datetime(end)
-    if period_end <= period_start:
-        return 0.0
-    devices = _devices_in_service(period_start)
-    per_device = None
-    if _whole_days(period_start, period_end):
-        in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
-        per_device = _per_device_days(in_days)
-    return _unmeasured_embodied(devices, period_start, period_end, per_device)
+    today_rates: dict[int, float] = {}
+    results = []
+    for start, end in periods:
+        period_start, period_end = as_utc_datetime(start), as_utc_datetime(end)
+        if period_end <= period_start:
+            results.append(0.0)
+            continue
+        devices = _devices_in_service(period_start)
+        per_device = None
+        if _whole_days(period_start, period_end):
+            in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
+            per_device = _per_device_days(in_days)
+        results.append(
+            _unmeasured_embodied(
+                devices, period_start, period_end, per_device, today_rates=today_rates
+            )
+        )
+    return results
 
 
 def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[float, set[str]]:
@@ -241,6 +252,11 @@ class InService(NamedTuple):
     first_seen_at: datetime | None
     purchased: date | None
     decommissioned: date | None
+
+
+class _DeviceRef(NamedTuple):
+    pk: int
+    host_id: int
 
 
 def _devices_in_service(
@@ -360,10 +376,11 @@ def _in_service_hours(
 ) -> dict[int, float]:
     """{device id: its in-service hours within the period}."""
     windows = _service_windows(devices, period_start, period_end, per_device)
-    return {
-        pk: fm.in_service_hours(since, until, period_start, period_end)
-        for pk, (since, until) in windows.items()
-    }
+    # A host's devices, and most of a fleet, share their window: each is worked out once.
+    hours = functools.cache(
+        lambda since, until: fm.in_service_hours(since, until, period_start, period_end)
+    )
+    return {pk: hours(since, until) for pk, (since, until) in windows.items()}
 
 
 def _unmeasured_embodied(
@@ -372,67 +389,79 @@ def _unmeasured_embodied(
     period_end: datetime,
     per_device: dict | None = None,
     in_service: dict[int, float] | None = None,
+    today_rates: dict[int, float] | None = None,
 ) -> float:
     """Embodied carbon of in-service hours in the period that no fact measured (unallocated).
 
     Priced at the rate stored with the device's latest fact in the period (the rate its
-    measured hours used), or the current rate for a device that did not report in it.
+    measured hours used), or the current rate for a device that did not report in it
+    (today_rates: those already worked out, shared between periods).
     """
     if not devices:
         return 0.0
     if in_service is None:
         in_service = _in_service_hours(devices, period_start, period_end, per_device)
-    measured = defaultdict(float)
     if per_device is not None:
+        measured = {pk: row["gpu_hours"] or 0.0 for pk, row in per_device.items()}
         rates = {pk: row["rate"] for pk, row in per_device.items() if row.get("rate") is not None}
-        for pk, row in per_device.items():
-            measured[pk] = row["gpu_hours"] or 0.0
-        rates.update(_current_embodied_rates([d for d in devices if d.pk not in rates]))
     else:
-        in_period = HourlyDeviceFact.objects.filter(
-            device_id__in=[d.pk for d in devices], hour__gte=period_start, hour__lt=period_end
-        )
-        latest = {}
+        measured, latest = {}, {}
         for device_id, hours, last in (
-            in_period.values("device_id")
+            HourlyDeviceFact.objects.filter(
+                device_id__in=[d.pk for d in devices], hour__gte=period_start, hour__lt=period_end
+            )
+            .values("device_id")
             .annotate(hours=Sum("gpu_hours"), last=Max("hour"))
             .values_list("device_id", "hours", "last")
+            .order_by()
         ):
             measured[device_id] = hours or 0.0
             latest[device_id] = last
-        rates = _embodied_rates(devices, latest)
-    total = []
+        rates = _stored_embodied_rates(latest)
+    unmeasured = {}
     for device in devices:
-        unmeasured = max(0.0, in_service[device.pk] - measured[device.pk])
-        if unmeasured > 0:
-            total.append(fm.embodied_for_hours(rates[device.pk], unmeasured))
-    return math.fsum(total)
+        hours = in_service[device.pk] - measured.get(device.pk, 0.0)
+        if hours > 0:
+            unmeasured[device.pk] = hours
+    # Today's rates cost a factor lookup per device: only for the devices that need one.
+    rates.update(
+        _current_embodied_rates(
+            [pk for pk in unmeasured if pk not in rates],
+            {} if today_rates is None else today_rates,
+        )
+    )
+    return math.fsum(fm.embodied_for_hours(rates[pk], hours) for pk, hours in unmeasured.items())
 
 
-def _embodied_rates(devices, latest_hours: dict) -> dict[int, float]:
+def _stored_embodied_rates(latest_hours: dict) -> dict[int, float]:
+    """The rate stored with each device's latest hourly fact ({device id: hour})."""
     rates = {}
-    if latest_hours:
-        by_hour = defaultdict(list)
-        for device_id, hour in latest_hours.items():
-            by_hour[hour].append(device_id)
-        for hour, device_ids in by_hour.items():
-            rates.update(
-                HourlyDeviceFact.objects.filter(hour=hour, device_id__in=device_ids).values_list(
-                    "device_id", "embodied_kgco2e_per_hour"
-                )
+    by_hour = defaultdict(list)
+    for device_id, hour in latest_hours.items():
+        by_hour[hour].append(device_id)
+    for hour, device_ids in by_hour.items():
+        rates.update(
+            HourlyDeviceFact.objects.filter(hour=hour, device_id__in=device_ids).values_list(
+                "device_id", "embodied_kgco2e_per_hour"
             )
-    rates.update(_current_embodied_rates([d for d in devices if d.pk not in rates]))
+        )
     return rates
 
 
-def _current_embodied_rates(devices: list[InService]) -> dict[int, float]:
-    """Today's embodied rate of devices that did not report in the period."""
-    if not devices:
-        return {}
-    from assessments.organisation.factors import embodied_for_devices
+def _current_embodied_rates(device_ids: list[int], known: dict[int, float]) -> dict[int, float]:
+    """Today's embodied rate of these devices (those not in `known` are added to it)."""
+    wanted = [pk for pk in device_ids if pk not in known]
+    if wanted:
+        from assessments.organisation.factors import embodied_for_devices
 
-    loaded = Device.objects.filter(pk__in=[d.pk for d in devices]).select_related("host")
-    return {pk: factor.kgco2e_per_hour for pk, factor in embodied_for_devices(loaded).items()}
+        rows = [
+            _DeviceRef(*row)
+            for row in Device.objects.filter(pk__in=wanted).values_list("pk", "host_id")
+        ]
+        known.update(
+            (pk, factor.kgco2e_per_hour) for pk, factor in embodied_for_devices(rows).items()
+        )
+    return {pk: known[pk] for pk in device_ids}
 
 
 def _coverage(

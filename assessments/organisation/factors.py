@@ -253,14 +253,22 @@ def _physical_gpus(host_devices) -> set[str]:
 
 
 def embodied_for_devices(devices: Iterable) -> dict[int, EmbodiedFactor]:
-    """{device id: EmbodiedFactor} for many devices at once (few queries, for rollups)."""
+    """{device id: EmbodiedFactor} for many devices at once (few queries, for rollups).
+
+    Only `pk` and `host_id` of the devices given are read: every device of their hosts is
+    loaded here anyway (the GPUs of a host share its embodied carbon), so a caller may pass
+    plain rows rather than model instances.
+    """
     from collectors.models import Device
 
     devices = list(devices)
     host_ids = {device.host_id for device in devices}
     by_host: dict[int, list] = {}
+    loaded = {}
     for other in Device.objects.filter(host_id__in=host_ids).select_related("host__hardware_model"):
         by_host.setdefault(other.host_id, []).append(other)
+        loaded[other.pk] = other
+    devices = [loaded.get(device.pk, device) for device in devices]
     candidates = gpu_candidates()
     by_name: dict[str, HardwareModel | None] = {}
 

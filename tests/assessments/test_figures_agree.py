@@ -92,7 +92,7 @@ def test_the_organisations_month_reads_the_same_on_the_overview_in_the_api_and_t
     assert_same(page, organisation, report)
     # The organisation's embodied carbon includes in-service hours nothing measured; the
     # overview's tiles and its unallocated panel carry them too.
-    unmeasured = unmeasured_embodied(start=OCTOBER, end=NOVEMBER)
+    [unmeasured] = unmeasured_embodied([(OCTOBER, NOVEMBER)])
     assert unmeasured > 0
     measured_only = DailyProjectFact.objects.filter(day__gte=OCTOBER, day__lt=NOVEMBER)
     assert page["embodied_kgco2e"] == pytest.approx(
