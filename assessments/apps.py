@@ -1,7 +1,7 @@
 import logging
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def _load_reference_data(sender, using="default", **kwargs):
@@ -32,3 +32,14 @@ class AssessmentsConfig(AppConfig):
         post_migrate.connect(
             _load_reference_data, sender=self, dispatch_uid="assessments_reference_data"
         )
+        from assessments.footprint.selectors import embodied_rates_forget
+        from assessments.models import HardwareModel
+        from collectors.models import Device, Host
+
+        for model in (Host, Device, HardwareModel):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    embodied_rates_forget,
+                    sender=model,
+                    dispatch_uid=f"embodied_rates_forget_{model.__name__}_{signal is post_save}",
+                )

@@ -21,6 +21,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from typing import NamedTuple
 
+from django.core.cache import cache
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, Sum, When
 from django.utils import timezone
 
@@ -190,14 +191,18 @@ def unmeasured_embodied(periods) -> list[float]:
     overview, the read API and the report show the same embodied carbon. Several periods in
     one call share the factor lookups of devices that did not report.
     """
+    periods = [(as_utc_datetime(start), as_utc_datetime(end)) for start, end in periods]
+    if not periods:
+        return []
+    # First sightings after the earliest start are read; for a later period an earlier one is
+    # as good as "before the period".
+    devices = _devices_in_service(min(start for start, _ in periods))
     today_rates: dict[int, float] = {}
     results = []
-    for start, end in periods:
-        period_start, period_end = as_utc_datetime(start), as_utc_datetime(end)
+    for period_start, period_end in periods:
         if period_end <= period_start:
             results.append(0.0)
             continue
-        devices = _devices_in_service(period_start)
         per_device = None
         if _whole_days(period_start, period_end):
             in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
@@ -448,19 +453,34 @@ def _stored_embodied_rates(latest_hours: dict) -> dict[int, float]:
     return rates
 
 
+# Today's embodied rates cost a factor lookup per device (hardware models, host siblings): they
+# are kept in the cache for a few minutes, and forgotten whenever a host, a device or a hardware
+# model is saved or deleted (embodied_rates_forget, connected in assessments.apps).
+TODAY_RATES_CACHE_KEY = "footprint:today-embodied-rates"
+TODAY_RATES_TTL_S = 300
+
+
+def embodied_rates_forget(**kwargs) -> None:
+    cache.delete(TODAY_RATES_CACHE_KEY)
+
+
 def _current_embodied_rates(device_ids: list[int], known: dict[int, float]) -> dict[int, float]:
-    """Today's embodied rate of these devices (those not in `known` are added to it)."""
+    """Today's embodied rate of these devices (added to `known`, and to the cache)."""
     wanted = [pk for pk in device_ids if pk not in known]
     if wanted:
-        from assessments.organisation.factors import embodied_for_devices
+        cached = cache.get(TODAY_RATES_CACHE_KEY) or {}
+        known.update((pk, cached[pk]) for pk in wanted if pk in cached)
+        missing = [pk for pk in wanted if pk not in known]
+        if missing:
+            from assessments.organisation.factors import embodied_for_devices
 
-        rows = [
-            _DeviceRef(*row)
-            for row in Device.objects.filter(pk__in=wanted).values_list("pk", "host_id")
-        ]
-        known.update(
-            (pk, factor.kgco2e_per_hour) for pk, factor in embodied_for_devices(rows).items()
-        )
+            rows = [
+                _DeviceRef(*row)
+                for row in Device.objects.filter(pk__in=missing).values_list("pk", "host_id")
+            ]
+            found = {pk: f.kgco2e_per_hour for pk, f in embodied_for_devices(rows).items()}
+            known.update(found)
+            cache.set(TODAY_RATES_CACHE_KEY, cached | found, TODAY_RATES_TTL_S)
     return {pk: known[pk] for pk in device_ids}
 
 
