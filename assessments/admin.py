@@ -17,6 +17,7 @@ from assessments.models import (
     CodeCarbonRun,
     DailyDeviceFact,
     DailyProjectFact,
+    DailySiteFactors,
     GridIntensityHour,
     GridZone,
     HardwareModel,
@@ -384,6 +385,14 @@ class DailyDeviceFactAdmin(ComputedAdmin):
     search_fields = ("device__uuid", "device__host__hostname")
     date_hierarchy = "day"
     list_select_related = ("device__host",)
+
+
+@admin.register(DailySiteFactors)
+class DailySiteFactorsAdmin(ComputedAdmin):
+    list_display = ("day", "site", "pue_min", "pue_max", "grid_min", "grid_max", "price_min")
+    list_filter = ("site",)
+    date_hierarchy = "day"
+    list_select_related = ("site",)
 
 
 @admin.register(AttributionRule)
