@@ -105,15 +105,9 @@ def sci_for(*, totals: dict, projects, start: date, end: date, units: float | No
 # --- Totals and comparisons --------------------------------------------------------------------
 
 
-def _add_unmeasured(totals: dict, *, start: date, end: date) -> dict:
-    """The organisation's totals also carry the embodied carbon of in-service hours nothing
-    measured (unallocated), as the read API and the report do."""
-    [extra] = unmeasured_embodied([(start, end)])
-    _add_embodied(totals, extra)
-    return totals
-
-
 def _add_embodied(totals: dict, extra: float) -> None:
+    """The organisation's totals also carry the embodied carbon of in-service hours nothing
+    measured (unallocated, from unmeasured_embodied), as the read API and the report do."""
     totals["embodied_kgco2e"] += extra
     totals["total_kgco2e"] += extra
 
@@ -122,7 +116,7 @@ def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
     """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project."""
     totals = _project_days(start=start, end=end, team=team, project=project).measure_sums()
     if team is None and project is None:
-        _add_unmeasured(totals, start=start, end=end)
+        _add_embodied(totals, unmeasured_embodied([(start, end)])[0])
     if project is not None:
         projects = [project]
     else:
