@@ -1,8 +1,8 @@
 """Reads of CodeCarbon data: the reported energy every footprint read adds, and the pages' lists.
 
-`codecarbon_footprint()` is the one function the footprint reads call (footprint.selectors.
-footprint, and through it the read API, the project page and the monthly report). The rule
-(docs/methodology.md, "Energy reported by CodeCarbon"): a project-hour in which the agent
+`codecarbon_footprint()` (and `codecarbon_counted_by()` for breakdowns) are what
+assessments.footprint.scope_figures calls, so every surface counts the same CodeCarbon energy.
+The rule (docs/methodology.md, "Energy reported by CodeCarbon"): a project-hour in which the agent
 measured the project (an HourlyProjectFact attributed to it by tag or allocation) is the
 agent's; CodeCarbon's energy of that hour is overlap, shown and not counted. Every other
 CodeCarbon hour counts, with the factors stored on its HourlyCodeCarbonFact.
@@ -35,6 +35,26 @@ def _agent_measured():
     )
 
 
+def _scoped_facts(*, start, end, project=None, team=None, site=None, phase=None):
+    facts = HourlyCodeCarbonFact.objects.filter(hour__gte=start, hour__lt=end)
+    filters = {"project": project, "team": team, "site": site, "phase": phase}
+    return facts.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def codecarbon_counted_by(
+    key: str, *, start: datetime, end: datetime, project=None, team=None, site=None, phase=None
+) -> dict:
+    """{value of `key` (a fact column: team_id, site_id, phase, project_id): the counted figures}
+    over [start, end): the same rule as codecarbon_footprint, per group (the breakdowns)."""
+    facts = _scoped_facts(
+        start=start, end=end, project=project, team=team, site=site, phase=phase
+    ).filter(~Exists(_agent_measured()))
+    return {
+        row[key]: {name: row[name] or 0.0 for name in COUNTED_FIELDS}
+        for row in facts.values(key).annotate(**{n: Sum(n) for n in COUNTED_FIELDS}).order_by()
+    }
+
+
 def codecarbon_footprint(
     *,
     start: datetime,
@@ -47,15 +67,7 @@ def codecarbon_footprint(
     """CodeCarbon's reported energy over [start, end) (UTC datetimes), for the same scope as
     footprint(): `counted` (the figures footprint() adds to its totals) and the summary shown
     as "reported by CodeCarbon" and "overlap (not counted)"."""
-    facts = HourlyCodeCarbonFact.objects.filter(hour__gte=start, hour__lt=end)
-    if project is not None:
-        facts = facts.filter(project=project)
-    if team is not None:
-        facts = facts.filter(team=team)
-    if site is not None:
-        facts = facts.filter(site=site)
-    if phase is not None:
-        facts = facts.filter(phase=phase)
+    facts = _scoped_facts(start=start, end=end, project=project, team=team, site=site, phase=phase)
     sums = {"counted": {}, "overlap": {}}
     rows = (
         facts.annotate(measured=Exists(_agent_measured()))

@@ -14,7 +14,14 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
-from assessments.footprint.footprint_math import day_start, per_unit, prorated_units, units_by_day
+from assessments.footprint.footprint_math import day_start, per_unit, sci, units_by_day
+from assessments.footprint.scope_figures import (
+    Scope,
+    scope_breakdown,
+    scope_figures,
+    work_records_overlapping,
+    work_units_by_project,
+)
 from assessments.footprint.selectors import unmeasured_embodied
 from assessments.models import (
     MEASURE_FIELDS,
@@ -26,6 +33,7 @@ from assessments.models import (
     Phase,
     Project,
     Site,
+    Team,
     WorkRecord,
 )
 from assessments.organisation import factors
@@ -56,107 +64,27 @@ def _with_total(row: dict) -> dict:
     return row
 
 
-# --- Work units and SCI ------------------------------------------------------------------------
-
-
-def work_units(*, projects, start: date, end: date) -> dict[int, float]:
-    """Units of work per project id in [start, end), records spread evenly over their period.
-
-    Records wholly inside the range are summed by the database; only the few that cross its
-    edges are prorated here.
-    """
-    lo, hi = day_start(start), day_start(end)
-    overlapping = WorkRecord.objects.filter(
-        project__in=projects, period_start__lt=hi, period_end__gt=lo
-    )
-    inside = Q(period_start__gte=lo, period_end__lte=hi)
-    totals: dict[int, float] = defaultdict(float)
-    for project_id, units in (
-        overlapping.filter(inside)
-        .values("project_id")
-        .annotate(units=Sum("units"))
-        .values_list("project_id", "units")
-        .order_by()
-    ):
-        totals[project_id] += units or 0.0
-    for project_id, period_start, period_end, units in overlapping.exclude(inside).values_list(
-        "project_id", "period_start", "period_end", "units"
-    ):
-        totals[project_id] += prorated_units(units, period_start, period_end, lo, hi)
-    return dict(totals)
-
-
-def sci_for(*, totals: dict, projects, start: date, end: date, units: float | None = None) -> dict:
-    """SCI = (O + M) / R in kgCO2e per unit; only where every project counts the same unit."""
-    projects = list(projects)
-    unit_names = {p.work_unit for p in projects if p.work_unit}
-    if units is None:
-        units = sum(work_units(projects=projects, start=start, end=end).values())
-    if len(unit_names) > 1:
-        return {"work_units": units, "work_unit": None, "sci": None, "sci_note": "mixed units"}
-    return {
-        "work_units": units,
-        "work_unit": next(iter(unit_names), ""),
-        "sci": per_unit(totals["total_kgco2e"], units),
-        "sci_note": "" if units else "no units of work recorded",
-    }
-
-
 # --- Totals and comparisons --------------------------------------------------------------------
 
 
-def _add_embodied(totals: dict, extra: float) -> None:
-    """The organisation's totals also carry the embodied carbon of in-service hours nothing
-    measured (unallocated, from unmeasured_embodied), as the read API and the report do."""
-    totals["embodied_kgco2e"] += extra
-    totals["total_kgco2e"] += extra
+def _scope(*, team=None, project=None) -> Scope:
+    return Scope(team=team, project=project)
 
 
 def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
-    """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project."""
-    totals = _project_days(start=start, end=end, team=team, project=project).measure_sums()
-    if team is None and project is None:
-        _add_embodied(totals, unmeasured_embodied([(start, end)])[0])
-    if project is not None:
-        projects = [project]
-    else:
-        projects = Project.objects.filter(team=team) if team is not None else Project.objects.all()
-    totals.update(sci_for(totals=totals, projects=projects, start=start, end=end))
-    return totals
+    """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project
+    (scope_figures under the facts' names)."""
+    scope = _scope(team=team, project=project)
+    return scope_figures(scope=scope, start=start, end=end).as_measures()
 
 
 def kpi_comparison(*, end: date, team=None) -> dict:
-    """This month (to date) against the same days of last month and of a year earlier.
-
-    One query sums all three periods.
-    """
+    """This month (to date) against the same days of last month and of a year earlier."""
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
-    in_period = {key: Q(day__gte=p.start, day__lt=p.end) for key, p in periods.items()}
-    earliest = min(p.start for p in periods.values())
-    row = _project_days(start=earliest, end=end, team=team).aggregate(
-        **{
-            f"{key}__{name}": Sum(name, filter=condition)
-            for key, condition in in_period.items()
-            for name in MEASURE_FIELDS
-        }
-    )
-    projects = list(Project.objects.filter(team=team) if team else Project.objects.all())
-    unmeasured = dict.fromkeys(periods, 0.0)
-    if team is None:
-        found = unmeasured_embodied([(p.start, p.end) for p in periods.values()])
-        unmeasured = dict(zip(periods, found, strict=True))
-    figures = {}
-    for key, period in periods.items():
-        totals = {name: row[f"{key}__{name}"] or 0.0 for name in MEASURE_FIELDS}
-        totals["total_kgco2e"] = totals["operational_kgco2e"] + totals["embodied_kgco2e"]
-        _add_embodied(totals, unmeasured[key])
-        units = sum(work_units(projects=projects, start=period.start, end=period.end).values())
-        totals.update(
-            sci_for(
-                totals=totals, projects=projects, start=period.start, end=period.end, units=units
-            )
-        )
-        figures[key] = totals
+    figures = {
+        key: period_totals(start=period.start, end=period.end, team=team)
+        for key, period in periods.items()
+    }
     deltas = {
         key: {
             "vs_previous_pct": delta_pct(figures["current"][key], figures["previous"][key]),
@@ -195,29 +123,51 @@ def _label_phase(value: str) -> str:
 
 
 def breakdown(*, by: str, start: date, end: date, team=None, project=None) -> list[dict]:
-    """Sums split by team, phase, site or project, largest carbon first."""
-    field = {"team": "team__name", "phase": "phase", "site": "site__name", "project": "project"}
-    if by not in field:
-        raise ValueError(f"Unknown breakdown {by!r}; use one of {sorted(field)}.")
-    queryset = _project_days(start=start, end=end, team=team, project=project)
-    if by == "project":
-        keys = ("project__slug", "project__name", "project__team__name", "project__work_unit")
-        rows = queryset.values(*keys)
-    else:
-        rows = queryset.values(field[by])
-    rows = rows.annotate(**{name: Sum(name) for name in MEASURE_FIELDS}).order_by()
-    result = []
-    for row in rows:
-        row = _with_total(dict(row))
-        if by == "phase":
-            row["label"] = _label_phase(row.pop("phase"))
-        elif by == "project":
-            row["label"] = row["project__name"] or "Unallocated"
-        else:
-            missing = "No team (unallocated)" if by == "team" else "Unknown site"
-            row["label"] = row.pop(field[by]) or missing
-        result.append(row)
-    return sorted(result, key=lambda r: r["total_kgco2e"], reverse=True)
+    """Sums split by team, phase, site or project, largest carbon first (scope_breakdown: the
+    rows' figures are those of scope_figures, CodeCarbon's counted energy included)."""
+    if by not in _LABELS:
+        raise ValueError(f"Unknown breakdown {by!r}; use one of {sorted(_LABELS)}.")
+    rows = scope_breakdown(by=by, scope=_scope(team=team, project=project), start=start, end=end)
+    labels = _LABELS[by](set(rows))
+    labelled = [_with_total(row) | labels[key] for key, row in rows.items()]
+    return sorted(labelled, key=lambda r: r["total_kgco2e"], reverse=True)
+
+
+def _team_labels(ids) -> dict:
+    names = dict(Team.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return {pk: {"label": names.get(pk) or "No team (unallocated)"} for pk in ids}
+
+
+def _site_labels(ids) -> dict:
+    names = dict(Site.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return {pk: {"label": names.get(pk) or "Unknown site"} for pk in ids}
+
+
+def _phase_labels(phases) -> dict:
+    return {phase: {"label": _label_phase(phase)} for phase in phases}
+
+
+def _project_labels(ids) -> dict:
+    projects = Project.objects.select_related("team").in_bulk([pk for pk in ids if pk])
+    labels = {}
+    for pk in ids:
+        project = projects.get(pk)
+        labels[pk] = {
+            "label": project.name if project else "Unallocated",
+            "project__slug": project.slug if project else None,
+            "project__name": project.name if project else None,
+            "project__team__name": project.team.name if project else None,
+            "project__work_unit": project.work_unit if project else None,
+        }
+    return labels
+
+
+_LABELS = {
+    "team": _team_labels,
+    "phase": _phase_labels,
+    "site": _site_labels,
+    "project": _project_labels,
+}
 
 
 def top_projects(*, start: date, end: date, team=None, limit: int = 10) -> list[dict]:
@@ -227,11 +177,11 @@ def top_projects(*, start: date, end: date, team=None, limit: int = 10) -> list[
     ][:limit]
     slugs = [row["project__slug"] for row in rows]
     projects = {p.slug: p for p in Project.objects.filter(slug__in=slugs)}
-    units = work_units(projects=projects.values(), start=start, end=end)
+    units = work_units_by_project(projects=projects.values(), start=start, end=end)
     for row in rows:
         project = projects[row["project__slug"]]
         row["work_units"] = units.get(project.pk, 0.0)
-        row["sci"] = per_unit(row["total_kgco2e"], row["work_units"])
+        row["sci"] = sci(row["operational_kgco2e"], row["embodied_kgco2e"], row["work_units"])
     return rows
 
 
@@ -332,8 +282,8 @@ def project_by_device(*, project, start: date, end: date) -> list[dict]:
 def project_per_unit_series(*, project, start: date, end: date) -> list[dict]:
     """Per day: energy (kWh), carbon (kgCO2e), units of work, and the two per unit."""
     series = time_series(start=start, end=end, project=project, bucket="day")
-    records = WorkRecord.objects.filter(
-        project=project, period_start__lt=day_start(end), period_end__gt=day_start(start)
+    records = work_records_overlapping(
+        WorkRecord.objects.filter(project=project), start=day_start(start), end=day_start(end)
     ).values_list("period_start", "period_end", "units")
     units_per_day = units_by_day(records, start, end)
     rows = []
@@ -358,15 +308,8 @@ def project_rows(*, start: date, end: date, team=None) -> list[dict]:
     if team is not None:
         projects = projects.filter(team=team)
     projects = list(projects)
-    sums = {
-        row["project_id"]: row
-        for row in _project_days(start=start, end=end, team=team)
-        .filter(project__isnull=False)
-        .values("project_id")
-        .annotate(**{name: Sum(name) for name in MEASURE_FIELDS})
-        .order_by()
-    }
-    units = work_units(projects=projects, start=start, end=end)
+    sums = scope_breakdown(by="project", scope=_scope(team=team), start=start, end=end)
+    units = work_units_by_project(projects=projects, start=start, end=end)
     rows = []
     for project in projects:
         row = _with_total(dict(sums.get(project.pk, {})))
@@ -374,7 +317,7 @@ def project_rows(*, start: date, end: date, team=None) -> list[dict]:
             project=project,
             work_units=units.get(project.pk, 0.0),
         )
-        row["sci"] = per_unit(row["total_kgco2e"], row["work_units"])
+        row["sci"] = sci(row["operational_kgco2e"], row["embodied_kgco2e"], row["work_units"])
         rows.append(row)
     return rows
 

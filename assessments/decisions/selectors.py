@@ -17,9 +17,11 @@ from django.utils import timezone
 from assessments.decisions import recommendation_rules as rules
 from assessments.decisions import roi
 from assessments.decisions.technique_savings import technique_saving
-from assessments.footprint.footprint_math import day_start, prorated_units, units_by_day
+from assessments.footprint.footprint_math import day_start, units_by_day
+from assessments.footprint.scope_figures import Scope, scope_figures, work_records_overlapping
 from assessments.models import (
     GridIntensityHour,
+    HourlyCodeCarbonFact,
     HourlyDeviceFact,
     HourlyProjectFact,
     Optimisation,
@@ -43,8 +45,8 @@ def utc_today(now: datetime | None) -> date:
 
 def project_daily_units(project_id: int, start: date, end: date) -> dict[date, float]:
     """Units of work per UTC day in [start, end): each record spread over its period pro rata."""
-    records = WorkRecord.objects.filter(
-        project_id=project_id, period_start__lt=day_start(end), period_end__gte=day_start(start)
+    records = work_records_overlapping(
+        WorkRecord.objects.filter(project_id=project_id), start=day_start(start), end=day_start(end)
     ).values_list("period_start", "period_end", "units")
     return units_by_day(records, start, end)
 
@@ -110,22 +112,17 @@ class MonthlyFootprint:
 
 def project_last_30_days(project_id: int, *, now: datetime | None = None) -> MonthlyFootprint:
     today = utc_today(now)
-    start = today - timedelta(days=30)
-    sums = HourlyProjectFact.objects.filter(
-        project_id=project_id, hour__gte=day_start(start), hour__lt=day_start(today)
-    ).aggregate(
-        energy=Sum("energy_facility_kwh"),
-        operational=Sum("operational_kgco2e"),
-        embodied=Sum("embodied_kgco2e"),
-        cost=Sum("cost"),
+    figures = scope_figures(
+        scope=Scope(project=Project.objects.get(pk=project_id)),
+        start=today - timedelta(days=30),
+        end=today,
     )
-    units = sum(project_daily_units(project_id, start, today).values())
     return MonthlyFootprint(
-        facility_energy_kwh=sums["energy"] or 0.0,
-        kgco2e=(sums["operational"] or 0.0) + (sums["embodied"] or 0.0),
-        operational_kgco2e=sums["operational"] or 0.0,
-        cost=sums["cost"] or 0.0,
-        units=units,
+        facility_energy_kwh=figures.energy_facility_kwh,
+        kgco2e=figures.total_kgco2e,
+        operational_kgco2e=figures.operational_kgco2e,
+        cost=figures.cost,
+        units=figures.work_units,
     )
 
 
@@ -448,41 +445,33 @@ def _site_factors() -> list[rules.SiteFactors]:
 
 
 def _project_months(start: datetime, end: datetime) -> list[rules.ProjectMonth]:
-    rows = (
-        HourlyProjectFact.objects.filter(hour__gte=start, hour__lt=end, project__isnull=False)
-        .values("project_id")
-        .annotate(
-            energy=Sum("energy_facility_kwh"),
-            operational=Sum("operational_kgco2e"),
-            embodied=Sum("embodied_kgco2e"),
-            cost=Sum("cost"),
-        )
-        .order_by()
+    """The period's totals of every project with facts in it, measured by an agent or reported
+    by CodeCarbon (scope_figures of each)."""
+    measured = HourlyProjectFact.objects.filter(
+        hour__gte=start, hour__lt=end, project__isnull=False
+    ).values_list("project_id", flat=True)
+    reported = HourlyCodeCarbonFact.objects.filter(hour__gte=start, hour__lt=end).values_list(
+        "project_id", flat=True
     )
-    sums = {row["project_id"]: row for row in rows}
+    active = set(measured.distinct().order_by()) | set(reported.distinct().order_by())
+    projects = list(Project.objects.filter(pk__in=active))
     optimised = set(
-        Optimisation.objects.filter(project_id__in=sums).values_list("project_id", flat=True)
+        Optimisation.objects.filter(project__in=projects).values_list("project_id", flat=True)
     )
     result = []
-    for project in Project.objects.filter(pk__in=sums):
-        row = sums[project.pk]
-        units = sum(
-            prorated_units(r.units, r.period_start, r.period_end, start, end)
-            for r in WorkRecord.objects.filter(
-                project=project, period_start__lt=end, period_end__gte=start
-            )
-        )
+    for project in projects:
+        figures = scope_figures(scope=Scope(project=project), start=start, end=end)
         result.append(
             rules.ProjectMonth(
                 project_id=project.pk,
                 project_label=project.name,
                 phase=project.phase,
                 work_unit=project.work_unit,
-                energy_facility_kwh=row["energy"] or 0.0,
-                operational_kgco2e=row["operational"] or 0.0,
-                kgco2e=(row["operational"] or 0.0) + (row["embodied"] or 0.0),
-                cost=row["cost"] or 0.0,
-                units=units,
+                energy_facility_kwh=figures.energy_facility_kwh,
+                operational_kgco2e=figures.operational_kgco2e,
+                kgco2e=figures.total_kgco2e,
+                cost=figures.cost,
+                units=figures.work_units,
                 has_optimisation=project.pk in optimised,
             )
         )

@@ -369,6 +369,28 @@ def sci(operational_kgco2e: float, embodied_kgco2e: float, work_units: float) ->
     return per_unit(operational_kgco2e + embodied_kgco2e, work_units)
 
 
+def common_unit(unit_names: Iterable[str]) -> str | None:
+    """The one unit of work a scope's projects count ("" when none counted any); None when
+    they count different units (tokens and images)."""
+    names = set(unit_names)
+    if len(names) > 1:
+        return None
+    return next(iter(names), "")
+
+
+def scope_sci(
+    operational_kgco2e: float,
+    embodied_kgco2e: float,
+    project_units: Iterable[float],
+    unit: str | None,
+) -> float | None:
+    """A scope's SCI from its projects' units of work: None when they count different units
+    (unit None: carbon per "unit" would add tokens to images) or when no work was recorded."""
+    if unit is None:
+        return None
+    return sci(operational_kgco2e, embodied_kgco2e, math.fsum(project_units))
+
+
 def overlap_seconds(start: datetime, end: datetime, other_start: datetime, other_end: datetime):
     return max(0.0, (min(end, other_end) - max(start, other_start)).total_seconds())
 
@@ -380,9 +402,12 @@ def prorated_units(
     period_start: datetime,
     period_end: datetime,
 ) -> float:
-    """Units of a work record falling in [period_start, period_end), pro rata by time.
+    """Units of a work record falling in [period_start, period_end), pro rata by time: the
+    share of the record's interval inside the period.
 
-    A record of one instant (start == end) counts wholly when the instant is in the period.
+    A record of one instant (start == end) counts wholly in the period whose half-open
+    [start, end) holds it: at a period's start it is that period's, at its end the next one's.
+    Every surface counts work through this rule (footprint.scope_figures).
     """
     if record_end <= record_start:
         return units if period_start <= record_start < period_end else 0.0

@@ -1,14 +1,12 @@
-"""Footprint reads: totals over a period from the hourly facts (docs/architecture.md, 4.3).
+"""Footprint reads: in-service time, un-measured embodied carbon, coverage, factors, rollup state
+(docs/architecture.md, 4.3).
 
-`footprint()` is what the read API, the dashboards and the monthly report all show, so they agree.
-It sums the hourly facts the rollup wrote; the only arithmetic done here is in
-assessments.footprint.footprint_math (work units pro rata, SCI, embodied of un-measured hours,
-coverage).
+A scope's figures are assembled in one place, assessments.footprint.scope_figures; `footprint()`
+here is the read API's translation of them. This module answers the questions scope_figures asks
+of the inventory: the only arithmetic done here is in assessments.footprint.footprint_math.
 
 Rules (docs/rollup.md):
-- A project, team or phase figure sums its HourlyProjectFact rows: tags, allocations.
-- The organisation figure sums HourlyDeviceFact rows (which equal the sum of all project facts,
-  unallocated included) and adds the embodied carbon of the in-service hours that have no
+- The organisation's figure adds the embodied carbon of the in-service hours that have no
   measurement at all, so idle-but-powered hardware is never dropped. That part is unallocated.
 - coverage: measured device-seconds / expected device-seconds, where expected is the in-service
   time within the period (up to now) of the devices that reported in it (for a project: the
@@ -25,12 +23,10 @@ from django.core.cache import cache
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, Sum, When
 from django.utils import timezone
 
-from assessments.codecarbon.selectors import codecarbon_footprint
 from assessments.footprint import footprint_math as fm
 from assessments.footprint.daily_facts import factor_ranges_combine
 from assessments.models import (
     DailyDeviceFact,
-    DailyProjectFact,
     DailySiteFactors,
     HourlyDeviceFact,
     HourlyProjectFact,
@@ -38,7 +34,6 @@ from assessments.models import (
     Project,
     Site,
     Team,
-    WorkRecord,
 )
 from collectors.models import Device, DirtyHour
 
@@ -65,138 +60,33 @@ def footprint(
     site: Site | str | None = None,
     phase: str | None = None,
 ) -> dict:
-    """Energy, carbon, cost, GPU-hours, work units, SCI and coverage over [start, end).
+    """The read API's answer for a scope over [start, end): scope_figures under the API's names.
 
     project/team accept an instance or a slug, site an instance or a name, phase a Phase value.
     Without project, team and phase the result is the organisation's (optionally one site's)
     and adds unallocated_energy_kwh and unallocated_embodied_kgco2e.
     """
-    period_start, period_end = as_utc_datetime(start), as_utc_datetime(end)
-    if period_end <= period_start:
-        raise ValueError("end must be after start")
-    project = _resolve(Project, project, "slug")
-    team = _resolve(Team, team, "slug")
-    site = _resolve(Site, site, "name")
-    is_organisation = project is None and team is None and phase is None
+    # Imported here: scope_figures reads the in-service helpers of this module.
+    from assessments.footprint.scope_figures import Scope, scope_figures
 
-    in_period = Q(hour__gte=period_start, hour__lt=period_end)
-    per_device = in_service = None
-    if is_organisation and _whole_days(period_start, period_end):
-        # Whole UTC days: everything from the daily aggregates the rollup keeps, so the cost
-        # follows devices + days, not device-hours.
-        in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
-        per_device = _per_device_days(in_days)
-        project_days = DailyProjectFact.objects.filter(in_days)
-        if site is not None:
-            project_days = project_days.filter(site=site)
-            device_ids = set(
-                DailyDeviceFact.objects.filter(in_days, site=site)
-                .values_list("device_id", flat=True)
-                .distinct()
-            )
-        else:
-            device_ids = set(per_device)
-        # The project days sum to the device days (unallocated included) in far fewer rows.
-        totals = project_days.measure_sums()
-        devices = _devices_in_service(period_start, site)
-        in_service = _in_service_hours(devices, period_start, period_end, per_device)
-        unmeasured = _unmeasured_embodied(devices, period_start, period_end, per_device, in_service)
-        totals["embodied_kgco2e"] += unmeasured
-        unallocated_totals = project_days.filter(project__isnull=True).aggregate(
-            energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e")
-        )
-        work_records = WorkRecord.objects.all()
-    elif is_organisation:
-        facts = HourlyDeviceFact.objects.filter(in_period)
-        if site is not None:
-            facts = facts.filter(site=site)
-        totals = facts.measure_sums()
-        device_ids = set(facts.values_list("device_id", flat=True).distinct())
-        devices = _devices_in_service(period_start, site)
-        unmeasured = _unmeasured_embodied(devices, period_start, period_end)
-        totals["embodied_kgco2e"] += unmeasured
-        unallocated = HourlyProjectFact.objects.filter(in_period, project__isnull=True)
-        if site is not None:
-            unallocated = unallocated.filter(site=site)
-        unallocated_totals = unallocated.aggregate(
-            energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e")
-        )
-        work_records = WorkRecord.objects.all()
-    else:
-        facts = HourlyProjectFact.objects.filter(in_period)
-        if project is not None:
-            facts = facts.filter(project=project)
-        if team is not None:
-            facts = facts.filter(team=team)
-        if site is not None:
-            facts = facts.filter(site=site)
-        if phase is not None:
-            facts = facts.filter(phase=phase)
-        totals = facts.measure_sums()
-        device_ids = set(facts.values_list("device_id", flat=True).distinct())
-        work_records = WorkRecord.objects.all()
-        if project is not None:
-            work_records = work_records.filter(project=project)
-        if team is not None:
-            work_records = work_records.filter(project__team=team)
-        if phase is not None:
-            work_records = work_records.filter(project__phase=phase)
-
-    # Energy reported by CodeCarbon (its own facts): hours no agent measured for the project
-    # add to the totals; see docs/methodology.md, "Energy reported by CodeCarbon".
-    reported = codecarbon_footprint(
-        start=period_start, end=period_end, project=project, team=team, site=site, phase=phase
-    )
-    for name, value in reported["counted"].items():
-        totals[name] += value
-
-    work_units, unit_names = _work_units(work_records, period_start, period_end)
-    operational = totals["operational_kgco2e"]
-    embodied = totals["embodied_kgco2e"]
-    result = {
-        "energy_kwh": totals["energy_it_kwh"],
-        "facility_energy_kwh": totals["energy_facility_kwh"],
-        "operational_kgco2e": operational,
-        "embodied_kgco2e": embodied,
-        "total_kgco2e": operational + embodied,
-        "cost": totals["cost"],
-        "currency": Organisation.get().currency,
-        "gpu_hours": totals["gpu_hours"],
-        "work_units": work_units,
-        # Carbon per "unit" means nothing when projects count different units (tokens and
-        # images): then SCI is given per project only.
-        "sci": fm.sci(operational, embodied, work_units) if len(unit_names) <= 1 else None,
-        "coverage": _coverage(
-            device_ids,
-            period_start,
-            period_end,
-            per_device,
-            known=devices if per_device is not None and site is None else None,
-            in_service=in_service,
-        ),
-        "codecarbon": reported["summary"],
-    }
-    if is_organisation:
-        result["unallocated_energy_kwh"] = unallocated_totals["energy"] or 0.0
-        result["unallocated_embodied_kgco2e"] = (unallocated_totals["embodied"] or 0.0) + unmeasured
-    return result
+    scope = Scope.of(project=project, team=team, site=site, phase=phase)
+    figures = scope_figures(scope=scope, start=start, end=end).as_footprint()
+    return figures | {"currency": Organisation.get().currency}
 
 
-def unmeasured_embodied(periods) -> list[float]:
-    """For each (start, end) period: the organisation's embodied carbon of in-service hours
-    that no fact measured, what footprint() adds to the facts' embodied carbon (and to the
-    unallocated).
+def unmeasured_embodied(periods, *, site: Site | None = None, device_ids=None) -> list[float]:
+    """For each (start, end) period: the organisation's (or one site's, or these devices')
+    embodied carbon of in-service hours that no fact measured, what scope_figures adds to a
+    fleet scope's embodied carbon (and to the unallocated).
 
-    The dashboards add it to their organisation-wide totals through this function, so the
-    overview, the read API and the report show the same embodied carbon. Several periods in
-    one call share the factor lookups of devices that did not report.
+    Several periods in one call share the factor lookups of devices that did not report.
     """
     periods = [(as_utc_datetime(start), as_utc_datetime(end)) for start, end in periods]
     if not periods:
         return []
     # First sightings after the earliest start are read; for a later period an earlier one is
     # as good as "before the period".
-    devices = _devices_in_service(min(start for start, _ in periods))
+    devices = _devices_in_service(min(start for start, _ in periods), site, device_ids)
     today_rates: dict[int, float] = {}
     results = []
     for period_start, period_end in periods:
@@ -213,36 +103,6 @@ def unmeasured_embodied(periods) -> list[float]:
             )
         )
     return results
-
-
-def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[float, set[str]]:
-    """Units of work in the period (pro rata), and the names of the units they count.
-
-    Records wholly inside the period count in full and are summed by the database; only the
-    few that cross its edges are prorated here.
-    """
-    overlapping = records.filter(period_start__lt=period_end, period_end__gte=period_start)
-    inside = Q(period_start__gte=period_start, period_end__lte=period_end)
-    sums = list(
-        overlapping.filter(inside)
-        .values("project__work_unit")
-        .annotate(units=Sum("units"))
-        .values_list("project__work_unit", "units")
-        .order_by()
-    )
-    edges = list(
-        overlapping.exclude(inside).values_list(
-            "units", "period_start", "period_end", "project__work_unit"
-        )
-    )
-    units = math.fsum(
-        [units or 0.0 for _, units in sums]
-        + [
-            fm.prorated_units(units, start, end, period_start, period_end)
-            for units, start, end, _ in edges
-        ]
-    )
-    return units, {name for name, _ in sums} | {name for *_, name in edges}
 
 
 # --- in-service time -----------------------------------------------------------------------

@@ -15,9 +15,10 @@ from django.db.models import Avg, Count, Max, Min, Q
 from assessments.dashboards import selectors as dashboards
 from assessments.decisions import selectors as decision_selectors
 from assessments.footprint.selectors import (
-    footprint,  # the rollup's selector, as the footprint API uses
+    footprint,  # scope_figures under the read API's names, as the API answers
 )
 from assessments.models import (
+    HourlyCodeCarbonFact,
     HourlyDeviceFact,
     HourlyProjectFact,
     Organisation,
@@ -65,11 +66,9 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
     last_year = footprint(start=last_year_window.start, end=last_year_window.end, team=team)
     has_data = summary.has_data(current)
     projects = project_rows(window=window, team=team, currency=currency) if has_data else []
-    # One SCI for the whole scope only where every active project counts the same unit of work;
-    # otherwise the sum divides carbon by unlike units, and SCI is given per project instead.
-    units = {row["work_unit"] for row in projects}
-    same_unit = bool(projects) and len(units) == 1 and all(row["has_units"] for row in projects)
-    summary_figures = current if same_unit else {**current, "sci": None}
+    # One SCI for the whole scope only where its projects count one unit of work (scope_figures
+    # leaves it null otherwise); SCI is then given per project.
+    same_unit = current["sci"] is not None
 
     context = {
         "organisation": organisation,
@@ -88,7 +87,7 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
         "summary_sentences": summary.summary_sentences(
             scope=scope,
             month=window.month,
-            current=summary_figures,
+            current=current,
             previous=previous,
             last_year=last_year,
             currency=currency,
@@ -166,6 +165,17 @@ def _fact_filter(window: Window, team: Team | None) -> Q:
     return condition & Q(team=team) if team else condition
 
 
+def _with_facts(name: str, window: Window, team: Team | None) -> set[int]:
+    """Ids of the teams or projects with facts in the month: measured by an agent or reported
+    by CodeCarbon (both count in their figures)."""
+    condition = _fact_filter(window, team) & Q(**{f"{name}__isnull": False})
+    return {
+        pk
+        for model in (HourlyProjectFact, HourlyCodeCarbonFact)
+        for pk in model.objects.filter(condition).values_list(name, flat=True).distinct().order_by()
+    }
+
+
 _ROW_METRICS = (
     "energy_kwh",
     "facility_energy_kwh",
@@ -198,13 +208,9 @@ def _team_table(*, window: Window, current: dict, currency: str, team: Team | No
 
 
 def team_rows(*, window: Window, currency: str) -> tuple[list[dict], list[dict]]:
-    team_ids = (
-        HourlyProjectFact.objects.filter(_fact_filter(window, None), team__isnull=False)
-        .values_list("team", flat=True)
-        .distinct()
-    )
+    team_ids = _with_facts("team", window, None)
     rows, all_figures = [], []
-    for team in Team.objects.filter(pk__in=list(team_ids)).order_by("name"):
+    for team in Team.objects.filter(pk__in=team_ids).order_by("name"):
         figures = footprint(start=window.start, end=window.end, team=team)
         all_figures.append(figures)
         rows.append(_footprint_row(team.name, figures, currency))
@@ -213,13 +219,9 @@ def team_rows(*, window: Window, currency: str) -> tuple[list[dict], list[dict]]
 
 
 def project_rows(*, window: Window, team: Team | None, currency: str) -> list[dict]:
-    project_ids = (
-        HourlyProjectFact.objects.filter(_fact_filter(window, team), project__isnull=False)
-        .values_list("project", flat=True)
-        .distinct()
-    )
+    project_ids = _with_facts("project", window, team)
     rows = []
-    projects = Project.objects.filter(pk__in=list(project_ids)).select_related("team")
+    projects = Project.objects.filter(pk__in=project_ids).select_related("team")
     for project in projects:
         figures = footprint(start=window.start, end=window.end, project=project)
         row = _footprint_row(project.name, figures, currency)

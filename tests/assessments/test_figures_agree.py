@@ -1,15 +1,17 @@
-"""The dashboards, the read API and the monthly report show the same figures for the same scope.
+"""The dashboards, the CSV exports, the read API and the monthly report show the same figures for
+the same scope.
 
-All three sum the facts through `MeasuresQuerySet.measure_sums` (the dashboards over the daily
-facts, the API and the report over the hourly facts through footprint selectors' `footprint`),
-so a project's or a team's month must read the same in each: IT energy, facility energy,
-operational, embodied and total carbon, and cost.
+Every surface reads assessments.footprint.scope_figures, so a project's, a team's or the
+organisation's month must read the same in each: IT energy, facility energy, operational,
+embodied and total carbon, cost and SCI, also with CodeCarbon hours in the data and with
+instantaneous work records at the month's first and at its closing instant.
 """
 
 from datetime import UTC, date, datetime
 
 import pytest
 from django.contrib.auth.models import User
+from django.urls import reverse
 
 from assessments.dashboards import selectors as dashboards
 from assessments.footprint.selectors import unmeasured_embodied
@@ -112,3 +114,220 @@ def test_the_overviews_month_tile_carries_the_unmeasured_embodied_carbon(scenari
     current = comparison["figures"]["current"]
     for name in ("embodied_kgco2e", "total_kgco2e", "operational_kgco2e"):
         assert current[name] == pytest.approx(expected[name], rel=1e-9), name
+
+
+# --- With CodeCarbon hours and instantaneous work records ------------------------------------
+
+CODECARBON_EXPERIMENT = "4c1d8a83-5b7e-4f6e-9c55-0a5e3d1f2b10"
+
+
+@pytest.fixture
+def reported(scenario):
+    """The scenario, plus: a CodeCarbon run of vision-inference through the ingest services
+    (one interval in an hour the agent did not measure the project, which counts, one in an hour
+    it did, which is overlap), and two instantaneous work records, one at October's first
+    instant (October's) and one at its closing instant (November's)."""
+    import json
+
+    from assessments.codecarbon.services import emission_add, experiment_register, run_create
+    from assessments.models import WorkRecord
+    from collectors.services import collector_create
+    from tests.assessments.codecarbon.test_codecarbon_api import emission_body, run_body
+
+    finetune, inference = scenario["projects"]
+    experiment_register(
+        project=inference, experiment_id=CODECARBON_EXPERIMENT, site=scenario["site"]
+    )
+    collector, _ = collector_create(name="vision-cc", team=inference.team)
+    body = run_body(CODECARBON_EXPERIMENT, timestamp="2026-10-10T12:00:00+00:00")
+    run = run_create(collector=collector, body=json.dumps(body).encode())
+    for ts, kwh in (("2026-10-10T12:30:00+00:00", 0.4), ("2026-10-05T03:30:00+00:00", 0.2)):
+        emission = emission_body(str(run.run_id), ts=ts, kwh=kwh)
+        emission_add(collector=collector, body=json.dumps(emission).encode())
+    for instant, units in ((datetime(2026, 10, 1, tzinfo=UTC), 7000), (NOVEMBER_START, 9000)):
+        WorkRecord.objects.create(
+            project=inference, period_start=instant, period_end=instant, units=units
+        )
+    return scenario
+
+
+NOVEMBER_START = datetime(2026, 11, 1, tzinfo=UTC)
+SIX = ("energy_it_kwh", "energy_facility_kwh", "operational_kgco2e", "embodied_kgco2e", "cost")
+
+
+def _csv_rows(client, name, **query) -> list[dict]:
+    import csv
+    import io
+
+    params = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat(), **query}
+    response = client.get(reverse("export_csv", args=[name]), params)
+    assert response.status_code == 200, response.content
+    return list(csv.DictReader(io.StringIO(response.content.decode())))
+
+
+def _csv_figures(row: dict, currency: str) -> dict:
+    headers = {
+        "energy_it_kwh": "IT energy (kWh)",
+        "energy_facility_kwh": "Facility energy (kWh)",
+        "operational_kgco2e": "Operational carbon (kgCO2e)",
+        "embodied_kgco2e": "Embodied carbon (kgCO2e)",
+        "total_kgco2e": "Total carbon (kgCO2e)",
+        "cost": f"Cost ({currency})",
+    }
+    figures = {name: float(row[header]) for name, header in headers.items()}
+    if "SCI (kgCO2e per unit)" in row:
+        sci = row["SCI (kgCO2e per unit)"]
+        figures["sci"] = float(sci) if sci else None
+    return figures
+
+
+def _from_api(data: dict) -> dict:
+    return {field: data[name] for field, name in FIGURES.items()} | {"sci": data["sci"]}
+
+
+def _agree(expected, *surfaces: tuple[str, dict]) -> None:
+    """Each surface's figures equal the selector's (CSV cells carry 9 decimals)."""
+    for surface, figures in surfaces:
+        for name, value in figures.items():
+            want = getattr(expected, name)
+            if want is None or value is None:
+                assert value == want, (surface, name)
+            else:
+                assert value == pytest.approx(want, rel=1e-9, abs=1e-9), (surface, name)
+
+
+@pytest.fixture
+def viewer(client):
+    account = User.objects.create_user("board")
+    UserProfile.objects.create(user=account, role="viewer")
+    client.force_login(account)
+    return client
+
+
+def _page_totals(client, path: str) -> dict:
+    response = client.get(path, {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()})
+    assert response.status_code == 200
+    totals = response.context["totals"]
+    return {name: totals[name] for name in (*FIGURES, "sci")}
+
+
+def test_codecarbon_hours_count_once_and_the_instants_in_their_half_open_month(reported):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    finetune, inference = reported["projects"]
+    october = scope_figures(scope=Scope(project=inference), start=OCTOBER, end=NOVEMBER)
+    # 0.4 kWh counted (12:00, no agent hour); 0.2 kWh at 03:00 the agent measured: overlap.
+    assert october.codecarbon["energy_kwh"] == pytest.approx(0.4)
+    assert october.codecarbon["overlap_energy_kwh"] == pytest.approx(0.2)
+    measured = DailyProjectFact.objects.filter(
+        day__gte=OCTOBER, day__lt=NOVEMBER, project=inference
+    ).measure_sums()
+    assert october.energy_it_kwh == pytest.approx(measured["energy_it_kwh"] + 0.4)
+    # The month-long record, and the instant at October's first instant; not the one at
+    # November's first instant, which is November's.
+    assert october.work_units == pytest.approx(1_000_000 + 7000)
+    november = scope_figures(scope=Scope(project=inference), start=NOVEMBER, end=date(2026, 12, 1))
+    assert november.work_units == pytest.approx(9000)
+
+
+def test_the_organisations_month_reads_the_same_on_every_surface(reported, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    expected = scope_figures(scope=Scope(), start=OCTOBER, end=NOVEMBER)
+    assert expected.codecarbon["energy_kwh"] > 0 and expected.unmeasured_embodied_kgco2e > 0
+    assert expected.sci is None  # training samples and inferences do not add up
+    tiles = viewer.get(
+        reverse("overview"), {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    )
+    assert tiles.status_code == 200
+    tile_rows = {row["key"]: row["current"] for row in tiles.context["kpis"].rows}
+    kpis_csv = {row["Metric"]: row for row in _csv_rows(viewer, "kpis")}
+    current = next(header for header in next(iter(kpis_csv.values())) if "October" in header)
+    csv_figures = {
+        name: float(kpis_csv[label][current]) if kpis_csv[label][current] else None
+        for name, label in (
+            ("energy_it_kwh", "IT energy"),
+            ("energy_facility_kwh", "Facility energy"),
+            ("operational_kgco2e", "Operational carbon"),
+            ("embodied_kgco2e", "Embodied carbon"),
+            ("total_kgco2e", "Total carbon"),
+            ("cost", "Cost"),
+            ("sci", "SCI"),
+        )
+    }
+    api = viewer.get(
+        "/api/v1/footprint", {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    )
+    report = report_figures()
+    _agree(
+        expected,
+        ("tiles", {name: tile_rows[name] for name in (*FIGURES, "sci")}),
+        ("kpis CSV", csv_figures),
+        ("API", _from_api(api.json())),
+        ("PDF", _from_api(report)),
+    )
+
+
+def test_a_teams_month_reads_the_same_on_every_surface(reported, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    vision = reported["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    assert expected.codecarbon["energy_kwh"] > 0 and expected.sci is not None
+    tiles = viewer.get(
+        reverse("overview"),
+        {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat(), "team": vision.slug},
+    )
+    tile_rows = {row["key"]: row["current"] for row in tiles.context["kpis"].rows}
+    by_team = {row["Team"]: row for row in _csv_rows(viewer, "by-team")}
+    teams_csv = {row["Team"]: row for row in _csv_rows(viewer, "teams")}
+    api = viewer.get(
+        f"/api/v1/teams/{vision.slug}/footprint",
+        {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()},
+    )
+    _agree(
+        expected,
+        ("tiles", {name: tile_rows[name] for name in (*FIGURES, "sci")}),
+        ("team page", _page_totals(viewer, reverse("team_detail", args=[vision.slug]))),
+        ("by-team CSV", _csv_figures(by_team[vision.name], "EUR")),
+        ("teams CSV", _csv_figures(teams_csv[vision.name], "EUR")),
+        ("API", _from_api(api.json())),
+        ("PDF", _from_api(report_figures(vision))),
+    )
+
+
+def test_a_projects_month_reads_the_same_on_every_surface(reported, viewer):
+    from assessments.decisions.selectors import _project_months
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    inference = reported["projects"][1]
+    expected = scope_figures(scope=Scope(project=inference), start=OCTOBER, end=NOVEMBER)
+    assert expected.codecarbon["energy_kwh"] > 0 and expected.sci is not None
+    projects_csv = {row["Project"]: row for row in _csv_rows(viewer, "projects")}
+    top_csv = {row["Project"]: row for row in _csv_rows(viewer, "top-projects")}
+    by_phase = {row["Phase"]: row for row in _csv_rows(viewer, "by-phase")}
+    api = viewer.get(
+        f"/api/v1/projects/{inference.slug}/footprint",
+        {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()},
+    )
+    _agree(
+        expected,
+        ("project page", _page_totals(viewer, reverse("project_detail", args=[inference.slug]))),
+        ("projects CSV", _csv_figures(projects_csv[inference.name], "EUR")),
+        ("top-projects CSV", _csv_figures(top_csv[inference.name], "EUR")),
+        # vision-inference is the only inference project: the phase's row is the project's.
+        ("by-phase CSV", _csv_figures(by_phase["Inference"], "EUR")),
+        ("API", _from_api(api.json())),
+    )
+    # The report prints the project's row rounded as the board reads it.
+    window = month_window(OCTOBER)
+    row = {r["name"]: r for r in project_rows(window=window, team=None, currency="EUR")}
+    for field, name in FIGURES.items():
+        expected_text = format_number(getattr(expected, field), 2 if name == "cost" else None)
+        assert row[inference.name][name] == expected_text, name
+    # The decisions' month of the project.
+    [month] = [m for m in _project_months(window.start, window.end) if m.project_id == inference.pk]
+    assert month.energy_facility_kwh == pytest.approx(expected.energy_facility_kwh, rel=1e-9)
+    assert month.kgco2e == pytest.approx(expected.total_kgco2e, rel=1e-9)
+    assert month.cost == pytest.approx(expected.cost, rel=1e-9)
+    assert month.units == pytest.approx(expected.work_units, rel=1e-9)

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from assessments.codecarbon.services import experiment_register
+from assessments.footprint.daily_facts import daily_facts_refresh
 from assessments.footprint.selectors import footprint
 from assessments.models import (
     CodeCarbonEmission,
@@ -244,6 +245,8 @@ def test_footprint_counts_reported_energy_except_where_the_agent_measured(client
         energy_it_kwh=2.0,
         energy_facility_kwh=3.0,
     )
+    # Whole days are read from the daily aggregates the rollup keeps beside the hours.
+    daily_facts_refresh(start=HOUR, end=HOUR + timedelta(days=1))
 
     figures = footprint(start=HOUR.date(), end=HOUR.date() + timedelta(days=1), project=project)
 

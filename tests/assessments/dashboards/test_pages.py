@@ -412,13 +412,15 @@ def test_project_update_refuses_unknown_fields(world):
 
 
 def test_work_units_prorate_records_crossing_the_range_edges(world):
+    from assessments.footprint.scope_figures import work_units_by_project
+
     WorkRecord.objects.create(
         project=world.project,
         period_start=datetime(2026, 10, 31, 12, tzinfo=UTC),
         period_end=datetime(2026, 11, 1, 12, tzinfo=UTC),
         units=500,
     )
-    units = dashboards.work_units(
+    units = work_units_by_project(
         projects=[world.project], start=date(2026, 10, 1), end=date(2026, 11, 1)
     )
     assert units == {world.project.pk: pytest.approx(1000 + 250)}

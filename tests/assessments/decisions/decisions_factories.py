@@ -1,9 +1,11 @@
-"""Fixtures of the decisions tests: facts written directly, so no rollup is needed."""
+"""Fixtures of the decisions tests: facts written directly (and their days rebuilt, as the
+rollup does), so no rollup is needed."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 
+from assessments.footprint.daily_facts import daily_facts_refresh
 from assessments.models import (
     GridZone,
     HourlyDeviceFact,
@@ -119,6 +121,8 @@ def write_hour(
         phase=(phase or project.phase) if project else "",
         **values,
     )
+    # The rollup keeps the daily aggregates beside the hours; whole days are read from them.
+    daily_facts_refresh(start=hour, end=hour + timedelta(hours=1))
 
 
 def record_units(project, day: date, units: float, *, days: int = 1):

@@ -1,0 +1,369 @@
+"""A scope's figures over a period: the one selector every surface reads (docs/architecture.md).
+
+The overview's tiles, the team and project pages, the CSV exports, the read API, the monthly
+report and the decisions' project totals all ask `scope_figures()` (or, for a table split by
+team, phase, site or project, `scope_breakdown()`, which applies the same rules per row), so a
+figure cannot mean one thing on a page and another in the API. The rules (docs/methodology.md):
+
+- Facts: whole UTC days are read from the daily aggregates, other periods from the hourly facts
+  (both sum the same hours).
+- A fleet scope (the organisation, a site, a host, a hardware model) also carries the embodied
+  carbon of its in-service hours that no fact measured (footprint.selectors.unmeasured_embodied).
+- CodeCarbon's reported energy counts in the hours no agent measured its project
+  (codecarbon.selectors); hosts and hardware models have none (CodeCarbon names no device).
+- Work units: each record by the share of its interval in the period; SCI only where the
+  scope's projects (all of them, active or not) declare one unit (footprint_math).
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db.models import F, Q, Sum
+
+from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_footprint
+from assessments.footprint import footprint_math as fm
+from assessments.footprint import selectors as in_service
+from assessments.models import (
+    MEASURE_FIELDS,
+    DailyDeviceFact,
+    DailyProjectFact,
+    HardwareModel,
+    HourlyDeviceFact,
+    HourlyProjectFact,
+    Project,
+    Site,
+    Team,
+    WorkRecord,
+)
+from collectors.models import Device, Host
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the figures are of: nothing set is the organisation. Project, team and phase are
+    project scopes (their facts); site, host and hardware model are fleet scopes (their devices'
+    facts and in-service hours). A site may also narrow a project scope."""
+
+    project: Project | None = None
+    team: Team | None = None
+    phase: str | None = None
+    site: Site | None = None
+    host: Host | None = None
+    hardware_model: HardwareModel | None = None
+
+    @classmethod
+    def of(cls, *, project=None, team=None, phase=None, site=None, host=None, hardware_model=None):
+        """A scope from instances or their keys (project/team slug, site name, host name,
+        hardware model name); an unknown key raises the model's DoesNotExist."""
+        return cls(
+            project=_resolve(Project, project, "slug"),
+            team=_resolve(Team, team, "slug"),
+            phase=phase or None,
+            site=_resolve(Site, site, "name"),
+            host=_resolve(Host, host, "hostname"),
+            hardware_model=_resolve(HardwareModel, hardware_model, "name"),
+        )
+
+    @property
+    def is_fleet(self) -> bool:
+        return self.project is None and self.team is None and self.phase is None
+
+    @property
+    def is_organisation(self) -> bool:
+        return self.is_fleet and self.site is None and not self.by_device
+
+    @property
+    def by_device(self) -> bool:
+        return self.host is not None or self.hardware_model is not None
+
+
+def _resolve(model, value, key: str):
+    if value is None or isinstance(value, model):
+        return value
+    return model.objects.get(**{key: value})
+
+
+@dataclass(frozen=True)
+class ScopeFigures:
+    """A scope's figures over [start, end); names as in the facts (the read API renames them
+    once, in as_footprint)."""
+
+    energy_it_kwh: float
+    energy_facility_kwh: float
+    operational_kgco2e: float
+    embodied_kgco2e: float  # measured, plus in-service hours no fact measured (fleet scopes)
+    cost: float
+    gpu_hours: float
+    work_units: float
+    work_unit: str | None  # the unit the scope's projects count; None when they differ
+    sci: float | None
+    coverage: float | None
+    unmeasured_embodied_kgco2e: float = 0.0
+    # The organisation's and a site's part no project used (None for other scopes).
+    unallocated_energy_kwh: float | None = None
+    unallocated_embodied_kgco2e: float | None = None
+    codecarbon: dict = field(default_factory=dict)
+
+    @property
+    def total_kgco2e(self) -> float:
+        return self.operational_kgco2e + self.embodied_kgco2e
+
+    @property
+    def sci_note(self) -> str:
+        if self.work_unit is None:
+            return "mixed units"
+        return "" if self.work_units else "no units of work recorded"
+
+    def as_measures(self) -> dict:
+        """The figures under the facts' names, as the pages and tables show them."""
+        return {
+            **{name: getattr(self, name) for name in MEASURE_FIELDS},
+            "total_kgco2e": self.total_kgco2e,
+            "work_units": self.work_units,
+            "work_unit": self.work_unit or "",
+            "sci": self.sci,
+            "sci_note": self.sci_note,
+            "coverage": self.coverage,
+        }
+
+    def as_footprint(self) -> dict:
+        """The figures under the read API's names (the one translation)."""
+        result = {
+            "energy_kwh": self.energy_it_kwh,
+            "facility_energy_kwh": self.energy_facility_kwh,
+            "operational_kgco2e": self.operational_kgco2e,
+            "embodied_kgco2e": self.embodied_kgco2e,
+            "total_kgco2e": self.total_kgco2e,
+            "cost": self.cost,
+            "gpu_hours": self.gpu_hours,
+            "work_units": self.work_units,
+            "sci": self.sci,
+            "coverage": self.coverage,
+            "codecarbon": self.codecarbon,
+        }
+        if self.unallocated_energy_kwh is not None:
+            result["unallocated_energy_kwh"] = self.unallocated_energy_kwh
+            result["unallocated_embodied_kgco2e"] = self.unallocated_embodied_kgco2e
+        return result
+
+
+def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime) -> ScopeFigures:
+    """Energy, carbon, cost, work units, SCI and coverage of a scope over [start, end)."""
+    period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
+    if period_end <= period_start:
+        raise ValueError("end must be after start")
+    days = in_service._whole_days(period_start, period_end)
+    totals = _fact_sums(_facts(scope, period_start, period_end, days))
+    unmeasured = 0.0
+    if scope.is_fleet:
+        [unmeasured] = in_service.unmeasured_embodied(
+            [(period_start, period_end)], site=scope.site, device_ids=_scope_devices(scope)
+        )
+    reported = _reported(scope, period_start, period_end)
+    for name, value in reported["counted"].items():
+        totals[name] += value
+    units = _work_units(_work_records(scope), period_start, period_end)
+    unit = fm.common_unit(_declared_units(scope) | {name for _, name in units})
+    operational, embodied = totals["operational_kgco2e"], totals["embodied_kgco2e"] + unmeasured
+    unallocated = {}
+    if scope.is_fleet and not scope.by_device:
+        unallocated = _unallocated(scope, period_start, period_end, days, unmeasured)
+    return ScopeFigures(
+        **(totals | {"embodied_kgco2e": embodied}),
+        work_units=math.fsum(units.values()),
+        work_unit=unit,
+        sci=fm.scope_sci(operational, embodied, units.values(), unit),
+        coverage=_coverage(scope, period_start, period_end, days),
+        unmeasured_embodied_kgco2e=unmeasured,
+        codecarbon=reported["summary"],
+        **unallocated,
+    )
+
+
+def scope_breakdown(*, by: str, scope: Scope, start: date, end: date) -> dict:
+    """{key: figures under the facts' names} of a project scope's facts split by "team",
+    "phase", "site" or "project" (their ids, or the phase), CodeCarbon's counted energy
+    included as in scope_figures: each row is what scope_figures says of that team, phase,
+    site or project within the scope (the un-measured in-service hours belong to no row)."""
+    fields = {"team": "team_id", "phase": "phase", "site": "site_id", "project": "project_id"}
+    key = fields[by]
+    period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
+    facts = _facts(_project_part(scope), period_start, period_end, days=True)
+    rows = {
+        row[key]: {name: row[name] or 0.0 for name in MEASURE_FIELDS}
+        for row in facts.values(key).annotate(**{n: Sum(n) for n in MEASURE_FIELDS}).order_by()
+    }
+    if not scope.by_device:
+        counted = codecarbon_counted_by(
+            key, start=period_start, end=period_end, **_codecarbon_filter(scope)
+        )
+        for group, sums in counted.items():
+            row = rows.setdefault(group, dict.fromkeys(MEASURE_FIELDS, 0.0))
+            for name, value in sums.items():
+                row[name] += value
+    for row in rows.values():
+        row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
+    return rows
+
+
+def work_units_by_project(*, projects, start: date, end: date) -> dict[int, float]:
+    """Units of work per project id in [start, end) (each record by its share in the period)."""
+    records = WorkRecord.objects.filter(project__in=projects)
+    return {
+        project_id: units
+        for (project_id, _), units in _work_units(
+            records,
+            in_service.as_utc_datetime(start),
+            in_service.as_utc_datetime(end),
+        ).items()
+    }
+
+
+def work_records_overlapping(records, *, start: datetime, end: datetime):
+    """The records that count in [start, end): those whose interval overlaps it, and the
+    instantaneous ones it holds (the database's side of footprint_math.prorated_units)."""
+    instant = Q(period_end=F("period_start"), period_start__gte=start)
+    return records.filter(Q(period_start__lt=end) & (Q(period_end__gt=start) | instant))
+
+
+# --- one question each -----------------------------------------------------------------------
+
+
+def _project_part(scope: Scope) -> Scope:
+    """A breakdown splits measured facts only: the fleet parts of a scope narrow nothing else."""
+    return Scope(project=scope.project, team=scope.team, phase=scope.phase, site=scope.site)
+
+
+def _facts(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
+    """The facts of the scope: per day for whole days, else per hour. Device-narrowed scopes
+    read the device facts; the others the project facts (which sum to the device facts,
+    unallocated included)."""
+    if days:
+        in_period = Q(day__gte=period_start.date(), day__lt=period_end.date())
+        model = DailyDeviceFact if scope.by_device else DailyProjectFact
+    else:
+        in_period = Q(hour__gte=period_start, hour__lt=period_end)
+        model = HourlyDeviceFact if scope.by_device else HourlyProjectFact
+    facts = model.objects.filter(in_period)
+    if scope.by_device:
+        return facts.filter(device_id__in=_scope_devices(scope))
+    filters = {"project": scope.project, "team": scope.team, "site": scope.site}
+    facts = facts.filter(**{name: value for name, value in filters.items() if value is not None})
+    return facts.filter(phase=scope.phase) if scope.phase is not None else facts
+
+
+def _fact_sums(facts) -> dict[str, float]:
+    sums = facts.measure_sums()
+    sums.pop("total_kgco2e")
+    return sums
+
+
+def _scope_devices(scope: Scope) -> list[int] | None:
+    """Ids of a host's or a hardware model's devices (None: no device narrowing). A GPU belongs
+    to the model its name matches (or its override), as the embodied factors decide."""
+    if not scope.by_device:
+        return None
+    devices = Device.objects.all()
+    if scope.host is not None:
+        devices = devices.filter(host=scope.host)
+    if scope.site is not None:
+        devices = devices.filter(host__site=scope.site)
+    if scope.hardware_model is None:
+        return list(devices.values_list("pk", flat=True))
+    from assessments.organisation import factors
+
+    candidates = factors.gpu_candidates()
+    model = scope.hardware_model
+    return [
+        device.pk
+        for device in devices.select_related("host", "gpu_model_override")
+        if device.host.hardware_model_id == model.pk
+        or getattr(factors.gpu_model_for(device, candidates=candidates), "pk", None) == model.pk
+    ]
+
+
+def _codecarbon_filter(scope: Scope) -> dict:
+    return {"project": scope.project, "team": scope.team, "site": scope.site, "phase": scope.phase}
+
+
+def _reported(scope: Scope, period_start: datetime, period_end: datetime) -> dict:
+    """CodeCarbon's energy of the scope: what counts, and the summary shown beside it."""
+    if scope.by_device:
+        return {"counted": {}, "summary": {}}
+    return codecarbon_footprint(start=period_start, end=period_end, **_codecarbon_filter(scope))
+
+
+def _work_records(scope: Scope):
+    """The scope's work records: its projects'; a site's are the organisation's (work is
+    recorded per project, not per place); a host or hardware model has none of its own."""
+    if scope.by_device:
+        return WorkRecord.objects.none()
+    filters = {"project": scope.project, "project__team": scope.team, "project__phase": scope.phase}
+    return WorkRecord.objects.filter(**{k: v for k, v in filters.items() if v is not None})
+
+
+def _work_units(records, period_start: datetime, period_end: datetime) -> dict:
+    """{(project id, unit name): units in the period} of these work records.
+
+    The one query of work units: a record counts by the share of its interval inside the period
+    (footprint_math.prorated_units), an instantaneous one wholly in the period holding it.
+    Records wholly inside are summed by the database; only those crossing an edge are prorated.
+    """
+    overlapping = work_records_overlapping(records, start=period_start, end=period_end)
+    inside = Q(period_start__gte=period_start, period_end__lte=period_end)
+    key = ("project_id", "project__work_unit")
+    units: dict[tuple, float] = {}
+    sums = overlapping.filter(inside).values(*key).annotate(total=Sum("units"))
+    for project_id, unit, total in sums.values_list(*key, "total").order_by():
+        units[(project_id, unit)] = units.get((project_id, unit), 0.0) + (total or 0.0)
+    for project_id, unit, count, start, end in overlapping.exclude(inside).values_list(
+        *key, "units", "period_start", "period_end"
+    ):
+        share = fm.prorated_units(count, start, end, period_start, period_end)
+        units[(project_id, unit)] = units.get((project_id, unit), 0.0) + share
+    return units
+
+
+def _declared_units(scope: Scope) -> set[str]:
+    """The units of work the scope's projects declare (all of them: a project that recorded no
+    work in the period still counts its unit, so its carbon never divides by another's)."""
+    if scope.by_device:
+        return set()
+    filters = {"pk": getattr(scope.project, "pk", None), "team": scope.team, "phase": scope.phase}
+    projects = Project.objects.filter(**{k: v for k, v in filters.items() if v is not None})
+    return set(projects.values_list("work_unit", flat=True).distinct().order_by())
+
+
+def _unallocated(
+    scope: Scope, period_start: datetime, period_end: datetime, days: bool, unmeasured: float
+) -> dict:
+    """The organisation's (or a site's) energy and embodied carbon no project used."""
+    facts = _facts(scope, period_start, period_end, days).filter(project__isnull=True)
+    sums = facts.aggregate(energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e"))
+    return {
+        "unallocated_energy_kwh": sums["energy"] or 0.0,
+        "unallocated_embodied_kgco2e": (sums["embodied"] or 0.0) + unmeasured,
+    }
+
+
+def _coverage(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
+    """Measured / expected device time of the devices that reported for the scope (the devices
+    a project scope used)."""
+    if days and scope.is_fleet:
+        in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
+        per_device = in_service._per_device_days(in_days)
+        device_ids = _reporting_devices(scope, in_days)
+        return in_service._coverage(device_ids, period_start, period_end, per_device)
+    facts = _facts(scope, period_start, period_end, days=False)
+    device_ids = set(facts.values_list("device_id", flat=True).distinct())
+    return in_service._coverage(device_ids, period_start, period_end)
+
+
+def _reporting_devices(scope: Scope, in_days: Q) -> set[int]:
+    devices = DailyDeviceFact.objects.filter(in_days)
+    if scope.by_device:
+        devices = devices.filter(device_id__in=_scope_devices(scope))
+    elif scope.site is not None:
+        devices = devices.filter(site=scope.site)
+    return set(devices.values_list("device_id", flat=True).distinct())
