@@ -190,6 +190,47 @@ def test_work_units_are_counted_pro_rata_over_the_period():
     assert fm.prorated_units(5, D0, D0, D0 - timedelta(days=1), D0) == 0  # end is exclusive
 
 
+def test_a_record_counts_by_the_share_of_its_interval_inside_the_period():
+    day = timedelta(days=1)
+    # 24 units from 18:00 on 31 Oct to 18:00 on 1 Nov: 6 h of 24 fall on 31 Oct, 18 on 1 Nov.
+    start, end = D0 - timedelta(hours=6), D0 + timedelta(hours=18)
+    assert fm.prorated_units(24, start, end, D0 - day, D0) == pytest.approx(6)
+    assert fm.prorated_units(24, start, end, D0, D0 + day) == pytest.approx(18)
+    # A week of 700 units read over its middle 3.5 days: 350.
+    week = (D0, D0 + 7 * day)
+    assert fm.prorated_units(700, *week, D0 + 2 * day, D0 + 5.5 * day) == pytest.approx(350)
+    # Wholly inside, wholly outside, and touching the period only at an edge.
+    assert fm.prorated_units(9, D0, D0 + day, D0 - day, D0 + 2 * day) == 9
+    assert fm.prorated_units(9, D0 + 3 * day, D0 + 4 * day, D0, D0 + day) == 0
+    assert fm.prorated_units(9, D0 - day, D0, D0, D0 + day) == 0
+    # Adjacent periods share a record's units exactly, whatever the cut.
+    cut = D0 + timedelta(hours=7, minutes=30)
+    parts = (
+        fm.prorated_units(700, *week, D0 - day, cut),
+        fm.prorated_units(700, *week, cut, D0 + 30 * day),
+    )
+    assert parts == (pytest.approx(31.25), pytest.approx(668.75))
+
+
+def test_an_instantaneous_record_counts_in_the_half_open_period_holding_it():
+    day = timedelta(days=1)
+    # At a period's start it is that period's; at its end, the next period's; never both.
+    assert fm.prorated_units(5, D0, D0, D0, D0 + day) == 5
+    assert fm.prorated_units(5, D0 + day, D0 + day, D0, D0 + day) == 0
+    assert fm.prorated_units(5, D0 + day, D0 + day, D0 + day, D0 + 2 * day) == 5
+    assert fm.prorated_units(5, D0 + timedelta(hours=3), D0 + timedelta(hours=3), D0, D0 + day) == 5
+
+
+def test_a_scope_has_one_unit_or_no_sci():
+    assert fm.common_unit(["tokens", "tokens"]) == "tokens"
+    assert fm.common_unit([]) == ""
+    assert fm.common_unit(["tokens", "images"]) is None
+    # (0.3 + 0.1) kgCO2e over 200 + 300 units: 0.0008 kgCO2e per unit.
+    assert fm.scope_sci(0.3, 0.1, [200, 300], "tokens") == pytest.approx(0.0008)
+    assert fm.scope_sci(0.3, 0.1, [200, 300], None) is None  # different units: no SCI
+    assert fm.scope_sci(0.3, 0.1, [], "tokens") is None  # no work recorded
+
+
 def test_in_service_hours_overlap_the_period():
     assert fm.in_service_hours(
         D0 - timedelta(days=100), D0 + timedelta(hours=5), D0, D0 + timedelta(days=1)
