@@ -9,8 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, F, Max, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
@@ -103,19 +102,12 @@ def trend_bucket(start: date, end: date) -> str:
 
 
 def time_series(*, start: date, end: date, team=None, project=None, bucket=None) -> list[dict]:
-    """Sums per day (or month) with the period's first day under `period`."""
+    """Sums per day (or month) with the period's first day under `period` (scope_breakdown: the
+    buckets add up to scope_figures' measured and CodeCarbon-counted figures)."""
     bucket = bucket or trend_bucket(start, end)
-    queryset = _project_days(start=start, end=end, team=team, project=project)
-    if bucket == "month":
-        queryset = queryset.annotate(period=TruncMonth("day"))
-    else:
-        queryset = queryset.annotate(period=F("day"))
-    rows = (
-        queryset.values("period")
-        .annotate(**{name: Sum(name) for name in MEASURE_FIELDS})
-        .order_by("period")
-    )
-    return [_with_total(dict(row)) for row in rows]
+    scope = _scope(team=team, project=project)
+    rows = scope_breakdown(by=bucket, scope=scope, start=start, end=end)
+    return [_with_total(row | {"period": period}) for period, row in sorted(rows.items())]
 
 
 def _label_phase(value: str) -> str:

@@ -17,9 +17,10 @@ figure cannot mean one thing on a page and another in the API. The rules (docs/m
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db.models import F, Q, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 
 from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_footprint
 from assessments.footprint import footprint_math as fm
@@ -183,20 +184,29 @@ def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime)
 
 def scope_breakdown(*, by: str, scope: Scope, start: date, end: date) -> dict:
     """{key: figures under the facts' names} of a project scope's facts split by "team",
-    "phase", "site" or "project" (their ids, or the phase), CodeCarbon's counted energy
+    "phase", "site" or "project" (their ids, or the phase), or by "day" or "month" (the
+    bucket's first day), CodeCarbon's counted energy
     included as in scope_figures: each row is what scope_figures says of that team, phase,
     site or project within the scope (the un-measured in-service hours belong to no row)."""
     fields = {"team": "team_id", "phase": "phase", "site": "site_id", "project": "project_id"}
-    key = fields[by]
+    # Per day or month: the trend's buckets, keyed by their first day.
+    periods = {
+        "day": (F("day"), TruncDate("hour", tzinfo=UTC)),
+        "month": (TruncMonth("day"), TruncMonth(TruncDate("hour", tzinfo=UTC))),
+    }
     period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
     facts = _facts(_project_part(scope), period_start, period_end, days=True)
+    if by in periods:
+        facts, key, reported_key = facts.annotate(period=periods[by][0]), "period", periods[by][1]
+    else:
+        key = reported_key = fields[by]
     rows = {
         row[key]: {name: row[name] or 0.0 for name in MEASURE_FIELDS}
         for row in facts.values(key).annotate(**{n: Sum(n) for n in MEASURE_FIELDS}).order_by()
     }
     if not scope.by_device:
         counted = codecarbon_counted_by(
-            key, start=period_start, end=period_end, **_codecarbon_filter(scope)
+            reported_key, start=period_start, end=period_end, **_codecarbon_filter(scope)
         )
         for group, sums in counted.items():
             row = rows.setdefault(group, dict.fromkeys(MEASURE_FIELDS, 0.0))

@@ -331,3 +331,62 @@ def test_a_projects_month_reads_the_same_on_every_surface(reported, viewer):
     assert month.kgco2e == pytest.approx(expected.total_kgco2e, rel=1e-9)
     assert month.cost == pytest.approx(expected.cost, rel=1e-9)
     assert month.units == pytest.approx(expected.work_units, rel=1e-9)
+
+
+def test_a_site_a_host_and_a_hardware_model_read_their_devices(reported, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.organisation import factors
+
+    site, host, gpus = reported["site"], reported["host"], reported["gpus"]
+    organisation = scope_figures(scope=Scope(), start=OCTOBER, end=NOVEMBER)
+    at_site = scope_figures(scope=Scope(site=site), start=OCTOBER, end=NOVEMBER)
+    api = viewer.get(
+        "/api/v1/footprint",
+        {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat(), "site": site.name},
+    )
+    _agree(at_site, ("site API", _from_api(api.json())))
+    # Every device and the CodeCarbon run are at the one site: the site is the organisation.
+    _agree(organisation, ("site", {name: getattr(at_site, name) for name in SIX}))
+    # A host's devices: measured facts and their un-measured in-service hours, no CodeCarbon
+    # energy (it names no device) and no work of its own.
+    on_host = scope_figures(scope=Scope(host=host), start=OCTOBER, end=NOVEMBER)
+    measured = DailyProjectFact.objects.filter(day__gte=OCTOBER, day__lt=NOVEMBER).measure_sums()
+    assert on_host.energy_it_kwh == pytest.approx(measured["energy_it_kwh"], rel=1e-9)
+    assert on_host.embodied_kgco2e == pytest.approx(organisation.embodied_kgco2e, rel=1e-9)
+    assert on_host.unmeasured_embodied_kgco2e > 0
+    assert on_host.work_units == 0 and on_host.sci is None and on_host.coverage is not None
+    model = factors.gpu_model_for(gpus[0])
+    assert model is not None
+    of_model = scope_figures(scope=Scope(hardware_model=model), start=OCTOBER, end=NOVEMBER)
+    _agree(on_host, ("hardware model", {name: getattr(of_model, name) for name in SIX}))
+    # Over hours rather than whole days the same devices read the same.
+    hours = scope_figures(
+        scope=Scope(host=host),
+        start=datetime(2026, 10, 1, tzinfo=UTC),
+        end=datetime(2026, 10, 31, 23, 59, tzinfo=UTC),
+    )
+    assert hours.energy_it_kwh == pytest.approx(on_host.energy_it_kwh, rel=1e-9)
+
+
+@pytest.mark.parametrize("bucket", ["day", "month"])
+def test_a_trends_buckets_add_up_to_the_scopes_figures(reported, bucket):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    vision = reported["teams"][1]
+    start = date(2026, 9, 1)
+    expected = scope_figures(scope=Scope(team=vision), start=start, end=NOVEMBER)
+    series = dashboards.time_series(start=start, end=NOVEMBER, team=vision, bucket=bucket)
+    assert len(series) == (2 if bucket == "month" else 15 + 31)
+    assert all(isinstance(row["period"], date) for row in series)
+    assert [row["period"] for row in series] == sorted(row["period"] for row in series)
+    for name in SIX:
+        total = sum(row[name] for row in series)
+        assert total == pytest.approx(getattr(expected, name), rel=1e-9), name
+    # CodeCarbon's counted hour lands on its day (10 October), in October's bucket.
+    day = date(2026, 10, 10) if bucket == "day" else OCTOBER
+    [row] = [row for row in series if row["period"] == day]
+    measured = DailyProjectFact.objects.filter(day=date(2026, 10, 10), team=vision)
+    if bucket == "day":
+        assert row["energy_it_kwh"] == pytest.approx(
+            measured.measure_sums()["energy_it_kwh"] + 0.4, rel=1e-9
+        )
