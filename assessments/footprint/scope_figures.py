@@ -183,11 +183,11 @@ def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime)
 
 
 def scope_breakdown(*, by: str, scope: Scope, start: date, end: date) -> dict:
-    """{key: figures under the facts' names} of a project scope's facts split by "team",
+    """{key: figures under the facts' names} of a scope's measured facts split by "team",
     "phase", "site" or "project" (their ids, or the phase), or by "day" or "month" (the
-    bucket's first day), CodeCarbon's counted energy
-    included as in scope_figures: each row is what scope_figures says of that team, phase,
-    site or project within the scope (the un-measured in-service hours belong to no row)."""
+    bucket's first day), CodeCarbon's counted energy included as in scope_figures: each row is
+    what scope_figures says of that team, phase, site, project or bucket within the scope (the
+    un-measured in-service hours belong to no row; the dashboards show them apart)."""
     fields = {"team": "team_id", "phase": "phase", "site": "site_id", "project": "project_id"}
     # Per day or month: the trend's buckets, keyed by their first day.
     periods = {
