@@ -74,11 +74,17 @@ def _counted(view):
     statuses={
         200: "Batch stored before (same batch_id): {accepted: 0, duplicate: true}.",
         202: "Batch stored: {accepted: N, duplicate: false}.",
-        400: "Invalid batch: {error, details: [{field, message}]}; nothing stored.",
+        400: "Invalid batch: {error, details: [{field, message}]}; nothing stored. Also a "
+        "sample timestamp outside the window the server accepts, which OpenAPI cannot state: "
+        f"older than the raw-sample retention ({settings.RAW_SAMPLE_RETENTION_DAYS} days) or more "
+        "than 10 minutes ahead of the server clock (collectors with the back-fill permission: "
+        "from 2000-01-01).",
         401: "Missing, unknown or revoked collector token.",
         403: "The host or a device of the batch belongs to another active collector.",
-        413: "Body over the limit, compressed or decompressed, or more than 20,000 samples.",
         405: "Method not allowed (the Allow header names POST).",
+        413: f"Body over {settings.INGEST_MAX_BODY_BYTES} bytes as sent or "
+        f"{settings.INGEST_MAX_DECOMPRESSED_BYTES} bytes decompressed (a schema-valid batch can "
+        "be that large), or more than 20,000 samples.",
         415: "Content-Encoding other than gzip or identity.",
         429: "Rate limit of the token reached; retry after Retry-After seconds.",
         500: "Unexpected server error: {error}; nothing stored; retry later.",
@@ -121,6 +127,11 @@ def ingest_view(request):
                 )
             response = JsonResponse({"accepted": result.accepted, "duplicate": False}, status=202)
     return response
+
+
+# Its require_POST answers 405 inside _counted, so that /metrics counts it too
+# (greenai_site.middleware).
+ingest_view.answers_405_itself = True
 
 
 def _authenticated_collector(request):

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from greenai_site.openapi import NO_CONTROL_CHARACTERS
+
 MAX_POWER_W = 5000.0
 MAX_DURATION_S = 3600.0
 MAX_FUTURE = timedelta(minutes=10)
@@ -58,7 +60,7 @@ def escape_control(text: str) -> str:
     return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-_PRINTABLE_SCHEMA = Field(json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})
+_PRINTABLE_SCHEMA = Field(json_schema_extra={"pattern": NO_CONTROL_CHARACTERS})
 
 
 def printable(**length):

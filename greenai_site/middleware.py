@@ -1,5 +1,9 @@
 """Request checks that hold for every view, API and pages alike.
 
+ApiMethodMiddleware answers 405 with an Allow header to a method an API path does not declare in
+the OpenAPI schema, before the control-character rule, the CSRF check or authentication can give
+another answer: the method is wrong whoever asks (docs/security.md).
+
 ControlCharacterMiddleware refuses query strings and form fields that carry NUL or another
 control character before any view sees them: PostgreSQL cannot store NUL in text, and no name,
 filter or note of this product legitimately holds a control character (form fields may hold the
@@ -9,8 +13,11 @@ line breaks and tabs of a text area). One place, so no view has to remember it.
 import unicodedata
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
+
+from greenai_site.openapi import declared_methods
 
 # Line breaks and tabs are text in a multi-line form field; nowhere else.
 _FORM_WHITESPACE = {"\t", "\n", "\r"}
@@ -32,6 +39,28 @@ def _bad_field(data, allowed: set[str]) -> tuple[str, str] | None:
             if char is not None:
                 return key, char
     return None
+
+
+class ApiMethodMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith("/api/"):
+            try:
+                view = resolve(request.path_info).func
+            except Resolver404:
+                view = None
+            allowed = declared_methods(view) if view is not None else []
+            # A view that counts every answer it gives (the ingest: 405s on /metrics too) checks
+            # the method itself, first.
+            if (
+                allowed
+                and request.method not in allowed
+                and not getattr(view, "answers_405_itself", False)
+            ):
+                return HttpResponseNotAllowed(allowed)
+        return self.get_response(request)
 
 
 class ControlCharacterMiddleware:

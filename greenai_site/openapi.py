@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from django.urls import URLPattern, URLResolver, get_resolver
 from pydantic import BaseModel
 
+# No C0 or C1 control character (Unicode category Cc): the rule ControlCharacterMiddleware enforces
+# on every query parameter and the ingest schemas on every string, said where a client can read it.
+NO_CONTROL_CHARACTERS = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
 _PATH_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 _PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 # JSON Schema of the values each Django path converter accepts, so that a client (or a fuzzer)
@@ -37,6 +40,9 @@ class Query:
             schema["enum"] = list(self.enum)
         if self.format is not None:
             schema["format"] = self.format
+        if self.enum is None and self.format is None:
+            # An enum or a format already rules out control characters.
+            schema["pattern"] = NO_CONTROL_CHARACTERS
         return schema
 
 
@@ -75,6 +81,11 @@ def api_operation(**kwargs):
         return view
 
     return decorate
+
+
+def declared_methods(view) -> list[str]:
+    """The HTTP methods a view declares with @api_operation (empty for views without any)."""
+    return sorted({op.method.upper() for op in getattr(view, "openapi_operations", [])})
 
 
 def _walk(patterns, prefix=""):
@@ -149,6 +160,21 @@ def build_schema() -> dict:
                     }
                 else:
                     responses[str(status)] = {"description": text}
+            # Every API path answers an undeclared method so (greenai_site.middleware).
+            responses.setdefault(
+                "405",
+                {
+                    "description": "Method not allowed (the Allow header names "
+                    f"{', '.join(sorted({o.method.upper() for o in operations}))})."
+                },
+            )
+            responses["405"]["headers"] = {
+                "Allow": {
+                    "description": "The methods this path declares.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
             operation = {
                 "summary": op.summary,
                 "tags": [op.tag],
@@ -157,7 +183,9 @@ def build_schema() -> dict:
                 "security": {
                     "collector": [{"collectorToken": []}],
                     "none": [],  # public, e.g. the schema itself
-                }.get(op.auth, [{"sessionCookie": []}, {"personalToken": []}]),
+                    # The token first: it is how programs call the API (and the credential a
+                    # client such as Schemathesis is told to send).
+                }.get(op.auth, [{"personalToken": []}, {"sessionCookie": []}]),
             }
             if op.request is not None or op.request_schema is not None:
                 body_schema = (

@@ -11,6 +11,8 @@ from typing import Annotated
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from greenai_site.openapi import NO_CONTROL_CHARACTERS
+
 MAX_FUTURE = timedelta(minutes=10)
 # An interval longer than a day means a clock or client fault, not a measurement.
 MAX_INTERVAL_S = 86_400
@@ -85,8 +87,9 @@ class ExperimentMappingIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     id: uuid.UUID
-    phase: Annotated[str, Field(max_length=20)] = ""
-    site: Annotated[str, Field(max_length=100)] = ""
+    # No control character (the schema says so): PostgreSQL cannot even look up a NUL.
+    phase: Annotated[str, Field(max_length=20, pattern=NO_CONTROL_CHARACTERS)] = ""
+    site: Annotated[str, Field(max_length=100, pattern=NO_CONTROL_CHARACTERS)] = ""
 
 
 class ExperimentMapping(BaseModel):

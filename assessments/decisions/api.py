@@ -277,11 +277,20 @@ def recommendation_out(recommendation: Recommendation, currency: str) -> Recomme
     )
 
 
+class BadFilter(ValueError):
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+
+
 def _choice(request, name: str, choices) -> str | None:
-    value = request.GET.get(name) or None
+    # Absent means no filter; present must name a value of the schema's enum, so an empty value
+    # (`?status=`) is refused like any other unknown one rather than read as "all".
+    value = request.GET.get(name)
     if value is not None and value not in choices:
-        raise ValueError(
-            f"Query parameter '{name}' must be one of {', '.join(sorted(choices))}; got {value!r}."
+        raise BadFilter(
+            name,
+            f"Query parameter '{name}' must be one of {', '.join(sorted(choices))}; got {value!r}.",
         )
     return value
 
@@ -303,7 +312,8 @@ def _choice(request, name: str, choices) -> str | None:
     response=OptimisationList,
     statuses={
         **STATUSES,
-        400: "Bad filter value, or a control character in a query parameter.",
+        400: "Bad filter value (an empty one included), or a control character in a query "
+        "parameter.",
         404: "Unknown project.",
     },
 )
@@ -313,8 +323,8 @@ def optimisation_list(request):
     try:
         status = _choice(request, "status", Optimisation.Status.values)
         technique = _choice(request, "technique", Technique.values)
-    except ValueError as exc:
-        return json_error(400, str(exc), [{"field": "query", "message": str(exc)}])
+    except BadFilter as exc:
+        return json_error(400, str(exc), [{"field": exc.name, "message": "not one of the values"}])
     project = None
     if request.GET.get("project"):
         project = Project.objects.filter(slug=request.GET["project"]).first()
@@ -369,7 +379,8 @@ def optimisation_detail(request, pk: int):
     response=RecommendationList,
     statuses={
         **STATUSES,
-        400: "Bad filter value, or a control character in a query parameter.",
+        400: "Bad filter value (an empty one included), or a control character in a query "
+        "parameter.",
     },
 )
 @api_login_required
@@ -379,8 +390,8 @@ def recommendation_list(request):
         status = _choice(request, "status", Recommendation.Status.values)
         kind = _choice(request, "kind", Recommendation.Kind.values)
         order = _choice(request, "order", selectors.ORDERINGS) or "kgco2e"
-    except ValueError as exc:
-        return json_error(400, str(exc), [{"field": "query", "message": str(exc)}])
+    except BadFilter as exc:
+        return json_error(400, str(exc), [{"field": exc.name, "message": "not one of the values"}])
     currency = Organisation.get().currency
     rows = list(selectors.recommendations_list(status=status, kind=kind, order=order))
     body = RecommendationList(

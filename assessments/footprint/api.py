@@ -30,11 +30,15 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PERIOD_QUERY = {
     "start": Query("First UTC day, YYYY-MM-DD.", required=True, format="date"),
     "end": Query(
-        "UTC day after the last one, YYYY-MM-DD, exclusive.", required=True, format="date"
+        "UTC day after the last one, YYYY-MM-DD, exclusive; not before start (end = start is an "
+        "empty period, with zero figures).",
+        required=True,
+        format="date",
     ),
 }
 FOOTPRINT_STATUSES = {
-    400: "Missing or bad start/end, or a control character in a query parameter.",
+    400: "Missing or bad start/end, end before start (a rule OpenAPI cannot state), or a "
+    "control character in a query parameter.",
     401: "Not logged in, or bad/revoked token.",
     405: "Method not allowed (the Allow header names GET).",
 }
@@ -74,12 +78,37 @@ def _period(request) -> tuple[date, date]:
             errors.append((str(exc), exc.details))
     if errors:
         raise BadRequest(" ".join(msg for msg, _ in errors), [d for _, ds in errors for d in ds])
-    if days["end"] <= days["start"]:
+    # end = start is the empty period (end is exclusive): zero figures, not an error.
+    if days["end"] < days["start"]:
         raise BadRequest(
-            "'end' must be after 'start' (end is exclusive).",
-            [{"field": "end", "message": "must be after start"}],
+            "'end' must not be before 'start' (end is exclusive; end = start is an empty period).",
+            [{"field": "end", "message": "must not be before start"}],
         )
     return days["start"], days["end"]
+
+
+def _figures(*, start: date, end: date, **scope) -> dict:
+    """The scope's figures over [start, end); [start, start) is the empty period, in which
+    nothing was measured, used or recorded: zero figures, no SCI, no coverage."""
+    if end > start:
+        return footprint(start=start, end=end, **scope)
+    empty = dict.fromkeys(
+        (
+            "energy_kwh",
+            "facility_energy_kwh",
+            "operational_kgco2e",
+            "embodied_kgco2e",
+            "total_kgco2e",
+            "cost",
+            "gpu_hours",
+            "work_units",
+        ),
+        0.0,
+    )
+    empty.update(sci=None, coverage=None, codecarbon=None, currency=Organisation.get().currency)
+    if not scope.get("project") and not scope.get("team"):
+        empty.update(unallocated_energy_kwh=0.0, unallocated_embodied_kgco2e=0.0)
+    return empty
 
 
 def _factors(**filters) -> FootprintFactors:
@@ -108,7 +137,7 @@ def project_footprint(request, slug: str):
         start, end = _period(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
-    figures = footprint(start=start, end=end, project=project)
+    figures = _figures(start=start, end=end, project=project)
     return _respond(
         ProjectFootprint(
             start=start,
@@ -141,7 +170,7 @@ def team_footprint(request, slug: str):
         start, end = _period(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
-    figures = footprint(start=start, end=end, team=team)
+    figures = _figures(start=start, end=end, team=team)
     return _respond(
         TeamFootprint(
             start=start,
@@ -177,7 +206,7 @@ def organisation_footprint(request):
                 f"No site named {request.GET['site']!r}.",
                 [{"field": "site", "message": "unknown site"}],
             )
-    figures = footprint(start=start, end=end, site=site)
+    figures = _figures(start=start, end=end, site=site)
     return _respond(
         OrganisationFootprint(
             start=start,

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assessments.organisation.work_bounds import UNITS_MAX
+from greenai_site.openapi import NO_CONTROL_CHARACTERS
 
 
 class SiteFactors(BaseModel):
@@ -95,7 +96,29 @@ class OrganisationFootprint(Footprint):
 class WorkRequest(BaseModel):
     """Units of useful work: over [start, end), or at one instant `ts`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # "start and end, or ts" said in the schema too; the rest of the period's rules (end after
+    # start, from 2000, at most a day ahead, at most 366 days) OpenAPI cannot state: its 400 does.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["start", "end"],
+                    "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+                    "not": {"required": ["ts"], "properties": {"ts": {"type": "string"}}},
+                },
+                {
+                    "required": ["ts"],
+                    "properties": {
+                        "ts": {"type": "string"},
+                        "start": {"type": "null"},
+                        "end": {"type": "null"},
+                    },
+                },
+            ]
+        },
+    )
 
     units: float = Field(
         gt=0, le=UNITS_MAX, allow_inf_nan=False, description="Units of work, > 0 and <= 1e15."
@@ -103,7 +126,8 @@ class WorkRequest(BaseModel):
     start: datetime | None = Field(default=None, description="ISO 8601 with time zone.")
     end: datetime | None = Field(default=None, description="ISO 8601 with time zone, exclusive.")
     ts: datetime | None = Field(default=None, description="One instant, instead of start/end.")
-    note: str = Field(default="", max_length=300)
+    # No control character: PostgreSQL cannot store NUL, and a note is one line of text.
+    note: str = Field(default="", max_length=300, pattern=NO_CONTROL_CHARACTERS)
 
     @model_validator(mode="after")
     def one_period(self):

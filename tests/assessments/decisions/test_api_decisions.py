@@ -198,6 +198,25 @@ def test_bad_filters_and_unknown_ids_get_clear_errors(viewer_client, optimised):
     assert bad_kind.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/api/v1/optimisations", "status"),
+        ("/api/v1/optimisations", "technique"),
+        ("/api/v1/recommendations", "status"),
+        ("/api/v1/recommendations", "kind"),
+        ("/api/v1/recommendations", "order"),
+    ],
+)
+def test_an_empty_filter_value_is_a_400_naming_the_parameter(viewer_client, optimised, url, name):
+    """`?status=` is not a value of the schema's enum: refused, not read as "no filter"."""
+    response = viewer_client.get(f"{url}?{name}=")
+
+    assert response.status_code == 400
+    assert f"'{name}'" in response.json()["error"]
+    assert response.json()["details"] == [{"field": name, "message": "not one of the values"}]
+
+
 def test_recommendations_come_largest_saving_first_with_their_savings(viewer_client):
     make_organisation()
     small = recommendation("idle_gpu", 5.0)

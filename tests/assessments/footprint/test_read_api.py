@@ -225,7 +225,6 @@ def test_createapitoken_prints_a_working_token_once(client, scenario):
         ({"start": "2026-11-32", "end": "2026-12-03"}, "start"),
         ({"start": "yesterday", "end": "2026-11-03"}, "start"),
         ({"start": "2026-11-02", "end": "20261103"}, "end"),
-        ({"start": "2026-11-03", "end": "2026-11-03"}, "end"),
         ({"start": "2026-11-04", "end": "2026-11-03"}, "end"),
     ],
 )
@@ -236,6 +235,29 @@ def test_bad_or_missing_dates_get_400_naming_the_parameter(client, scenario, que
     body = response.json()
     assert f"'{field}'" in body["error"]
     assert field in [d["field"] for d in body["details"]]
+
+
+@pytest.mark.parametrize(
+    "url", [URL, "/api/v1/teams/nlp/footprint", "/api/v1/footprint", "/api/v1/jobs"]
+)
+def test_end_equal_to_start_is_the_empty_period(client, scenario, url):
+    """The day the scenario measured and recorded work in, as an empty period [day, day)."""
+    client.force_login(user())
+    response = client.get(url, {"start": "2026-11-02", "end": "2026-11-02"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["start"], body["end"]) == ("2026-11-02", "2026-11-02")
+    if url == "/api/v1/jobs":
+        assert body["jobs"] == []
+        return
+    figures = {key: 0.0 for key in LLM}
+    figures.update(sci=None, coverage=None)
+    if url == "/api/v1/footprint":
+        figures.update(unallocated_energy_kwh=0.0, unallocated_embodied_kgco2e=0.0)
+    assert {key: body[key] for key in figures} == figures
+    assert body["codecarbon"] is None
+    assert body["currency"] == "EUR"
+    assert body["factors"]["sites"] == []
 
 
 def test_unknown_project_team_or_site_gets_404(client, scenario):
