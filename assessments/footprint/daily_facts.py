@@ -64,6 +64,10 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
         site_factors_rebuild(days)
+        # Whole days rebuilt: the in-service rows follow at the next rollup run.
+        from assessments.footprint.in_service import in_service_mark_stale
+
+        in_service_mark_stale(None)
     return len(days)
 
 
@@ -112,8 +116,11 @@ def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) 
                 **{name: F(name) + value for name, value in delta.items()}
             )
     # Last: the day locks it takes are held to the commit, and nothing after this waits on
-    # another rollup's rows.
+    # another rollup's rows. The in-service rows of the same days are rebuilt under them.
     site_factors_rebuild(by_day)
+    from assessments.footprint.in_service import in_service_days_apply
+
+    in_service_days_apply(device_days)
 
 
 def site_factors_rebuild(days) -> None:

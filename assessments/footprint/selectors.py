@@ -28,6 +28,7 @@ from django.utils import timezone
 from assessments.codecarbon.selectors import codecarbon_footprint
 from assessments.footprint import footprint_math as fm
 from assessments.footprint.daily_facts import factor_ranges_combine
+from assessments.footprint.in_service import in_service_figures
 from assessments.models import (
     DailyDeviceFact,
     DailyProjectFact,
@@ -41,6 +42,8 @@ from assessments.models import (
     WorkRecord,
 )
 from collectors.models import Device, DirtyHour
+
+_NOT_YET = object()
 
 
 def as_utc_datetime(moment: date | datetime) -> datetime:
@@ -80,28 +83,26 @@ def footprint(
     is_organisation = project is None and team is None and phase is None
 
     in_period = Q(hour__gte=period_start, hour__lt=period_end)
-    per_device = in_service = None
+    coverage = _NOT_YET
     if is_organisation and _whole_days(period_start, period_end):
         # Whole UTC days: everything from the daily aggregates the rollup keeps, so the cost
-        # follows devices + days, not device-hours.
+        # follows windows and days, not devices or device-hours.
         in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
-        per_device = _per_device_days(in_days)
         project_days = DailyProjectFact.objects.filter(in_days)
         if site is not None:
             project_days = project_days.filter(site=site)
-            device_ids = set(
-                DailyDeviceFact.objects.filter(in_days, site=site)
-                .values_list("device_id", flat=True)
-                .distinct()
-            )
-        else:
-            device_ids = set(per_device)
         # The project days sum to the device days (unallocated included) in far fewer rows.
         totals = project_days.measure_sums()
-        devices = _devices_in_service(period_start, site)
-        in_service = _in_service_hours(devices, period_start, period_end, per_device)
-        unmeasured = _unmeasured_embodied(devices, period_start, period_end, per_device, in_service)
+        [in_service] = in_service_figures(
+            [(period_start.date(), period_end.date())], site=site, with_coverage=True
+        )
+        unmeasured = in_service.unmeasured_embodied_kgco2e
         totals["embodied_kgco2e"] += unmeasured
+        coverage = (
+            fm.coverage(in_service.measured_seconds, in_service.expected_seconds or 0.0)
+            if in_service.reported
+            else None
+        )
         unallocated_totals = project_days.filter(project__isnull=True).aggregate(
             energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e")
         )
@@ -166,14 +167,9 @@ def footprint(
         # Carbon per "unit" means nothing when projects count different units (tokens and
         # images): then SCI is given per project only.
         "sci": fm.sci(operational, embodied, work_units) if len(unit_names) <= 1 else None,
-        "coverage": _coverage(
-            device_ids,
-            period_start,
-            period_end,
-            per_device,
-            known=devices if per_device is not None and site is None else None,
-            in_service=in_service,
-        ),
+        "coverage": _coverage(device_ids, period_start, period_end)
+        if coverage is _NOT_YET
+        else coverage,
         "codecarbon": reported["summary"],
     }
     if is_organisation:
@@ -188,30 +184,31 @@ def unmeasured_embodied(periods) -> list[float]:
     unallocated).
 
     The dashboards add it to their organisation-wide totals through this function, so the
-    overview, the read API and the report show the same embodied carbon. Several periods in
-    one call share the factor lookups of devices that did not report.
+    overview, the read API and the report show the same embodied carbon. Periods of whole UTC
+    days read the in-service windows and day rows the rollup keeps
+    (assessments.footprint.in_service), all in one pass; others are worked out per device from
+    the hourly facts.
     """
     periods = [(as_utc_datetime(start), as_utc_datetime(end)) for start, end in periods]
     if not periods:
         return []
-    # First sightings after the earliest start are read; for a later period an earlier one is
-    # as good as "before the period".
-    devices = _devices_in_service(min(start for start, _ in periods))
-    today_rates: dict[int, float] = {}
-    results = []
-    for period_start, period_end in periods:
-        if period_end <= period_start:
-            results.append(0.0)
-            continue
-        per_device = None
-        if _whole_days(period_start, period_end):
-            in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
-            per_device = _per_device_days(in_days)
-        results.append(
-            _unmeasured_embodied(
-                devices, period_start, period_end, per_device, today_rates=today_rates
+    results: list[float | None] = [None] * len(periods)
+    whole = [n for n, (start, end) in enumerate(periods) if end <= start or _whole_days(start, end)]
+    if whole:
+        found = in_service_figures([(periods[n][0].date(), max(periods[n]).date()) for n in whole])
+        for n, figures in zip(whole, found, strict=True):
+            results[n] = figures.unmeasured_embodied_kgco2e
+    rest = [n for n, value in enumerate(results) if value is None]
+    if rest:
+        # First sightings after the earliest start are read; for a later period an earlier
+        # one is as good as "before the period".
+        devices = _devices_in_service(min(periods[n][0] for n in rest))
+        today_rates: dict[int, float] = {}
+        for n in rest:
+            period_start, period_end = periods[n]
+            results[n] = _unmeasured_embodied(
+                devices, period_start, period_end, today_rates=today_rates
             )
-        )
     return results
 
 
