@@ -64,10 +64,17 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
         site_factors_rebuild(days)
-        # Whole days rebuilt: the in-service rows follow at the next rollup run.
-        from assessments.footprint.in_service import in_service_mark_stale
+        # The in-service rows of the same days, from the device-days just rebuilt.
+        from assessments.footprint.in_service import in_service_days_apply
 
-        in_service_mark_stale(None)
+        in_service_days_apply(
+            set(
+                DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1])
+                .values_list("device_id", "day")
+                .order_by()
+            ),
+            whole_days=days,
+        )
     return len(days)
 
 

@@ -76,7 +76,11 @@ def inventory_changed(sender, instance, **kwargs) -> None:
     if name == "Host":
         in_service_mark_stale([instance.pk])
     elif name == "Device":
-        in_service_mark_stale([instance.host_id])
+        # The host it was on until now too, if it moved.
+        before = DeviceInService.objects.filter(device_id=instance.pk).values_list(
+            "host_id", flat=True
+        )
+        in_service_mark_stale({instance.host_id, *before})
     else:  # a hardware model may change any device's rate (matched by name)
         in_service_mark_stale(None)
 
@@ -265,12 +269,21 @@ def in_service_refresh() -> int:
     return -1 if everything else len(host_ids)
 
 
-def in_service_days_apply(device_days: set[tuple[int, date]]) -> None:
+def in_service_days_apply(device_days: set[tuple[int, date]], whole_days=()) -> None:
     """Rebuild the (day, host) rows of the device-days the rollup just wrote (inside its
     transaction, under the day locks of daily_facts_apply). A device whose window is not known,
-    or whose facts start before it, marks its host stale: its window changes."""
+    or whose facts start before it, marks its host stale: its window changes.
+
+    whole_days: days whose device-days are all given (daily_facts_refresh): their rows of
+    hosts with no device-day left go too.
+    """
+    if whole_days:
+        DailyInServiceFact.objects.filter(day__in=list(whole_days)).delete()
     if not device_days:
         return
+    if settings.DATABASE_IS_POSTGRES:  # never beside a rebuild: it reads windows it may replace
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_LOCK_KEY])
     device_ids = {device_id for device_id, _ in device_days}
     host_of, purchased = {}, set()
     for pk, host_id, bought in Device.objects.filter(pk__in=device_ids).values_list(
@@ -302,9 +315,6 @@ def in_service_days_apply(device_days: set[tuple[int, date]]) -> None:
                 stale.add(window.host_id)
     if stale:
         in_service_mark_stale(stale)
-    if settings.DATABASE_IS_POSTGRES:  # never beside a rebuild of the same hosts
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_LOCK_KEY])
     rows = _day_rows(windows, facts, timezone.now())
     for day in sorted(days):
         DailyInServiceFact.objects.filter(

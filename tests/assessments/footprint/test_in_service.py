@@ -150,6 +150,16 @@ def test_device_added_or_removed(case):
     read_now_and_after_rollup(48 * RATE + 22 * RATE + 24 * RATE)
 
 
+def test_device_moved_to_another_host(case):
+    """Both hosts are rebuilt: the device is counted once, on its new host and site."""
+    b = case["b"]
+    b.host = make_host(case["annex"], purchased=NOV1)
+    b.save()
+    # Alone on their hosts, each GPU carries the whole host share: 1 + 1 = 2 kg/h.
+    read_now_and_after_rollup(48 * 2.0 + 22 * RATE + 24 * 2.0, per_device_agrees=False)
+    assert figures(site=case["annex"]) == pytest.approx(48 * 2.0)
+
+
 def test_late_samples_for_a_past_day(case):
     before = figures()
     add_samples(case["b"], end=at(NOV1, 6), count=180, every_s=60.0, power_w=250.0)
