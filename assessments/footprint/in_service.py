@@ -160,6 +160,9 @@ def _facts(device_ids, first: date | None = None, last: date | None = None):
 def _day_rows(windows: dict[int, Window], facts, now: datetime) -> dict:
     """{(day, host_id): DailyInServiceFact fields} of these device-days."""
     rows: dict = {}
+    devices_of: dict[int, int] = defaultdict(int)
+    for window in windows.values():
+        devices_of[window.host_id] += 1
     for device_id, day, gpu_hours, seconds, stored_rate, _first in facts:
         window = windows.get(device_id)
         if window is None:
@@ -173,6 +176,7 @@ def _day_rows(windows: dict[int, Window], facts, now: datetime) -> dict:
                 "day": day,
                 "host_id": window.host_id,
                 "site_id": window.site_id,
+                "devices": devices_of[window.host_id],
                 "reported_devices": 0,
                 "in_service_hours": 0.0,
                 "measured_seconds": 0.0,
@@ -450,10 +454,17 @@ def _silent_seconds(
         stored = DeviceInService.objects.filter(since__isnull=False).exclude(host_id__in=stale)
         if site_id is not None:
             stored = stored.filter(site_id=site_id)
+        # Every device of a host with a day in the period on which all of them reported did
+        # report: only the other hosts' devices are looked up one by one.
+        full = DailyInServiceFact.objects.filter(
+            day__gte=first, day__lt=last, reported_devices__gte=F("devices")
+        ).values("host_id")
         reported = DailyDeviceFact.objects.filter(
             device_id=OuterRef("device_id"), day__gte=first, day__lt=last
         )
-        silent = list(stored.filter(~Exists(reported)).values_list("since", "until"))
+        silent = list(
+            stored.exclude(host_id__in=full).filter(~Exists(reported)).values_list("since", "until")
+        )
     in_period = set()
     for day, device_ids in live_reported.items():
         if first <= day < last:

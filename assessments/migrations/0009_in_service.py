@@ -46,6 +46,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField()),
+                ('devices', models.PositiveIntegerField(default=0, help_text="The host's devices.")),
                 ('reported_devices', models.PositiveIntegerField(default=0)),
                 ('in_service_hours', models.FloatField(default=0)),
                 ('measured_seconds', models.FloatField(default=0)),

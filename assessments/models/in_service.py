@@ -31,6 +31,7 @@ class DailyInServiceFact(models.Model):
     site = models.ForeignKey(
         "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    devices = models.PositiveIntegerField(default=0, help_text="The host's devices.")
     reported_devices = models.PositiveIntegerField(default=0)
     in_service_hours = models.FloatField(default=0)
     measured_seconds = models.FloatField(default=0)
