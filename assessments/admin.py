@@ -16,8 +16,10 @@ from assessments.models import (
     CodeCarbonExperiment,
     CodeCarbonRun,
     DailyDeviceFact,
+    DailyInServiceFact,
     DailyProjectFact,
     DailySiteFactors,
+    DeviceInService,
     GridIntensityHour,
     GridZone,
     HardwareModel,
@@ -25,6 +27,7 @@ from assessments.models import (
     HourlyDeviceFact,
     HourlyJobFact,
     HourlyProjectFact,
+    InServiceStale,
     Optimisation,
     Organisation,
     Project,
@@ -393,6 +396,43 @@ class DailySiteFactorsAdmin(ComputedAdmin):
     list_filter = ("site",)
     date_hierarchy = "day"
     list_select_related = ("site",)
+
+
+class InServiceAdmin(ComputedAdmin):
+    """Kept by the rollup in step with the inventory and the facts: a row deleted by hand would
+    go unnoticed until the host is rebuilt, so these are read-only."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeviceInService)
+class DeviceInServiceAdmin(InServiceAdmin):
+    list_display = ("device", "host", "site", "since", "until", "kgco2e_per_hour")
+    list_filter = ("site",)
+    list_select_related = ("device__host", "host", "site")
+
+
+@admin.register(DailyInServiceFact)
+class DailyInServiceFactAdmin(InServiceAdmin):
+    list_display = (
+        "day",
+        "host",
+        "site",
+        "reported_devices",
+        "in_service_hours",
+        "unmeasured_hours",
+        "unmeasured_kgco2e",
+        "counted_until",
+    )
+    list_filter = ("site",)
+    date_hierarchy = "day"
+    list_select_related = ("host", "site")
+
+
+@admin.register(InServiceStale)
+class InServiceStaleAdmin(InServiceAdmin):
+    list_display = ("host_id", "marked_at")
 
 
 @admin.register(AttributionRule)

@@ -32,6 +32,7 @@ class AssessmentsConfig(AppConfig):
         post_migrate.connect(
             _load_reference_data, sender=self, dispatch_uid="assessments_reference_data"
         )
+        from assessments.footprint.in_service import inventory_changed
         from assessments.footprint.selectors import embodied_rates_forget
         from assessments.models import HardwareModel
         from collectors.models import Device, Host
@@ -42,4 +43,9 @@ class AssessmentsConfig(AppConfig):
                     embodied_rates_forget,
                     sender=model,
                     dispatch_uid=f"embodied_rates_forget_{model.__name__}_{signal is post_save}",
+                )
+                signal.connect(
+                    inventory_changed,
+                    sender=model,
+                    dispatch_uid=f"in_service_stale_{model.__name__}_{signal is post_save}",
                 )

@@ -28,6 +28,11 @@ def rollup_dirty_hours(batch_size: int = rollup.DEFAULT_BATCH_SIZE, max_batches:
             }
         )
     logger.info("rollup fan-out: %d shards up to mark %d", len(shards), up_to)
+    from assessments.footprint.in_service import in_service_refresh
+
+    rebuilt = in_service_refresh()
+    if rebuilt:
+        logger.info("in-service rows rebuilt for %s hosts", "all" if rebuilt < 0 else rebuilt)
     return {"shards": shards, "up_to": up_to}
 
 

@@ -578,6 +578,7 @@ def _devices_upsert(
         Device.objects.bulk_create(new_devices, ignore_conflicts=True)
         existing_qs = Device.objects.filter(uuid__in=_referenced_uuids(batch))
         existing = _check_devices(collector, batch, existing_qs)
+    stale = {host.pk} if new_devices else set()
     for declared in batch.devices:
         device = existing[declared.uuid]
         wanted = {
@@ -588,6 +589,13 @@ def _devices_upsert(
         changed = {name: value for name, value in wanted.items() if getattr(device, name) != value}
         if changed:
             Device.objects.filter(pk=device.pk).update(**changed)
+            if set(changed) - {"collector_id", "power_limit_w"}:
+                stale |= {host.pk, device.host_id}
+    if stale:
+        # New or changed devices change in-service windows and embodied rates (no signals here).
+        from assessments.footprint.in_service import in_service_mark_stale
+
+        in_service_mark_stale(stale)
     return existing
 
 

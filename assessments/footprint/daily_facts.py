@@ -64,6 +64,17 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
         site_factors_rebuild(days)
+        # The in-service rows of the same days, from the device-days just rebuilt.
+        from assessments.footprint.in_service import in_service_days_apply
+
+        in_service_days_apply(
+            set(
+                DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1])
+                .values_list("device_id", "day")
+                .order_by()
+            ),
+            whole_days=days,
+        )
     return len(days)
 
 
@@ -112,8 +123,11 @@ def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) 
                 **{name: F(name) + value for name, value in delta.items()}
             )
     # Last: the day locks it takes are held to the commit, and nothing after this waits on
-    # another rollup's rows.
+    # another rollup's rows. The in-service rows of the same days are rebuilt under them.
     site_factors_rebuild(by_day)
+    from assessments.footprint.in_service import in_service_days_apply
+
+    in_service_days_apply(device_days)
 
 
 def site_factors_rebuild(days) -> None:

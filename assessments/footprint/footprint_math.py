@@ -19,6 +19,7 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 
 SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
@@ -447,3 +448,78 @@ def in_service_hours(
     period_end: datetime,
 ) -> float:
     return overlap_seconds(service_start, service_end, period_start, period_end) / SECONDS_PER_HOUR
+
+
+def service_window(
+    purchased_at: datetime | None,
+    first_seen_at: datetime | None,
+    first_fact_at: datetime | None,
+    decommissioned_at: datetime | None,
+) -> tuple[datetime | None, datetime | None]:
+    """[since, until) a device is in service; until None: still in service (until now).
+
+    Since: the host's purchase date if known, else the device's first sighting or its first
+    measured hour if earlier (history pushed after registration still counts).
+    """
+    if purchased_at is not None:
+        since = purchased_at
+    else:
+        known = [moment for moment in (first_seen_at, first_fact_at) if moment is not None]
+        since = min(known) if known else None
+    return since, decommissioned_at
+
+
+def service_end(since: datetime, until: datetime | None, now: datetime) -> datetime:
+    """Where a window stops counting: its end, never after now, never before its start."""
+    return min(until or now, max(now, since))
+
+
+class DeviceDay(NamedTuple):
+    """One measured device-day: what pricing its un-measured hours at its stored rate changes
+    against pricing all its in-service hours at the device's current rate."""
+
+    in_service_hours: float
+    unmeasured_hours: float
+    unmeasured_kgco2e: float  # un-measured hours at the day's stored rate
+    current_rate_kgco2e: float  # every in-service hour of the day at the current rate
+    open: bool  # still in service after `counted_until`, its un-measured hours growing
+    slope_kgco2e_per_hour: float  # how the correction grows per hour after `counted_until`
+
+
+def measured_device_day(
+    since: datetime,
+    until: datetime | None,
+    day_start_at: datetime,
+    counted_until: datetime,
+    measured_hours: float,
+    stored_rate: float | None,
+    current_rate: float,
+) -> DeviceDay:
+    """A device-day with facts, counted up to `counted_until` (the day's end once it is over,
+    else the moment of the computation): in-service hours, those not measured (never below 0:
+    hours measured outside the service window do not offset another day's), and their embodied
+    carbon at the rate stored with the day's last fact (the current rate if none)."""
+    end = service_end(since, until, counted_until)
+    hours = in_service_hours(since, end, day_start_at, counted_until)
+    rate = current_rate if stored_rate is None else stored_rate
+    unmeasured = max(0.0, hours - measured_hours)
+    day_end = day_start_at + timedelta(days=1)
+    is_open = (
+        counted_until < day_end
+        and since <= counted_until
+        and (until is None or until > counted_until)
+    )
+    if not is_open:
+        slope = 0.0
+    elif hours >= measured_hours:
+        slope = rate - current_rate
+    else:  # measured ahead of the clock: the gap closes before un-measured hours grow again
+        slope = -current_rate
+    return DeviceDay(
+        hours,
+        unmeasured,
+        embodied_for_hours(rate, unmeasured),
+        embodied_for_hours(current_rate, hours),
+        is_open,
+        slope,
+    )

@@ -121,6 +121,9 @@ def rollup_dirty_hours(
         result = rollup_shard(shard, up_to=up_to, batch_size=batch_size, max_batches=left)
         total.add(result)
         total.failed += result.failed
+    from assessments.footprint.in_service import in_service_refresh
+
+    in_service_refresh()  # hosts whose inventory changed: their in-service rows rebuilt
     total.seconds = time.monotonic() - started
     return total
 

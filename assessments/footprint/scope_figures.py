@@ -25,6 +25,7 @@ from django.db.models.functions import TruncDate, TruncMonth
 from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_footprint
 from assessments.footprint import footprint_math as fm
 from assessments.footprint import selectors as in_service
+from assessments.footprint.in_service import in_service_figures
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
@@ -360,20 +361,15 @@ def _unallocated(
 def _coverage(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
     """Measured / expected device time of the devices that reported for the scope (the devices
     a project scope used)."""
-    if days and scope.is_fleet:
-        in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
-        per_device = in_service._per_device_days(in_days)
-        device_ids = _reporting_devices(scope, in_days)
-        return in_service._coverage(device_ids, period_start, period_end, per_device)
-    facts = _facts(scope, period_start, period_end, days=False)
+    if days and scope.is_fleet and not scope.by_device:
+        # Whole days of the organisation or a site: the in-service day rows the rollup keeps.
+        [figures] = in_service_figures(
+            [(period_start.date(), period_end.date())], site=scope.site, with_coverage=True
+        )
+        if not figures.reported:
+            return None
+        return fm.coverage(figures.measured_seconds, figures.expected_seconds or 0.0)
+    # Daily device facts name their devices; project facts are read per hour for that.
+    facts = _facts(scope, period_start, period_end, days=days and scope.by_device)
     device_ids = set(facts.values_list("device_id", flat=True).distinct())
     return in_service._coverage(device_ids, period_start, period_end)
-
-
-def _reporting_devices(scope: Scope, in_days: Q) -> set[int]:
-    devices = DailyDeviceFact.objects.filter(in_days)
-    if scope.by_device:
-        devices = devices.filter(device_id__in=_scope_devices(scope))
-    elif scope.site is not None:
-        devices = devices.filter(site=scope.site)
-    return set(devices.values_list("device_id", flat=True).distinct())

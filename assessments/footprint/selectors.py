@@ -20,13 +20,13 @@ from datetime import UTC, date, datetime, time
 from typing import NamedTuple
 
 from django.core.cache import cache
-from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, Sum, When
+from django.db.models import Case, Count, DateTimeField, F, Max, Min, Sum, When
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
 from assessments.footprint.daily_facts import factor_ranges_combine
+from assessments.footprint.in_service import in_service_figures
 from assessments.models import (
-    DailyDeviceFact,
     DailySiteFactors,
     HourlyDeviceFact,
     HourlyProjectFact,
@@ -36,6 +36,8 @@ from assessments.models import (
     Team,
 )
 from collectors.models import Device, DirtyHour
+
+_NOT_YET = object()
 
 
 def as_utc_datetime(moment: date | datetime) -> datetime:
@@ -79,29 +81,37 @@ def unmeasured_embodied(periods, *, site: Site | None = None, device_ids=None) -
     embodied carbon of in-service hours that no fact measured, what scope_figures adds to a
     fleet scope's embodied carbon (and to the unallocated).
 
-    Several periods in one call share the factor lookups of devices that did not report.
+    Periods of whole UTC days of the organisation or a site read the in-service windows and day
+    rows the rollup keeps (assessments.footprint.in_service), all in one pass; others (and a
+    set of devices) are worked out per device from the hourly facts.
     """
     periods = [(as_utc_datetime(start), as_utc_datetime(end)) for start, end in periods]
     if not periods:
         return []
-    # First sightings after the earliest start are read; for a later period an earlier one is
-    # as good as "before the period".
-    devices = _devices_in_service(min(start for start, _ in periods), site, device_ids)
-    today_rates: dict[int, float] = {}
-    results = []
-    for period_start, period_end in periods:
-        if period_end <= period_start:
-            results.append(0.0)
-            continue
-        per_device = None
-        if _whole_days(period_start, period_end):
-            in_days = Q(day__gte=period_start.date(), day__lt=period_end.date())
-            per_device = _per_device_days(in_days)
-        results.append(
-            _unmeasured_embodied(
-                devices, period_start, period_end, per_device, today_rates=today_rates
-            )
+    results: list[float | None] = [None] * len(periods)
+    # The day rows are kept per host and site: a set of devices is worked out per device.
+    whole = [
+        n
+        for n, (start, end) in enumerate(periods)
+        if device_ids is None and (end <= start or _whole_days(start, end))
+    ]
+    if whole:
+        found = in_service_figures(
+            [(periods[n][0].date(), max(periods[n]).date()) for n in whole], site=site
         )
+        for n, figures in zip(whole, found, strict=True):
+            results[n] = figures.unmeasured_embodied_kgco2e
+    rest = [n for n, value in enumerate(results) if value is None]
+    if rest:
+        # First sightings after the earliest start are read; for a later period an earlier
+        # one is as good as "before the period".
+        devices = _devices_in_service(min(periods[n][0] for n in rest), site, device_ids)
+        today_rates: dict[int, float] = {}
+        for n in rest:
+            period_start, period_end = periods[n]
+            results[n] = _unmeasured_embodied(
+                devices, period_start, period_end, today_rates=today_rates
+            )
     return results
 
 
@@ -158,39 +168,8 @@ def _whole_days(period_start: datetime, period_end: datetime) -> bool:
     )
 
 
-def _per_device_days(in_days: Q) -> dict[int, dict]:
-    """Per device that reported over the days: measured device-hours and seconds, the last day
-    measured and the embodied rate stored with its last hour (from DailyDeviceFact: one row per
-    device, a few numbers each)."""
-    rows = (
-        DailyDeviceFact.objects.filter(in_days)
-        .values("device_id")
-        .annotate(
-            gpu_hours=Sum("gpu_hours"),
-            measured_seconds=Sum("measured_seconds"),
-            last_day=Max("day"),
-        )
-        .values_list("device_id", "gpu_hours", "measured_seconds", "last_day")
-        .order_by()
-    )
-    per_device = {
-        device_id: {"gpu_hours": hours, "measured_seconds": seconds, "last_day": last_day}
-        for device_id, hours, seconds, last_day in rows
-    }
-    by_day = defaultdict(set)
-    for device_id, row in per_device.items():
-        by_day[row["last_day"]].add(device_id)
-    for day, wanted in by_day.items():  # usually one day: the period's last
-        for device_id, rate in DailyDeviceFact.objects.filter(day=day).values_list(
-            "device_id", "last_embodied_kgco2e_per_hour"
-        ):
-            if device_id in wanted:
-                per_device[device_id]["rate"] = rate
-    return per_device
-
-
 def _service_windows(
-    devices, period_start: datetime, period_end: datetime, per_device: dict | None = None
+    devices, period_start: datetime, period_end: datetime
 ) -> dict[int, tuple[datetime, datetime]]:
     """[in service from, until) per device, as far as the period needs it.
 
@@ -200,19 +179,7 @@ def _service_windows(
     """
     needs_facts = [d.pk for d in devices if not d.purchased and d.first_seen_at is not None]
     first_fact = {}
-    if needs_facts and per_device is not None:
-        first_fact = dict(
-            DailyDeviceFact.objects.filter(
-                device_id__in=[pk for pk in needs_facts if pk in per_device],
-                day__gte=period_start.date(),
-                day__lt=period_end.date(),
-            )
-            .values("device_id")
-            .annotate(first=Min("first_hour"))
-            .values_list("device_id", "first")
-            .order_by()
-        )
-    elif needs_facts:
+    if needs_facts:
         first_fact = dict(
             HourlyDeviceFact.objects.filter(
                 device_id__in=needs_facts, hour__gte=period_start, hour__lt=period_end
@@ -236,11 +203,9 @@ def _service_windows(
     return windows
 
 
-def _in_service_hours(
-    devices, period_start: datetime, period_end: datetime, per_device: dict | None = None
-) -> dict[int, float]:
+def _in_service_hours(devices, period_start: datetime, period_end: datetime) -> dict[int, float]:
     """{device id: its in-service hours within the period}."""
-    windows = _service_windows(devices, period_start, period_end, per_device)
+    windows = _service_windows(devices, period_start, period_end)
     # A host's devices, and most of a fleet, share their window: each is worked out once.
     hours = functools.cache(
         lambda since, until: fm.in_service_hours(since, until, period_start, period_end)
@@ -252,8 +217,6 @@ def _unmeasured_embodied(
     devices,
     period_start: datetime,
     period_end: datetime,
-    per_device: dict | None = None,
-    in_service: dict[int, float] | None = None,
     today_rates: dict[int, float] | None = None,
 ) -> float:
     """Embodied carbon of in-service hours in the period that no fact measured (unallocated).
@@ -264,25 +227,20 @@ def _unmeasured_embodied(
     """
     if not devices:
         return 0.0
-    if in_service is None:
-        in_service = _in_service_hours(devices, period_start, period_end, per_device)
-    if per_device is not None:
-        measured = {pk: row["gpu_hours"] or 0.0 for pk, row in per_device.items()}
-        rates = {pk: row["rate"] for pk, row in per_device.items() if row.get("rate") is not None}
-    else:
-        measured, latest = {}, {}
-        for device_id, hours, last in (
-            HourlyDeviceFact.objects.filter(
-                device_id__in=[d.pk for d in devices], hour__gte=period_start, hour__lt=period_end
-            )
-            .values("device_id")
-            .annotate(hours=Sum("gpu_hours"), last=Max("hour"))
-            .values_list("device_id", "hours", "last")
-            .order_by()
-        ):
-            measured[device_id] = hours or 0.0
-            latest[device_id] = last
-        rates = _stored_embodied_rates(latest)
+    in_service = _in_service_hours(devices, period_start, period_end)
+    measured, latest = {}, {}
+    for device_id, hours, last in (
+        HourlyDeviceFact.objects.filter(
+            device_id__in=[d.pk for d in devices], hour__gte=period_start, hour__lt=period_end
+        )
+        .values("device_id")
+        .annotate(hours=Sum("gpu_hours"), last=Max("hour"))
+        .values_list("device_id", "hours", "last")
+        .order_by()
+    ):
+        measured[device_id] = hours or 0.0
+        latest[device_id] = last
+    rates = _stored_embodied_rates(latest)
     unmeasured = {}
     for device in devices:
         hours = in_service[device.pk] - measured.get(device.pk, 0.0)
@@ -344,28 +302,12 @@ def _current_embodied_rates(device_ids: list[int], known: dict[int, float]) -> d
     return {pk: known[pk] for pk in device_ids}
 
 
-def _coverage(
-    device_ids,
-    period_start: datetime,
-    period_end: datetime,
-    per_device: dict | None = None,
-    known: list | None = None,
-    in_service: dict[int, float] | None = None,
-) -> float | None:
+def _coverage(device_ids, period_start: datetime, period_end: datetime) -> float | None:
     if not device_ids:
         return None
-    if known is not None:  # every device is loaded already: no second query
-        devices = [d for d in known if d.pk in device_ids]
-    else:
-        devices = _devices_in_service(period_start, device_ids=device_ids)
-    if in_service is None or known is None:
-        in_service = _in_service_hours(devices, period_start, period_end, per_device)
+    devices = _devices_in_service(period_start, device_ids=device_ids)
+    in_service = _in_service_hours(devices, period_start, period_end)
     expected_s = math.fsum(in_service[d.pk] * fm.SECONDS_PER_HOUR for d in devices)
-    if per_device is not None:
-        measured_s = math.fsum(
-            per_device[pk]["measured_seconds"] or 0.0 for pk in device_ids if pk in per_device
-        )
-        return fm.coverage(measured_s, expected_s)
     measured_s = (
         HourlyDeviceFact.objects.filter(
             device_id__in=device_ids, hour__gte=period_start, hour__lt=period_end

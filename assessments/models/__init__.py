@@ -12,6 +12,11 @@ from assessments.models.facts import (
     HourlyJobFact,
     HourlyProjectFact,
 )
+from assessments.models.in_service import (
+    DailyInServiceFact,
+    DeviceInService,
+    InServiceStale,
+)
 from assessments.models.organisation import (
     Allocation,
     ApiToken,
@@ -39,8 +44,10 @@ __all__ = [
     "CodeCarbonExperiment",
     "CodeCarbonRun",
     "DailyDeviceFact",
+    "DailyInServiceFact",
     "DailyProjectFact",
     "DailySiteFactors",
+    "DeviceInService",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",
@@ -48,6 +55,7 @@ __all__ = [
     "HourlyDeviceFact",
     "HourlyJobFact",
     "HourlyProjectFact",
+    "InServiceStale",
     "Optimisation",
     "Organisation",
     "Phase",

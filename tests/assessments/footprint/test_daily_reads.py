@@ -128,23 +128,3 @@ def test_factors_follow_late_data_and_a_full_refresh(fleet, monkeypatch):
     DailySiteFactors.objects.all().delete()
     fill(apps, None)
     assert footprint_factors(start=start, end=end) == after
-
-
-def test_todays_embodied_rates_are_cached_until_the_inventory_changes(fleet):
-    """A device that did not report is priced at today's rate; the rates are kept in the cache
-    and forgotten when a host is saved, so an edit shows at once."""
-    from django.core.cache import cache
-
-    from collectors.models import Device
-
-    period = (T0.date() - timedelta(days=1), T0.date() + timedelta(days=3))
-    [before] = selectors.unmeasured_embodied([period])
-    idle = Device.objects.select_related("host").get(host__site__name="annex", index=1)
-    assert idle.pk in cache.get(selectors.TODAY_RATES_CACHE_KEY)
-    assert selectors.unmeasured_embodied([period]) == [before]  # served from the cache
-
-    idle.host.embodied_kgco2e = 50_000
-    idle.host.save()
-    assert cache.get(selectors.TODAY_RATES_CACHE_KEY) is None
-    [after] = selectors.unmeasured_embodied([period])
-    assert after > before
