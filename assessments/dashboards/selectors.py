@@ -14,8 +14,9 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
-from assessments.footprint.footprint_math import day_start, per_unit, prorated_units, units_by_day
+from assessments.footprint.footprint_math import day_start, per_unit, units_by_day
 from assessments.footprint.selectors import unmeasured_embodied
+from assessments.footprint.work import declared_work_units, work_by_kind
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
@@ -60,30 +61,11 @@ def _with_total(row: dict) -> dict:
 
 
 def work_units(*, projects, start: date, end: date) -> dict[int, float]:
-    """Units of work per project id in [start, end), records spread evenly over their period.
-
-    Records wholly inside the range are summed by the database; only the few that cross its
-    edges are prorated here.
-    """
-    lo, hi = day_start(start), day_start(end)
-    overlapping = WorkRecord.objects.filter(
-        project__in=projects, period_start__lt=hi, period_end__gt=lo
-    )
-    inside = Q(period_start__gte=lo, period_end__lte=hi)
-    totals: dict[int, float] = defaultdict(float)
-    for project_id, units in (
-        overlapping.filter(inside)
-        .values("project_id")
-        .annotate(units=Sum("units"))
-        .values_list("project_id", "units")
-        .order_by()
-    ):
-        totals[project_id] += units or 0.0
-    for project_id, period_start, period_end, units in overlapping.exclude(inside).values_list(
-        "project_id", "period_start", "period_end", "units"
-    ):
-        totals[project_id] += prorated_units(units, period_start, period_end, lo, hi)
-    return dict(totals)
+    """Units of work of its declared kind per project id in [start, end), records spread evenly
+    over their period, measured work winning over posted (assessments.footprint.work)."""
+    records = WorkRecord.objects.filter(project__in=projects)
+    by_kind = work_by_kind(records, day_start(start), day_start(end))
+    return declared_work_units(by_kind)[0]
 
 
 def sci_for(*, totals: dict, projects, start: date, end: date, units: float | None = None) -> dict:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from assessments.codecarbon.selectors import codecarbon_footprint
 from assessments.footprint import footprint_math as fm
 from assessments.footprint.daily_facts import factor_ranges_combine
+from assessments.footprint.work import scope_work, serving_figures
 from assessments.models import (
     DailyDeviceFact,
     DailyProjectFact,
@@ -150,7 +151,8 @@ def footprint(
     for name, value in reported["counted"].items():
         totals[name] += value
 
-    work_units, unit_names = _work_units(work_records, period_start, period_end)
+    work = scope_work(work_records, period_start, period_end)
+    work_units, unit_names = work["work_units"], work["unit_names"]
     operational = totals["operational_kgco2e"]
     embodied = totals["embodied_kgco2e"]
     result = {
@@ -175,7 +177,11 @@ def footprint(
             in_service=in_service,
         ),
         "codecarbon": reported["summary"],
+        "work_units_by_kind": work["work_units_by_kind"],
+        "work_by_kind": work["work_by_kind"],
     }
+    if project is not None:
+        result["serving"] = serving_figures(result)
     if is_organisation:
         result["unallocated_energy_kwh"] = unallocated_totals["energy"] or 0.0
         result["unallocated_embodied_kgco2e"] = (unallocated_totals["embodied"] or 0.0) + unmeasured
@@ -213,36 +219,6 @@ def unmeasured_embodied(periods) -> list[float]:
             )
         )
     return results
-
-
-def _work_units(records, period_start: datetime, period_end: datetime) -> tuple[float, set[str]]:
-    """Units of work in the period (pro rata), and the names of the units they count.
-
-    Records wholly inside the period count in full and are summed by the database; only the
-    few that cross its edges are prorated here.
-    """
-    overlapping = records.filter(period_start__lt=period_end, period_end__gte=period_start)
-    inside = Q(period_start__gte=period_start, period_end__lte=period_end)
-    sums = list(
-        overlapping.filter(inside)
-        .values("project__work_unit")
-        .annotate(units=Sum("units"))
-        .values_list("project__work_unit", "units")
-        .order_by()
-    )
-    edges = list(
-        overlapping.exclude(inside).values_list(
-            "units", "period_start", "period_end", "project__work_unit"
-        )
-    )
-    units = math.fsum(
-        [units or 0.0 for _, units in sums]
-        + [
-            fm.prorated_units(units, start, end, period_start, period_end)
-            for units, start, end, _ in edges
-        ]
-    )
-    return units, {name for name, _ in sums} | {name for *_, name in edges}
 
 
 # --- in-service time -----------------------------------------------------------------------

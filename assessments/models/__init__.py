@@ -25,7 +25,9 @@ from assessments.models.organisation import (
     Site,
     Team,
     UserProfile,
+    WorkKind,
     WorkRecord,
+    WorkSource,
 )
 from assessments.models.reports import Report
 from assessments.models.rollup import RollupShard
@@ -59,5 +61,7 @@ __all__ = [
     "Team",
     "Technique",
     "UserProfile",
+    "WorkKind",
     "WorkRecord",
+    "WorkSource",
 ]

@@ -166,7 +166,7 @@ class CountingSource(PrometheusSource):
 
 
 @needs_prometheus
-def test_one_poll_costs_four_queries_whatever_the_number_of_gpus(tmp_path, exporter):
+def test_one_poll_costs_five_queries_whatever_the_number_of_gpus(tmp_path, exporter):
     with PrometheusServer(tmp_path, [f"127.0.0.1:{exporter.port}"]) as prometheus:
         prometheus.wait_for_points(ENERGY, series=8, points=3)
         source = CountingSource(prometheus.url, hostname="c", poll_every_s=60.0)
@@ -174,9 +174,10 @@ def test_one_poll_costs_four_queries_whatever_the_number_of_gpus(tmp_path, expor
         source.queries.clear()
         samples = source.read()
         assert len({s.device.uuid for s in samples}) == 8
-        assert len(source.queries) == 4
+        # Energy, power, utilisation, memory, and one for the serving engines' counters.
+        assert len(source.queries) == 5
         assert source.read() == []  # the next poll waits for the push period
-        assert len(source.queries) == 4
+        assert len(source.queries) == 5
 
 
 @needs_prometheus
