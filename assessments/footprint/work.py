@@ -171,6 +171,7 @@ def project_work_panel(*, project, start: datetime, end: datetime, totals: dict)
         }
         for kind, detail in work["work_by_kind"].items()
     ]
+    kinds.sort(key=lambda row: not row["declared"])  # the project's own kind first
     return {
         "kinds": kinds,
         "overlap": any(row["overlap"] > 0 for row in kinds),
