@@ -14,9 +14,9 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
-from assessments.footprint.footprint_math import day_start, per_unit, units_by_day
+from assessments.footprint.footprint_math import day_start, per_unit
 from assessments.footprint.selectors import unmeasured_embodied
-from assessments.footprint.work import declared_work_units, work_by_kind
+from assessments.footprint.work import declared_units_by_day, declared_work_units, work_by_kind
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
@@ -314,10 +314,7 @@ def project_by_device(*, project, start: date, end: date) -> list[dict]:
 def project_per_unit_series(*, project, start: date, end: date) -> list[dict]:
     """Per day: energy (kWh), carbon (kgCO2e), units of work, and the two per unit."""
     series = time_series(start=start, end=end, project=project, bucket="day")
-    records = WorkRecord.objects.filter(
-        project=project, period_start__lt=day_start(end), period_end__gt=day_start(start)
-    ).values_list("period_start", "period_end", "units")
-    units_per_day = units_by_day(records, start, end)
+    units_per_day = declared_units_by_day(project=project, start=start, end=end)
     rows = []
     for row in series:
         units = units_per_day.get(row["period"], 0.0)

@@ -17,7 +17,8 @@ from django.utils import timezone
 from assessments.decisions import recommendation_rules as rules
 from assessments.decisions import roi
 from assessments.decisions.technique_savings import technique_saving
-from assessments.footprint.footprint_math import day_start, prorated_units, units_by_day
+from assessments.footprint.footprint_math import day_start
+from assessments.footprint.work import declared_units_by_day, declared_work_units, work_by_kind
 from assessments.models import (
     GridIntensityHour,
     HourlyDeviceFact,
@@ -42,11 +43,10 @@ def utc_today(now: datetime | None) -> date:
 
 
 def project_daily_units(project_id: int, start: date, end: date) -> dict[date, float]:
-    """Units of work per UTC day in [start, end): each record spread over its period pro rata."""
-    records = WorkRecord.objects.filter(
-        project_id=project_id, period_start__lt=day_start(end), period_end__gte=day_start(start)
-    ).values_list("period_start", "period_end", "units")
-    return units_by_day(records, start, end)
+    """Units of work of the project's declared kind per UTC day in [start, end): each record
+    spread over its period pro rata, measured work winning over posted work."""
+    project = Project.objects.only("pk", "work_kind").get(pk=project_id)
+    return declared_units_by_day(project=project, start=start, end=end)
 
 
 def project_daily_values(project_id: int, start: date, end: date) -> list[roi.DailyValues]:
@@ -466,12 +466,8 @@ def _project_months(start: datetime, end: datetime) -> list[rules.ProjectMonth]:
     result = []
     for project in Project.objects.filter(pk__in=sums):
         row = sums[project.pk]
-        units = sum(
-            prorated_units(r.units, r.period_start, r.period_end, start, end)
-            for r in WorkRecord.objects.filter(
-                project=project, period_start__lt=end, period_end__gte=start
-            )
-        )
+        by_kind = work_by_kind(WorkRecord.objects.filter(project=project), start, end)
+        units = declared_work_units(by_kind)[0].get(project.pk, 0.0)
         result.append(
             rules.ProjectMonth(
                 project_id=project.pk,

@@ -7,10 +7,10 @@ posted_outside_measured, prorated_units).
 """
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models.functions import TruncDate, TruncHour
 
 from assessments.footprint import footprint_math as fm
 from assessments.models import Project, WorkKind, WorkRecord, WorkSource
@@ -43,7 +43,7 @@ def work_by_kind(
         sums[(project_id, kind)] += fm.prorated_units(units, start, end, period_start, period_end)
     hours: dict[tuple[int, str], set[datetime]] = defaultdict(set)
     for project_id, kind, hour in (
-        measured.annotate(hour=TruncHour("period_start"))
+        measured.annotate(hour=TruncHour("period_start", tzinfo=UTC))
         .values_list("project_id", "kind", "hour")
         .distinct()
         .order_by()
@@ -177,3 +177,48 @@ def project_work_panel(*, project, start: datetime, end: datetime, totals: dict)
         "overlap": any(row["overlap"] > 0 for row in kinds),
         "serving": serving_figures(figures),
     }
+
+
+def declared_units_by_day(*, project, start: date, end: date) -> dict[date, float]:
+    """Units of the project's declared kind per UTC day in [start, end), measured work winning
+    over posted work for the hours it covers (as work_by_kind, day by day)."""
+    lo, hi = fm.day_start(start), fm.day_start(end)
+    records = WorkRecord.objects.filter(project=project, kind=project.work_kind)
+    # Measured records lie within one clock hour, hence within one day.
+    measured = records.filter(source=WorkSource.MEASURED, period_start__gte=lo, period_start__lt=hi)
+    result: dict[date, float] = defaultdict(float)
+    for day, units in (
+        measured.annotate(day=TruncDate("period_start", tzinfo=UTC))
+        .values("day")
+        .annotate(units=Sum("units"))
+        .values_list("day", "units")
+        .order_by()
+    ):
+        result[day] += units or 0.0
+    hours_by_day: dict[date, list[datetime]] = defaultdict(list)
+    for hour in (
+        measured.annotate(hour=TruncHour("period_start", tzinfo=UTC))
+        .values_list("hour", flat=True)
+        .distinct()
+        .order_by()
+    ):
+        hours_by_day[hour.astimezone(UTC).date()].append(hour)
+    posted = records.filter(source=WorkSource.POSTED, period_start__lt=hi, period_end__gte=lo)
+    for units, record_start, record_end in posted.values_list(
+        "units", "period_start", "period_end"
+    ):
+        day = max(record_start, lo).astimezone(UTC).date()
+        last = min(max(record_end, record_start), hi).astimezone(UTC).date()
+        while day <= last and day < end:
+            counted, _ = fm.posted_outside_measured(
+                units,
+                record_start,
+                record_end,
+                fm.day_start(day),
+                fm.day_start(day + timedelta(days=1)),
+                hours_by_day.get(day, ()),
+            )
+            if counted:
+                result[day] += counted
+            day += timedelta(days=1)
+    return dict(result)

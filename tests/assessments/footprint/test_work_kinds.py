@@ -230,3 +230,15 @@ def test_project_page_shows_the_overlap_and_the_per_token_figures(client, chat):
     assert "2,000" in table  # the overlap
     assert "8,000" in table  # requests counted
     assert "measured+posted" in table
+
+
+def test_units_per_day_count_the_declared_kind_with_measured_winning(chat):
+    from assessments.footprint.work import declared_units_by_day
+
+    # A day's worth of posted requests from noon to noon: 1,200 on each day, no measured hours.
+    work_record_create(project=chat, units=2400, start=T0 + 2 * HOUR, end=T0 + 26 * HOUR)
+    days = declared_units_by_day(project=chat, start=date(2026, 11, 2), end=date(2026, 11, 4))
+    assert days == pytest.approx({date(2026, 11, 2): 8000 + 1200, date(2026, 11, 3): 1200})
+    assert sum(days.values()) == pytest.approx(
+        footprint(start=date(2026, 11, 2), end=date(2026, 11, 4), project="chat")["work_units"]
+    )
