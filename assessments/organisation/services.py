@@ -35,12 +35,22 @@ _MICROSECOND = timedelta(microseconds=1)
 _ZERO_OR_HOUR = (timedelta(0), timedelta(hours=1))
 
 
-def project_create(*, slug: str, name: str, team: Team, phase: str, work_unit: str = "") -> Project:
-    return Project.objects.create(slug=slug, name=name, team=team, phase=phase, work_unit=work_unit)
+def project_create(
+    *,
+    slug: str,
+    name: str,
+    team: Team,
+    phase: str,
+    work_unit: str = "",
+    work_kind: str = WorkKind.OTHER,
+) -> Project:
+    return Project.objects.create(
+        slug=slug, name=name, team=team, phase=phase, work_unit=work_unit, work_kind=work_kind
+    )
 
 
 def project_update(*, project: Project, **fields) -> Project:
-    allowed = {"slug", "name", "team", "phase", "work_unit"}
+    allowed = {"slug", "name", "team", "phase", "work_unit", "work_kind"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a project.")

@@ -242,3 +242,19 @@ def test_units_per_day_count_the_declared_kind_with_measured_winning(chat):
     assert sum(days.values()) == pytest.approx(
         footprint(start=date(2026, 11, 2), end=date(2026, 11, 4), project="chat")["work_units"]
     )
+
+
+def test_the_project_form_declares_the_kind_and_keeps_it_when_left_out(chat):
+    from assessments.models import Team
+    from assessments.organisation.forms import ProjectForm
+
+    teams = Team.objects.all()
+    data = {"name": "Chat", "slug": "chat", "team": chat.team.pk, "phase": "inference"}
+    form = ProjectForm({**data, "work_kind": "output_tokens"}, instance=chat, teams=teams)
+    assert form.is_valid(), form.errors
+    assert form.save().work_kind == "output_tokens"
+    form = ProjectForm(data, instance=chat, teams=teams)
+    assert form.is_valid(), form.errors
+    assert form.save().work_kind == "output_tokens"
+    form = ProjectForm({**data, "work_kind": "tokens"}, instance=chat, teams=teams)
+    assert not form.is_valid() and "work_kind" in form.errors
