@@ -201,9 +201,20 @@ class AllocationAdmin(admin.ModelAdmin):
 
 @admin.register(WorkRecord)
 class WorkRecordAdmin(admin.ModelAdmin):
-    list_display = ("project", "period_start", "period_end", "units", "note", "created_by")
-    list_filter = ("project",)
-    search_fields = ("project__slug", "note")
+    list_display = (
+        "project",
+        "period_start",
+        "period_end",
+        "units",
+        "kind",
+        "source",
+        "model_name",
+        "job",
+        "note",
+        "created_by",
+    )
+    list_filter = ("project", "kind", "source")
+    search_fields = ("project__slug", "note", "model_name", "job")
     date_hierarchy = "period_start"
     list_select_related = ("project", "created_by")
     raw_id_fields = ("created_by",)

@@ -125,7 +125,11 @@ def ingest_view(request):
                 metrics.INGEST_FOREIGN_TAGS.labels(collector=collector.name).inc(
                     result.foreign_tags
                 )
-            response = JsonResponse({"accepted": result.accepted, "duplicate": False}, status=202)
+            answer = {"accepted": result.accepted, "duplicate": False}
+            if result.work_count:
+                answer["work_accepted"] = result.work_accepted
+                answer["work_unattributed_units"] = result.work_unattributed
+            response = JsonResponse(answer, status=202)
     return response
 
 

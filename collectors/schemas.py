@@ -224,6 +224,29 @@ class SampleIn(BaseModel):
         return self
 
 
+# Units of one work sample: a serving engine does far fewer than 1e12 requests or tokens in an
+# hour; a larger value is a unit slip (docs/ingest.md, "Measured work").
+MAX_WORK_UNITS = 1e12
+
+
+class WorkIn(BaseModel):
+    """Units of work a serving engine counted over the interval that ends at ts."""
+
+    model_config = _STRICT
+
+    ts: Annotated[datetime, WithJsonSchema(SampleIn.model_fields["ts"].metadata[0].json_schema)]
+    duration_s: Annotated[float, Field(gt=0, le=MAX_DURATION_S)]
+    kind: Literal["requests", "input_tokens", "output_tokens"]
+    units: Annotated[float, Field(ge=0, le=MAX_WORK_UNITS)]
+    model_name: printable(max_length=200) = ""
+    tags: Annotated[list[TagIn], Field(max_length=MAX_TAGS)] | None = None
+    job: Annotated[list[JobIn], Field(max_length=64)] | None = None
+
+    _parse_ts = field_validator("ts", mode="before")(SampleIn._parse_ts.__func__)
+    _shares = field_validator("tags")(SampleIn._shares_sum_to_at_most_one.__func__)
+    _job_shares = field_validator("job")(SampleIn._job_shares_sum_to_at_most_one.__func__)
+
+
 class IngestPayload(BaseModel):
     """One batch pushed by an agent (docs/architecture.md, 4.2)."""
 
@@ -233,6 +256,7 @@ class IngestPayload(BaseModel):
     host: HostIn
     devices: list[DeviceIn] = []
     samples: Annotated[list[SampleIn], Field(max_length=MAX_SAMPLES)] = []
+    work: Annotated[list[WorkIn], Field(max_length=MAX_SAMPLES)] = []
 
     @field_validator("devices")
     @classmethod
@@ -254,6 +278,12 @@ class IngestAnswer(BaseModel):
 
     accepted: int = Field(description="Samples stored by this request (re-sent ones excluded).")
     duplicate: bool = Field(description="True when this batch_id was already stored.")
+    work_accepted: int | None = Field(
+        default=None, description="Measured work records stored (batches with `work` only)."
+    )
+    work_unattributed_units: float | None = Field(
+        default=None, description="Units of measured work no tag or attribution rule took."
+    )
 
 
 def parse_timestamp(value) -> datetime:

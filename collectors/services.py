@@ -20,7 +20,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from pydantic import ValidationError
 
-from assessments.models import Project
+from assessments.models import AttributionRule, Project, WorkRecord, WorkSource
+from assessments.organisation import attribution
 from collectors import partitions
 from collectors.intervals import hours_touched
 from collectors.models import (
@@ -37,6 +38,7 @@ from collectors.schemas import (
     MAX_SAMPLES,
     DeviceIn,
     IngestPayload,
+    WorkIn,
     error_details,
     escape_control,
 )
@@ -101,6 +103,9 @@ class IngestResult:
     duplicate: bool  # the batch_id was already stored: nothing written
     sample_count: int = 0  # samples in the batch
     foreign_tags: int = 0  # tags dropped because they named another team's project
+    work_accepted: int = 0  # measured work records stored by this call
+    work_unattributed: float = 0.0  # units of measured work that no tag or rule gave a project
+    work_count: int = 0  # work items in the batch
 
 
 # --- Collectors -----------------------------------------------------------------------------
@@ -275,7 +280,8 @@ def _foreign_tags_drop(collector: Collector, batch: IngestPayload) -> int:
     """
     if collector.team_id is None:
         return 0
-    slugs = {tag.project for sample in batch.samples for tag in sample.tags or ()}
+    tagged = [*batch.samples, *batch.work]
+    slugs = {tag.project for item in tagged for tag in item.tags or ()}
     if not slugs:
         return 0
     teams = dict(Project.objects.filter(slug__in=slugs).values_list("slug", "team_id"))
@@ -283,11 +289,11 @@ def _foreign_tags_drop(collector: Collector, batch: IngestPayload) -> int:
     if not refused:
         return 0
     dropped = 0
-    for sample in batch.samples:
-        if sample.tags and any(tag.project in refused for tag in sample.tags):
-            kept = [tag for tag in sample.tags if tag.project not in refused]
-            dropped += len(sample.tags) - len(kept)
-            sample.tags = kept or None
+    for item in tagged:
+        if item.tags and any(tag.project in refused for tag in item.tags):
+            kept = [tag for tag in item.tags if tag.project not in refused]
+            dropped += len(item.tags) - len(kept)
+            item.tags = kept or None
     return dropped
 
 
@@ -433,8 +439,92 @@ def _store(
     else:
         accepted = _samples_insert_generic(rows, record.pk, now)
         IngestBatch.objects.filter(pk=record.pk).update(stored_count=accepted)
-    result = IngestResult(batch.batch_id, accepted, False, len(batch.samples))
+    work_accepted, unattributed = _work_store(batch.work) if batch.work else (0, 0.0)
+    result = IngestResult(
+        batch.batch_id,
+        accepted,
+        False,
+        len(batch.samples),
+        work_accepted=work_accepted,
+        work_unattributed=unattributed,
+        work_count=len(batch.work),
+    )
     return result, host, devices
+
+
+def _work_store(work: list[WorkIn]) -> tuple[int, float]:
+    """Store measured work as WorkRecords of the projects it is attributed to: (records stored,
+    units no project took).
+
+    The rules of energy (docs/ingest.md, "Measured work"): a tag naming a project wins (tags of
+    another team's project were dropped before); otherwise the attribution rules map the jobs
+    (pods). Units split by the shares; a share no tag or rule takes stays unattributed. An
+    interval crossing an hour splits pro rata, so each record lies within one hour. A record
+    already stored (the same pod, model, kind and end) is stored once.
+    """
+    rules = [
+        attribution.Rule(rule.position, rule.match, rule.project.slug, rule.phase)
+        for rule in AttributionRule.objects.select_related("project").order_by("position")
+    ]
+    parts = []
+    unattributed = 0.0
+    for item in work:
+        jobs = [
+            job.model_dump(exclude_defaults=True) | {"share": job.share} for job in item.job or ()
+        ]
+        if item.tags:
+            job = "+".join(sorted({attribution.job_key(j) for j in jobs})) if jobs else ""
+            tags = [{"project": tag.project, "share": tag.share, "job": job} for tag in item.tags]
+        else:
+            tags = attribution.tags_for_jobs(jobs, rules) or []
+        taken = 0.0
+        for tag in tags:
+            parts.append((item, tag["project"], tag["share"], tag.get("job", "")[:300]))
+            taken += tag["share"]
+        unattributed += item.units * max(0.0, 1.0 - taken)
+    projects = dict(
+        Project.objects.filter(slug__in={slug for _, slug, _, _ in parts}).values_list("slug", "pk")
+    )
+    records = {}
+    for item, slug, share, job in parts:
+        if slug not in projects:
+            unattributed += item.units * share
+            continue
+        for start, end, units in _hour_pieces(item.ts, item.duration_s, item.units * share):
+            key = (projects[slug], item.kind, item.model_name, job, end)
+            if key not in records:  # repeated within the batch: the first one counts
+                records[key] = WorkRecord(
+                    project_id=key[0],
+                    kind=item.kind,
+                    source=WorkSource.MEASURED,
+                    model_name=item.model_name,
+                    job=job,
+                    period_start=start,
+                    period_end=end,
+                    units=units,
+                )
+    if not records:
+        return 0, unattributed
+    mine = WorkRecord.objects.filter(
+        source=WorkSource.MEASURED,
+        project_id__in={key[0] for key in records},
+        period_end__in={key[4] for key in records},
+    )
+    before = mine.count()
+    WorkRecord.objects.bulk_create(records.values(), ignore_conflicts=True)
+    stored = mine.count() - before
+    return stored, unattributed
+
+
+def _hour_pieces(ts: datetime, duration_s: float, units: float):
+    """(start, end, units) of [ts - duration_s, ts) cut at clock hours, units pro rata."""
+    start = ts - timedelta(seconds=duration_s)
+    pieces = []
+    for hour in hours_touched(ts, duration_s):
+        lo, hi = max(start, hour), min(ts, hour + timedelta(hours=1))
+        if hi > lo:
+            pieces.append((lo, hi, units * (hi - lo).total_seconds() / duration_s))
+    return pieces
 
 
 def _last_seen_stale(moment: datetime | None, now: datetime) -> bool:

@@ -13,15 +13,15 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
-from assessments.footprint.footprint_math import day_start, per_unit, sci, units_by_day
+from assessments.footprint.footprint_math import day_start, per_unit, sci
 from assessments.footprint.scope_figures import (
     Scope,
     scope_breakdown,
     scope_figures,
-    work_records_overlapping,
     work_units_by_project,
 )
 from assessments.footprint.selectors import unmeasured_embodied
+from assessments.footprint.work import declared_units_by_day
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
@@ -33,7 +33,6 @@ from assessments.models import (
     Project,
     Site,
     Team,
-    WorkRecord,
 )
 from assessments.organisation import factors
 from collectors.models import Collector, Device, Host, IngestBatch, IngestRejection
@@ -274,10 +273,7 @@ def project_by_device(*, project, start: date, end: date) -> list[dict]:
 def project_per_unit_series(*, project, start: date, end: date) -> list[dict]:
     """Per day: energy (kWh), carbon (kgCO2e), units of work, and the two per unit."""
     series = time_series(start=start, end=end, project=project, bucket="day")
-    records = work_records_overlapping(
-        WorkRecord.objects.filter(project=project), start=day_start(start), end=day_start(end)
-    ).values_list("period_start", "period_end", "units")
-    units_per_day = units_by_day(records, start, end)
+    units_per_day = declared_units_by_day(project=project, start=start, end=end)
     rows = []
     for row in series:
         units = units_per_day.get(row["period"], 0.0)

@@ -14,7 +14,9 @@ from assessments.codecarbon.views import codecarbon_panel
 from assessments.dashboards import selectors as dashboards
 from assessments.dashboards import tables
 from assessments.dashboards.csv_export import csv_response
-from assessments.models import Optimisation, Project, Team
+from assessments.footprint.footprint_math import day_start
+from assessments.footprint.work import project_work_panel
+from assessments.models import Optimisation, Project, Team, WorkSource
 from assessments.organisation.forms import (
     AllocationForm,
     FilterForm,
@@ -88,11 +90,18 @@ def project_detail(request, slug: str):
     project = get_object_or_404(Project.objects.select_related("team"), slug=slug)
     filters = request_filters(request)
     can_edit = permissions.can_edit_team(request.user, project.team)
+    totals = dashboards.period_totals(start=filters.start, end=filters.end, project=project)
     return filtered_page(
         request,
         "assessments/project_detail.html",
         project=project,
-        totals=dashboards.period_totals(start=filters.start, end=filters.end, project=project),
+        totals=totals,
+        work=project_work_panel(
+            project=project,
+            start=day_start(filters.start),
+            end=day_start(filters.end),
+            totals=totals,
+        ),
         tables=[
             tables.project_per_unit(filters, project),
             tables.project_by_device(filters, project),
@@ -102,7 +111,9 @@ def project_detail(request, slug: str):
         ],
         optimisations=Optimisation.objects.filter(project=project).order_by("-applied_on", "-id"),
         allocations=project.allocations.select_related("host").order_by("-start"),
-        work_records=project.work_records.order_by("-period_start")[:20],
+        work_records=project.work_records.filter(source=WorkSource.POSTED).order_by(
+            "-period_start"
+        )[:20],
         can_edit=can_edit,
         allocation_form=AllocationForm(hosts=permissions.allocatable_hosts(request.user))
         if can_edit

@@ -17,8 +17,9 @@ from django.utils import timezone
 from assessments.decisions import recommendation_rules as rules
 from assessments.decisions import roi
 from assessments.decisions.technique_savings import technique_saving
-from assessments.footprint.footprint_math import day_start, units_by_day
-from assessments.footprint.scope_figures import Scope, scope_figures, work_records_overlapping
+from assessments.footprint.footprint_math import day_start
+from assessments.footprint.scope_figures import Scope, scope_figures
+from assessments.footprint.work import declared_units_by_day
 from assessments.models import (
     GridIntensityHour,
     HourlyCodeCarbonFact,
@@ -29,7 +30,6 @@ from assessments.models import (
     Project,
     Recommendation,
     Site,
-    WorkRecord,
 )
 from assessments.organisation import factors
 
@@ -44,11 +44,10 @@ def utc_today(now: datetime | None) -> date:
 
 
 def project_daily_units(project_id: int, start: date, end: date) -> dict[date, float]:
-    """Units of work per UTC day in [start, end): each record spread over its period pro rata."""
-    records = work_records_overlapping(
-        WorkRecord.objects.filter(project_id=project_id), start=day_start(start), end=day_start(end)
-    ).values_list("period_start", "period_end", "units")
-    return units_by_day(records, start, end)
+    """Units of work of the project's declared kind per UTC day in [start, end): each record
+    spread over its period pro rata, measured work winning over posted work."""
+    project = Project.objects.only("pk", "work_kind").get(pk=project_id)
+    return declared_units_by_day(project=project, start=start, end=end)
 
 
 def project_daily_values(project_id: int, start: date, end: date) -> list[roi.DailyValues]:

@@ -146,6 +146,7 @@ def project_footprint(request, slug: str):
             team=project.team.slug,
             phase=project.phase,
             work_unit=project.work_unit,
+            work_kind=project.work_kind,
             factors=_factors(start=start, end=end, project=project),
             **figures,
         )
@@ -273,6 +274,7 @@ def project_work(request, slug: str):
             end=end,
             created_by=request.user,
             note=body.note,
+            kind=body.kind,
         )
     except WorkRecordError as exc:
         return json_error(400, str(exc))
@@ -280,6 +282,7 @@ def project_work(request, slug: str):
         id=record.pk,
         project=project.slug,
         units=record.units,
+        kind=record.kind,
         start=record.period_start,
         end=record.period_end,
     )

@@ -523,3 +523,64 @@ def measured_device_day(
         is_open,
         slope,
     )
+
+
+# --- Work of several kinds, measured and posted ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindWork:
+    """One project's work of one kind over a period (docs/methodology.md, "Work units and their
+    kinds"): what the serving engine's counters measured, what was posted by hand outside the
+    hours they cover, and the posted units inside those hours, shown and never added."""
+
+    measured: float = 0.0
+    posted: float = 0.0
+    overlap: float = 0.0
+
+    @property
+    def units(self) -> float:
+        return self.measured + self.posted
+
+    @property
+    def source(self) -> str | None:
+        """ "measured", "posted", "measured+posted" or None (no work)."""
+        present = [name for name in ("measured", "posted") if getattr(self, name) > 0]
+        return "+".join(present) or None
+
+
+def posted_outside_measured(
+    units: float,
+    record_start: datetime,
+    record_end: datetime,
+    period_start: datetime,
+    period_end: datetime,
+    measured_hours: Collection[datetime],
+) -> tuple[float, float]:
+    """(counted, overlap) units of a posted record in the period: the part falling in hours
+    the engine's counters measured is the overlap, the rest counts. measured_hours holds the
+    starts of those UTC hours."""
+    in_period = prorated_units(units, record_start, record_end, period_start, period_end)
+    overlap = 0.0
+    for hour in measured_hours:
+        lo, hi = max(hour, period_start), min(hour + timedelta(hours=1), period_end)
+        if lo < hi:
+            overlap += prorated_units(units, record_start, record_end, lo, hi)
+    overlap = min(overlap, in_period)
+    return in_period - overlap, overlap
+
+
+def per_thousand_and_million(
+    energy_kwh: float, kgco2e: float, requests: float, output_tokens: float
+) -> dict[str, float | None]:
+    """Energy and carbon per 1,000 requests and per 1 M output tokens; None without work."""
+    return {
+        "kwh_per_1k_requests": _scaled(per_unit(energy_kwh, requests), 1_000),
+        "kgco2e_per_1k_requests": _scaled(per_unit(kgco2e, requests), 1_000),
+        "kwh_per_1m_output_tokens": _scaled(per_unit(energy_kwh, output_tokens), 1_000_000),
+        "kgco2e_per_1m_output_tokens": _scaled(per_unit(kgco2e, output_tokens), 1_000_000),
+    }
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor

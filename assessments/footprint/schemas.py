@@ -1,6 +1,7 @@
 """Request and response bodies of the read API (pydantic; they also give the OpenAPI schema)."""
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,6 +44,35 @@ class ReportedByCodeCarbon(BaseModel):
     runs: int = Field(description="CodeCarbon runs with energy in the period.")
 
 
+class WorkOfKind(BaseModel):
+    measured: float = Field(description="Units the serving engine's counters measured.")
+    posted: float = Field(description="Units posted by hand for hours no counter covered.")
+    overlap: float = Field(
+        description="Units posted by hand for hours the counters covered: shown, never added."
+    )
+    source: Literal["measured", "posted", "measured+posted"] | None
+
+
+class ServingFigures(BaseModel):
+    """Per-request and per-token figures of a serving project over the period."""
+
+    requests: float
+    input_tokens: float
+    output_tokens: float
+    requests_source: str | None = Field(description="measured, posted or measured+posted.")
+    output_tokens_source: str | None
+    kwh_per_1k_requests: float | None = Field(description="IT energy per 1,000 requests, kWh.")
+    kgco2e_per_1k_requests: float | None = Field(
+        description="Operational + embodied carbon per 1,000 requests, kgCO2e."
+    )
+    kwh_per_1m_output_tokens: float | None = Field(
+        description="IT energy per 1 M output tokens, kWh."
+    )
+    kgco2e_per_1m_output_tokens: float | None = Field(
+        description="Operational + embodied carbon per 1 M output tokens, kgCO2e."
+    )
+
+
 class Footprint(BaseModel):
     start: date = Field(description="First UTC day of the period.")
     end: date = Field(description="UTC day after the period (exclusive).")
@@ -57,7 +87,18 @@ class Footprint(BaseModel):
     cost: float = Field(description="Facility energy x electricity price, in `currency`.")
     currency: str = Field(description="ISO 4217 code of `cost`.")
     gpu_hours: float = Field(description="Measured device-hours.")
-    work_units: float = Field(description="Units of work recorded in the period (pro rata).")
+    work_units: float = Field(
+        description="Units of work of each project's declared kind in the period (pro rata); "
+        "measured work replaces posted work for the hours the counters cover."
+    )
+    work_units_by_kind: dict[str, float] = Field(
+        default_factory=dict,
+        description="Units per kind (requests, input_tokens, output_tokens, other); kinds are "
+        "never summed together.",
+    )
+    work_by_kind: dict[str, WorkOfKind] = Field(
+        default_factory=dict, description="Per kind: measured, posted and overlapping units."
+    )
     sci: float | None = Field(
         description="Software Carbon Intensity (O + M) / R, kgCO2e per work unit; "
         "null without work units, or when the projects in scope count different units."
@@ -76,6 +117,10 @@ class ProjectFootprint(Footprint):
     team: str = Field(description="Team slug.")
     phase: str
     work_unit: str = Field(description="Name of one unit of work, e.g. 'inferences'.")
+    work_kind: str = Field(description="Kind of work the project's work_units and SCI count.")
+    serving: ServingFigures | None = Field(
+        default=None, description="Per 1,000 requests and per 1 M output tokens; null without."
+    )
 
 
 class TeamFootprint(Footprint):
@@ -128,6 +173,10 @@ class WorkRequest(BaseModel):
     ts: datetime | None = Field(default=None, description="One instant, instead of start/end.")
     # No control character: PostgreSQL cannot store NUL, and a note is one line of text.
     note: str = Field(default="", max_length=300, pattern=NO_CONTROL_CHARACTERS)
+    kind: Literal["requests", "input_tokens", "output_tokens", "other"] | None = Field(
+        default=None,
+        description="What the units count; by default the kind of the project's declared unit.",
+    )
 
     @model_validator(mode="after")
     def one_period(self):
@@ -149,5 +198,6 @@ class WorkRecorded(BaseModel):
     id: int
     project: str
     units: float
+    kind: str
     start: datetime
     end: datetime

@@ -26,6 +26,12 @@ from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_f
 from assessments.footprint import footprint_math as fm
 from assessments.footprint import selectors as in_service
 from assessments.footprint.in_service import in_service_figures
+from assessments.footprint.work import (
+    declared_work_units,
+    scope_work,
+    serving_figures,
+    work_by_kind,
+)
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
@@ -106,6 +112,11 @@ class ScopeFigures:
     unallocated_energy_kwh: float | None = None
     unallocated_embodied_kgco2e: float | None = None
     codecarbon: dict = field(default_factory=dict)
+    # Units per kind (requests, tokens: never added together) and per kind the measured,
+    # posted and overlapping units (assessments.footprint.work).
+    work_units_by_kind: dict = field(default_factory=dict)
+    work_by_kind: dict = field(default_factory=dict)
+    is_project: bool = False
 
     @property
     def total_kgco2e(self) -> float:
@@ -143,7 +154,11 @@ class ScopeFigures:
             "sci": self.sci,
             "coverage": self.coverage,
             "codecarbon": self.codecarbon,
+            "work_units_by_kind": self.work_units_by_kind,
+            "work_by_kind": self.work_by_kind,
         }
+        if self.is_project:
+            result["serving"] = serving_figures(result)
         if self.unallocated_energy_kwh is not None:
             result["unallocated_energy_kwh"] = self.unallocated_energy_kwh
             result["unallocated_embodied_kgco2e"] = self.unallocated_embodied_kgco2e
@@ -165,7 +180,8 @@ def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime)
     reported = _reported(scope, period_start, period_end)
     for name, value in reported["counted"].items():
         totals[name] += value
-    units = _work_units(_work_records(scope), period_start, period_end)
+    work = scope_work(_work_records(scope), period_start, period_end)
+    units = _declared_units_by_project(work["declared"])
     unit = fm.common_unit(_declared_units(scope) | {name for _, name in units})
     operational, embodied = totals["operational_kgco2e"], totals["embodied_kgco2e"] + unmeasured
     unallocated = {}
@@ -179,6 +195,9 @@ def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime)
         coverage=_coverage(scope, period_start, period_end, days),
         unmeasured_embodied_kgco2e=unmeasured,
         codecarbon=reported["summary"],
+        work_units_by_kind=work["work_units_by_kind"],
+        work_by_kind=work["work_by_kind"],
+        is_project=scope.project is not None,
         **unallocated,
     )
 
@@ -229,13 +248,6 @@ def work_units_by_project(*, projects, start: date, end: date) -> dict[int, floa
             in_service.as_utc_datetime(end),
         ).items()
     }
-
-
-def work_records_overlapping(records, *, start: datetime, end: datetime):
-    """The records that count in [start, end): those whose interval overlaps it, and the
-    instantaneous ones it holds (the database's side of footprint_math.prorated_units)."""
-    instant = Q(period_end=F("period_start"), period_start__gte=start)
-    return records.filter(Q(period_start__lt=end) & (Q(period_end__gt=start) | instant))
 
 
 # --- one question each -----------------------------------------------------------------------
@@ -315,25 +327,18 @@ def _work_records(scope: Scope):
 
 
 def _work_units(records, period_start: datetime, period_end: datetime) -> dict:
-    """{(project id, unit name): units in the period} of these work records.
+    """{(project id, unit name): units of the project's declared kind in the period} of these
+    work records: the one count of work units (assessments.footprint.work: each record by the
+    share of its interval inside the period, footprint_math.prorated_units; measured work
+    winning over posted work for the hours the engine's counters cover)."""
+    return _declared_units_by_project(
+        declared_work_units(work_by_kind(records, period_start, period_end))[0]
+    )
 
-    The one query of work units: a record counts by the share of its interval inside the period
-    (footprint_math.prorated_units), an instantaneous one wholly in the period holding it.
-    Records wholly inside are summed by the database; only those crossing an edge are prorated.
-    """
-    overlapping = work_records_overlapping(records, start=period_start, end=period_end)
-    inside = Q(period_start__gte=period_start, period_end__lte=period_end)
-    key = ("project_id", "project__work_unit")
-    units: dict[tuple, float] = {}
-    sums = overlapping.filter(inside).values(*key).annotate(total=Sum("units"))
-    for project_id, unit, total in sums.values_list(*key, "total").order_by():
-        units[(project_id, unit)] = units.get((project_id, unit), 0.0) + (total or 0.0)
-    for project_id, unit, count, start, end in overlapping.exclude(inside).values_list(
-        *key, "units", "period_start", "period_end"
-    ):
-        share = fm.prorated_units(count, start, end, period_start, period_end)
-        units[(project_id, unit)] = units.get((project_id, unit), 0.0) + share
-    return units
+
+def _declared_units_by_project(per_project: dict[int, float]) -> dict:
+    names = dict(Project.objects.filter(pk__in=per_project).values_list("pk", "work_unit"))
+    return {(pk, names[pk]): units for pk, units in per_project.items()}
 
 
 def _declared_units(scope: Scope) -> set[str]:

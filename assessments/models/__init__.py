@@ -30,7 +30,9 @@ from assessments.models.organisation import (
     Site,
     Team,
     UserProfile,
+    WorkKind,
     WorkRecord,
+    WorkSource,
 )
 from assessments.models.reports import Report
 from assessments.models.rollup import RollupShard
@@ -67,5 +69,7 @@ __all__ = [
     "Team",
     "Technique",
     "UserProfile",
+    "WorkKind",
     "WorkRecord",
+    "WorkSource",
 ]

@@ -120,6 +120,22 @@ class Phase(models.TextChoices):
     INFERENCE = "inference", "Inference"
 
 
+class WorkKind(models.TextChoices):
+    """What a unit of work counts. Kinds are never summed together (docs/methodology.md,
+    "Work units and their kinds")."""
+
+    REQUESTS = "requests", "Requests"
+    INPUT_TOKENS = "input_tokens", "Input tokens"
+    OUTPUT_TOKENS = "output_tokens", "Output tokens"
+    # The project's own unit (samples, images, ...), posted by hand.
+    OTHER = "other", "Other (the project's unit)"
+
+
+class WorkSource(models.TextChoices):
+    POSTED = "posted", "Posted"
+    MEASURED = "measured", "Measured (serving engine counters)"
+
+
 class Project(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
@@ -128,6 +144,8 @@ class Project(models.Model):
     work_unit = models.CharField(
         max_length=100, blank=True, help_text='Name of one unit of work, e.g. "inferences".'
     )
+    # The kind of work its work_units and SCI count.
+    work_kind = models.CharField(max_length=20, choices=WorkKind.choices, default=WorkKind.OTHER)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):
@@ -187,6 +205,11 @@ class WorkRecord(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     units = models.FloatField()
+    kind = models.CharField(max_length=20, choices=WorkKind.choices, default=WorkKind.OTHER)
+    source = models.CharField(max_length=10, choices=WorkSource.choices, default=WorkSource.POSTED)
+    # Measured work: the engine's model_name and the job (pod) whose counters it comes from.
+    model_name = models.CharField(max_length=200, blank=True)
+    job = models.CharField(max_length=300, blank=True)
     note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -196,6 +219,12 @@ class WorkRecord(models.Model):
     class Meta:
         indexes = [models.Index(fields=["project", "period_start"])]
         constraints = [
+            # One engine interval is stored once, whichever batch carried it.
+            models.UniqueConstraint(
+                fields=["project", "kind", "model_name", "job", "period_end"],
+                condition=models.Q(source="measured"),
+                name="workrecord_measured_once",
+            ),
             # The bounds of assessments.organisation.work_bounds that need no clock: whatever
             # writes a record, no unit slip can overflow the sums of the footprint.
             models.CheckConstraint(

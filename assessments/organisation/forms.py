@@ -106,13 +106,21 @@ def _offer_teams(field, teams) -> None:
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ["name", "slug", "team", "phase", "work_unit"]
-        help_texts = {"slug": "Lower-case letters, digits and hyphens; used in URLs and tags."}
+        fields = ["name", "slug", "team", "phase", "work_unit", "work_kind"]
+        help_texts = {
+            "slug": "Lower-case letters, digits and hyphens; used in URLs and tags.",
+            "work_kind": "What the unit counts: the project's work units and SCI count this kind.",
+        }
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
         _offer_teams(self.fields["team"], teams)
         self.fields["phase"].choices = Phase.choices
+        # Left out: the project keeps its kind (a new one: the generic kind "other").
+        self.fields["work_kind"].required = False
+
+    def clean_work_kind(self):
+        return self.cleaned_data.get("work_kind") or self.instance.work_kind or "other"
 
 
 class AllocationForm(forms.Form):

@@ -22,7 +22,9 @@ from assessments.models import (
     HourlyDeviceFact,
     Project,
     Team,
+    WorkKind,
     WorkRecord,
+    WorkSource,
 )
 from assessments.organisation import attribution, work_bounds
 from collectors.models import Device, DirtyHour, Host, RawSample
@@ -33,12 +35,22 @@ _MICROSECOND = timedelta(microseconds=1)
 _ZERO_OR_HOUR = (timedelta(0), timedelta(hours=1))
 
 
-def project_create(*, slug: str, name: str, team: Team, phase: str, work_unit: str = "") -> Project:
-    return Project.objects.create(slug=slug, name=name, team=team, phase=phase, work_unit=work_unit)
+def project_create(
+    *,
+    slug: str,
+    name: str,
+    team: Team,
+    phase: str,
+    work_unit: str = "",
+    work_kind: str = WorkKind.OTHER,
+) -> Project:
+    return Project.objects.create(
+        slug=slug, name=name, team=team, phase=phase, work_unit=work_unit, work_kind=work_kind
+    )
 
 
 def project_update(*, project: Project, **fields) -> Project:
-    allowed = {"slug", "name", "team", "phase", "work_unit"}
+    allowed = {"slug", "name", "team", "phase", "work_unit", "work_kind"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a project.")
@@ -200,8 +212,13 @@ def work_record_create(
     end: datetime | None = None,
     created_by=None,
     note: str = "",
+    kind: str | None = None,
 ) -> WorkRecord:
-    """Units of useful work over [start, end) (end None or equal: one instant)."""
+    """Units of useful work posted by hand over [start, end) (end None or equal: one
+    instant); kind defaults to the kind of the project's declared unit."""
+    kind = kind or project.work_kind
+    if kind not in WorkKind.values:
+        raise WorkRecordError(f"kind: must be one of {', '.join(WorkKind.values)}, got {kind!r}")
     if isinstance(units, bool) or not isinstance(units, int | float) or not math.isfinite(units):
         raise WorkRecordError("units: must be a finite number")
     if units <= 0:
@@ -222,6 +239,8 @@ def work_record_create(
         period_start=start,
         period_end=end,
         units=float(units),
+        kind=kind,
+        source=WorkSource.POSTED,
         note=note[:300],
         created_by=created_by if created_by and created_by.is_authenticated else None,
     )

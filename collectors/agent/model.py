@@ -73,18 +73,53 @@ def format_ts(epoch_s: float) -> str:
 
 
 def build_payload(
-    *, batch_id: str, hostname: str, agent_version: str, samples: list[Sample]
+    *,
+    batch_id: str,
+    hostname: str,
+    agent_version: str,
+    samples: list[Sample],
+    work: list["WorkSample"] | None = None,
 ) -> dict:
-    """The ingest request body for these samples, declaring each device they name once."""
+    """The ingest request body for these samples (and measured work), declaring each device
+    they name once."""
     devices: dict[str, DeviceInfo] = {}
     for sample in samples:
         if sample.device.uuid not in devices:
             devices[sample.device.uuid] = sample.device
             for mig_slice in sample.device.mig_slices:
                 devices.setdefault(mig_slice.uuid, mig_slice)
-    return {
+    payload = {
         "batch_id": batch_id,
         "host": {"hostname": hostname, "agent_version": agent_version},
         "devices": [device.to_payload() for device in devices.values()],
         "samples": [sample.to_payload() for sample in samples],
     }
+    if work:
+        payload["work"] = [item.to_payload() for item in work]
+    return payload
+
+
+@dataclass
+class WorkSample:
+    """Units of work a serving engine counted over the interval of duration_s ending at ts
+    (requests, input_tokens or output_tokens), with the pod that served them."""
+
+    ts: float
+    duration_s: float
+    kind: str
+    units: float
+    model_name: str = ""
+    job: list[dict] | None = field(default=None)
+
+    def to_payload(self) -> dict:
+        payload = {
+            "ts": format_ts(self.ts),
+            "duration_s": round(self.duration_s, 6),
+            "kind": self.kind,
+            "units": round(self.units, 6),
+        }
+        if self.model_name:
+            payload["model_name"] = self.model_name
+        if self.job:
+            payload["job"] = self.job
+        return payload

@@ -21,7 +21,7 @@ from collectors.agent import AGENT_VERSION
 from collectors.agent.aggregate import SampleAggregator
 from collectors.agent.config import AgentConfig
 from collectors.agent.metrics import AgentMetrics
-from collectors.agent.model import Sample, build_payload
+from collectors.agent.model import Sample, WorkSample, build_payload
 from collectors.agent.push import (
     BATCH_FAILURE_CAUSES,
     Backoff,
@@ -227,6 +227,8 @@ class Agent:
         self.samples_taken = 0
         self._failing: set[str] = set()
         self._unspooled: list[Sample] = []
+        # Serving work read and not spooled yet: it travels with the agent's own host's batch.
+        self._work: list[WorkSample] = []
         self._reported: dict[tuple[str, str], float] = {}
 
     def stop(self) -> None:
@@ -347,6 +349,7 @@ class Agent:
             self.metrics.source_last_success.labels(source.key).set(time.time())
             self._observe(source, read)
             samples.extend(read)
+            self._work.extend(source.take_work())
         return samples
 
     def _observe(self, source: Source, samples: list[Sample]) -> None:
@@ -378,28 +381,38 @@ class Agent:
         # Samples a full or failing disk kept out of the spool go with the next batch.
         samples = self._unspooled + samples
         self._unspooled = []
-        if not samples:
+        if not samples and not self._work:
             return
         # One batch per host (telemetry sources read many); each batch's saved state covers
         # the hosts spooled so far, so a crash between two batches re-reads only the rest.
         groups = samples_by_host(samples, self.config.hostname)
+        if self._work and (not groups or groups[0][0] != self.config.hostname):
+            groups.insert(0, (self.config.hostname, []))  # work only: a batch of its own
         for position, (hostname, host_samples) in enumerate(groups):
             last = position == len(groups) - 1
             hosts = None if last else frozenset(name for name, _ in groups[: position + 1])
-            if not self._spool_batch(hostname, host_samples, hosts):
+            work = self._work if hostname == self.config.hostname else []
+            if not self._spool_batch(hostname, host_samples, hosts, work):
                 self._keep_unspooled([s for _, group in groups[position:] for s in group])
                 return
+            if work:
+                self._work = []
         for source in self.sources:
             source.spooled()
 
     def _spool_batch(
-        self, hostname: str, samples: list[Sample], hosts: frozenset[str] | None
+        self,
+        hostname: str,
+        samples: list[Sample],
+        hosts: frozenset[str] | None,
+        work: list[WorkSample] = (),
     ) -> bool:
         payload = build_payload(
             batch_id=str(uuid.uuid4()),
             hostname=hostname,
             agent_version=AGENT_VERSION,
             samples=samples,
+            work=list(work),
         )
         state = {source.key: source.state_for_hosts(hosts) for source in self.sources}
         # A replay sends its recorded samples as they are; live reads are folded (aggregate.py).

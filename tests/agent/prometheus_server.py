@@ -39,9 +39,11 @@ class PrometheusServer:
         web_config: dict | None = None,
         client_context: ssl.SSLContext | None = None,
         client_headers: dict | None = None,
+        extra_scrape_configs: list[dict] | None = None,
     ):
         """web_config: Prometheus' --web.config.file (TLS, basic auth); client_context and
-        client_headers are what the tests' own requests then need."""
+        client_headers are what the tests' own requests then need; extra_scrape_configs are
+        further jobs (e.g. serving engines with their pod labels)."""
         self.directory = tmp_path / "prometheus"
         self.directory.mkdir()
         self.port = free_port()
@@ -56,7 +58,8 @@ class PrometheusServer:
                     "job_name": "dcgm-exporter",
                     "honor_labels": honor_labels,
                     "static_configs": [{"targets": targets, "labels": target_labels or {}}],
-                }
+                },
+                *(extra_scrape_configs or []),
             ],
         }
         # JSON is YAML: no YAML writer needed.

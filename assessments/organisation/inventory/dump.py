@@ -130,6 +130,7 @@ def inventory_dump() -> str:
                 "team": p.team.name,
                 "phase": p.phase,
                 "work_unit": p.work_unit,
+                "work_kind": p.work_kind,
             }
         )
         for p in Project.objects.select_related("team").order_by("slug")

@@ -13,6 +13,7 @@ import yaml
 
 from assessments.models import Phase
 from assessments.organisation.attribution import rule_problem
+from assessments.organisation.work_kinds import KINDS as WORK_KINDS
 
 INVENTORY_SOURCE = "organisation's inventory"
 ZONE_PATTERN = re.compile(r"^([A-Z]{3}|[a-z0-9-]+:[a-z0-9-]+)$")
@@ -241,6 +242,12 @@ def _phase(value):
     raise _Invalid(f"must be one of {choices}, got {_show(value)}")
 
 
+def _work_kind(value):
+    if isinstance(value, str) and value.strip() in WORK_KINDS:
+        return value.strip()
+    raise _Invalid(f"must be one of {', '.join(WORK_KINDS)}, got {_show(value)}")
+
+
 def _match(value):
     plain = dict(value) if isinstance(value, dict) else value
     problem = rule_problem(plain)
@@ -309,6 +316,7 @@ _SECTIONS = {
         "team": _text,
         "phase": _phase,
         "work_unit": _optional_text,
+        "work_kind": _work_kind,
     },
     "allocations": {
         "project": _slug,

@@ -9,7 +9,7 @@ that after a restart (even SIGKILL) `open(state)` resumes exactly where the spoo
 from pathlib import Path
 from urllib.parse import urlparse
 
-from collectors.agent.model import DeviceInfo, Sample
+from collectors.agent.model import DeviceInfo, Sample, WorkSample
 
 
 class SourceError(Exception):
@@ -38,6 +38,11 @@ class Source:
         """Every host's samples read so far are in the spool."""
 
     def devices(self) -> list[DeviceInfo]:
+        return []
+
+    def take_work(self) -> list[WorkSample]:
+        """Serving work (requests, tokens) read since the last call; it goes with the batch of
+        the agent's own host, and the source's state saved with that batch covers it."""
         return []
 
     @property

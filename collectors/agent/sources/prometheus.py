@@ -3,8 +3,9 @@
 Each poll (once per push period, not per GPU) asks Prometheus' HTTP API for the raw points of
 DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION and DCGM_FI_DEV_POWER_USAGE since the previous poll, as a
 range selector (`metric[window]` at the window's end), plus the mean GPU utilisation and
-framebuffer use: four queries whatever the number of GPUs. Raw points carry the scrape's own
-timestamps, so the intervals are those dcgm-exporter's counters really cover.
+framebuffer use, and the raw points of vLLM's request and token counters (serving work, sent
+in the batch's `work` list): five queries whatever the number of GPUs and pods. Raw points
+carry the scrape's own timestamps, so the intervals are those the counters really cover.
 
 The read cursor (the end of the last window) and each GPU's position are saved with every
 spooled batch. After a restart the next window starts at the oldest of them, so the time the
@@ -29,6 +30,7 @@ from collectors.agent.sources.telemetry import (
     FB_USED,
     POWER,
     UTIL,
+    VLLM_COUNTERS,
     GpuPoints,
     TelemetryError,
     TelemetrySource,
@@ -67,6 +69,7 @@ class PrometheusSource(TelemetrySource):
         self.cursor: float | None = None
         self.committed_cursor: float | None = None
         self._behind = False
+        self.work_host = hostname
 
     def open(self, state: dict | None = None) -> None:
         state = state or {}
@@ -79,6 +82,8 @@ class PrometheusSource(TelemetrySource):
             self.cursor = now - self.poll_every_s
         if self.positions:
             self.cursor = min(self.cursor, min(p.ts for p in self.positions.values()))
+        if self.work_positions:
+            self.cursor = min(self.cursor, min(p[0] for p in self.work_positions.values()))
         self.cursor = max(self.cursor, now - MAX_GAP_S)
         self.committed_cursor = self.cursor
         try:
@@ -102,7 +107,7 @@ class PrometheusSource(TelemetrySource):
     def _matchers(self) -> str:
         return f"{{{self.selector}}}" if self.selector else ""
 
-    def _query(self, query: str, at: float, metric: str) -> list:
+    def _query(self, query: str, at: float, metric: str | None) -> list:
         body = self.getter.get(
             f"{self.url}/api/v1/query",
             {"query": query, "time": f"{at:.3f}"},
@@ -130,6 +135,9 @@ class PrometheusSource(TelemetrySource):
             series += self._query(f"{metric}{matchers}[{window}]", end, metric)
         for metric in (UTIL, FB_USED):
             series += self._query(f"avg_over_time({metric}{matchers}[{window}])", end, metric)
+        # Serving engines (vLLM) are other scrape targets: the GPU selector does not apply.
+        names = "|".join(VLLM_COUNTERS)
+        self.work_from(self._query(f'{{__name__=~"{names}"}}[{window}]', end, None))
         self.cursor = end
         self._behind = end < now - 1.0
         if self._behind:

@@ -15,6 +15,7 @@ without that counter gets the trapezoid integral of DCGM_FI_DEV_POWER_USAGE (W).
 intervals held by the same jobs are merged into one sample.
 """
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.agent.energy import MAX_GAP_S, counter_delta, split_interval
-from collectors.agent.model import DeviceInfo, Sample
+from collectors.agent.model import DeviceInfo, Sample, WorkSample
 from collectors.agent.sources import Source
 from collectors.agent.sources.attribution import Job, merge_jobs
 
@@ -129,8 +130,9 @@ def parse_exposition(text: str, ts: float) -> list[Series]:
     return series
 
 
-def parse_query_result(body: dict, metric: str) -> list[Series]:
-    """Series of a Prometheus HTTP API answer (vector or matrix), named metric."""
+def parse_query_result(body: dict, metric: str | None) -> list[Series]:
+    """Series of a Prometheus HTTP API answer (vector or matrix), named metric (None: each
+    by its own __name__, for a query on several metrics)."""
     if not isinstance(body, dict) or body.get("status") != "success":
         error = body.get("error") if isinstance(body, dict) else None
         raise TelemetryError(f"Prometheus query failed: {error or 'no success status'}")
@@ -138,7 +140,8 @@ def parse_query_result(body: dict, metric: str) -> list[Series]:
     kind = data.get("resultType")
     series = []
     for item in data.get("result") or []:
-        labels = {k: v for k, v in (item.get("metric") or {}).items() if k != "__name__"}
+        raw_labels = item.get("metric") or {}
+        labels = {k: v for k, v in raw_labels.items() if k != "__name__"}
         if kind == "matrix":
             raw_points = item.get("values") or []
         elif kind == "vector":
@@ -153,7 +156,7 @@ def parse_query_result(body: dict, metric: str) -> list[Series]:
                 raise TelemetryError(f"malformed Prometheus point {point!r}") from None
             if math.isfinite(value):
                 points.append((ts, value))
-        series.append(Series(metric, labels, points))
+        series.append(Series(metric or raw_labels.get("__name__", ""), labels, points))
     return series
 
 
@@ -319,6 +322,13 @@ class TelemetrySource(Source):
         self.counter_resets = 0
         self.dropped_energy_j = 0.0
         self._next_poll = 0.0
+        # Serving engines' counters (prometheus source): each series' last (ts, value), saved
+        # with the batch that carries their work, which goes with the agent's own host.
+        self.work_host: str | None = None
+        self.work_positions: dict[str, tuple[float, float]] = {}
+        self.committed_work_positions: dict[str, tuple[float, float]] = {}
+        self.work_resets = 0
+        self._pending_work: list[WorkSample] = []
 
     def fetch(self) -> dict[str, GpuPoints]:
         raise NotImplementedError
@@ -331,6 +341,43 @@ class TelemetrySource(Source):
         hosts = state.get("hosts") or {}
         self.hosts.update({uuid: host for uuid, host in hosts.items() if uuid in self.positions})
         self.committed = dict(self.positions)
+        for key, raw in (state.get("work_positions") or {}).items():
+            try:
+                ts, value = float(raw[0]), float(raw[1])
+            except (TypeError, ValueError, IndexError):
+                continue
+            if math.isfinite(ts + value):
+                self.work_positions[key] = (ts, value)
+        self.committed_work_positions = dict(self.work_positions)
+
+    def work_from(self, series: list[Series]) -> None:
+        """Turn counter series into work samples, kept until the runner takes them."""
+        items, resets = work_items(series, self.work_positions)
+        if resets:
+            self.work_resets += resets
+            log.warning(
+                "%d serving engine counter(s) went down (engine restarted): counting from the "
+                "new values",
+                resets,
+            )
+        for item in items:
+            pieces, _ = split_interval(item.end_ts, item.duration_s, item.units)
+            job = merge_jobs([(item.job, 1.0)]) if item.job else None
+            self._pending_work.extend(
+                WorkSample(
+                    ts=piece.end_ts,
+                    duration_s=piece.duration_s,
+                    kind=item.kind,
+                    units=piece.energy_j,
+                    model_name=item.model_name,
+                    job=job,
+                )
+                for piece in pieces
+            )
+
+    def take_work(self) -> list[WorkSample]:
+        work, self._pending_work = self._pending_work, []
+        return work
 
     def read(self) -> list[Sample]:
         now = self.clock()
@@ -393,6 +440,8 @@ class TelemetrySource(Source):
         for uuid in [u for u, p in self.positions.items() if p.ts < now - MAX_GAP_S]:
             del self.positions[uuid]
             self.hosts.pop(uuid, None)
+        for key in [k for k, p in self.work_positions.items() if p[0] < now - MAX_GAP_S]:
+            del self.work_positions[key]
 
     def _positions_state(self, hosts: frozenset[str] | None) -> dict:
         if hosts is None:
@@ -400,10 +449,16 @@ class TelemetrySource(Source):
         else:
             chosen = dict(self.committed)
             chosen.update({u: p for u, p in self.positions.items() if self.hosts.get(u) in hosts})
-        return {
+        state = {
             "positions": {uuid: position.to_state() for uuid, position in chosen.items()},
             "hosts": {uuid: self.hosts[uuid] for uuid in chosen if uuid in self.hosts},
         }
+        # The work goes in the batch of work_host: its positions move on with that batch.
+        work_spooled = hosts is None or self.work_host in hosts
+        work = self.work_positions if work_spooled else self.committed_work_positions
+        if work:
+            state["work_positions"] = {key: list(value) for key, value in work.items()}
+        return state
 
     def state(self) -> dict:
         return self.state_for_hosts(None)
@@ -413,3 +468,97 @@ class TelemetrySource(Source):
 
     def spooled(self) -> None:
         self.committed = dict(self.positions)
+        self.committed_work_positions = dict(self.work_positions)
+
+
+# --- serving work: vLLM's counters -----------------------------------------------------------
+
+# vLLM's counters and the kind of work each counts (docs/agent.md, "Serving work"). Requests
+# are counted once per finished_reason (stop, length, abort): their series are summed.
+VLLM_COUNTERS = {
+    "vllm:request_success_total": "requests",
+    "vllm:prompt_tokens_total": "input_tokens",
+    "vllm:generation_tokens_total": "output_tokens",
+}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """Units one pod's engine counted for one model over [end_ts - duration_s, end_ts)."""
+
+    kind: str
+    model_name: str
+    job: Job | None
+    end_ts: float
+    duration_s: float
+    units: float
+
+
+def counter_series_key(metric: str, labels: dict[str, str]) -> str:
+    """A counter series' identity across reads (and restarts of the agent)."""
+    return json.dumps([metric, sorted(labels.items())], separators=(",", ":"))
+
+
+def advance_counter(
+    position: tuple[float, float] | None, points: list[tuple[float, float]]
+) -> tuple[tuple[float, float, float] | None, tuple[float, float] | None, int]:
+    """((start, end, increase) of the points newer than position, or None), the new position
+    (ts, value) and how many times the counter went down (the engine restarted: counting
+    starts again from its new value, as for energy).
+
+    Without a position (a series seen for the first time) the first point is the baseline."""
+    increase = 0.0
+    resets = 0
+    start = None
+    for ts, value in sorted(points):
+        if position is None:
+            position = (ts, value)
+            continue
+        if ts <= position[0]:
+            continue
+        delta, reset = counter_delta(position[1], value)
+        resets += reset
+        increase += delta
+        if start is None:
+            start = position[0]
+        position = (ts, value)
+    if start is None:
+        return None, position, resets
+    return (start, position[0], increase), position, resets
+
+
+def work_items(
+    series: list[Series], positions: dict[str, tuple[float, float]]
+) -> tuple[list[WorkItem], int]:
+    """Work items of these counter series since positions (updated in place), and the counter
+    resets seen. The series of one pod, model and kind (one per finished_reason) that end
+    together make one item."""
+    merged: dict[tuple, list] = {}
+    resets_seen = 0
+    for item in series:
+        kind = VLLM_COUNTERS.get(item.metric)
+        if kind is None:
+            continue
+        key = counter_series_key(item.metric, item.labels)
+        interval, position, resets = advance_counter(positions.get(key), item.points)
+        resets_seen += resets
+        if position is not None:
+            positions[key] = position
+        if interval is None:
+            continue
+        start, end, units = interval
+        job = pod_job(item.labels)
+        group = (kind, item.labels.get("model_name", ""), job, end)
+        known = merged.get(group)
+        if known is None:
+            merged[group] = [start, units]
+        else:
+            known[0] = min(known[0], start)
+            known[1] += units
+    items = [
+        WorkItem(kind, model, job, end, end - start, units)
+        for (kind, model, job, end), (start, units) in merged.items()
+        if end > start
+    ]
+    items.sort(key=lambda w: (w.end_ts, w.kind, w.model_name, w.job or ()))
+    return items, resets_seen
