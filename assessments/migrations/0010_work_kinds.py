@@ -22,7 +22,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assessments", "0008_daily_site_factors"),
+        ("assessments", "0009_in_service"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
