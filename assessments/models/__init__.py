@@ -29,12 +29,14 @@ from assessments.models.organisation import (
 )
 from assessments.models.reports import Report
 from assessments.models.rollup import RollupShard
+from assessments.models.watch import Budget
 
 __all__ = [
     "MEASURE_FIELDS",
     "Allocation",
     "ApiToken",
     "AttributionRule",
+    "Budget",
     "CodeCarbonEmission",
     "CodeCarbonExperiment",
     "CodeCarbonRun",

@@ -8,6 +8,7 @@ import yaml
 from assessments.models import (
     Allocation,
     AttributionRule,
+    Budget,
     CodeCarbonExperiment,
     HardwareModel,
     Organisation,
@@ -15,6 +16,7 @@ from assessments.models import (
     Site,
     Team,
 )
+from assessments.models.watch import BUDGET_ORDER
 from assessments.organisation.inventory.parse import INVENTORY_SOURCE
 from assessments.organisation.reference_data import shipped_sources
 from collectors.models import Host
@@ -164,6 +166,12 @@ def inventory_dump() -> str:
                 }
             )
             for e in experiments.order_by("project__slug", "experiment_id")
+        ]
+    budgets = Budget.objects.select_related("team", "project").order_by(*BUDGET_ORDER)
+    if budgets.exists():
+        document["budgets"] = [
+            _FlowMap(scope=b.scope, metric=b.metric, period=b.period, limit=_plain(b.limit))
+            for b in budgets
         ]
     header = (
         "# GreenAI inventory (format: docs/architecture.md, 4.5).\n"

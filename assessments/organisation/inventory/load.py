@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from assessments.models import (
     Allocation,
     AttributionRule,
+    Budget,
     CodeCarbonExperiment,
     GridZone,
     HardwareModel,
@@ -25,6 +26,7 @@ from assessments.models import (
     Site,
     Team,
 )
+from assessments.models.watch import scope_parts
 from assessments.organisation.inventory.parse import (
     INVENTORY_SOURCE,
     SECTION_ORDER,
@@ -130,6 +132,7 @@ class _Loader:
         self.load_allocations()
         self.load_attribution_rules()
         self.load_codecarbon_experiments()
+        self.load_budgets()
         if self.problems:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
@@ -359,6 +362,34 @@ class _Loader:
                 CodeCarbonExperiment, {"experiment_id": uuid.UUID(values["id"])}, updates
             )
             self.count("codecarbon_experiments", outcome)
+
+    def load_budgets(self):
+        for entry in self.entries("budgets"):
+            values = entry.values
+            kind, slug = scope_parts(values["scope"])
+            lookup = {"team": None, "project": None}
+            if kind == "team":
+                lookup["team"] = (
+                    next((t for t in self.teams.values() if t.slug == slug), None)
+                    or Team.objects.filter(slug=slug).first()
+                )
+                if lookup["team"] is None:
+                    self.problem(
+                        entry, "scope", f"no team {_show(slug)} in this file or the database"
+                    )
+                    continue
+            elif kind == "project":
+                lookup["project"] = (
+                    self.projects.get(slug) or Project.objects.filter(slug=slug).first()
+                )
+                if lookup["project"] is None:
+                    self.problem(
+                        entry, "scope", f"no project {_show(slug)} in this file or the database"
+                    )
+                    continue
+            lookup.update(metric=values["metric"], period=values["period"])
+            _, outcome = _upsert(Budget, lookup, {"limit": values["limit"]})
+            self.count("budgets", outcome)
 
 
 def inventory_load(

@@ -11,13 +11,15 @@ from datetime import UTC, date, datetime, time
 
 import yaml
 
-from assessments.models import Phase
+from assessments.models import Budget, Phase
+from assessments.models.watch import ScopeError, scope_parts
 from assessments.organisation.attribution import rule_problem
 
 INVENTORY_SOURCE = "organisation's inventory"
 ZONE_PATTERN = re.compile(r"^([A-Z]{3}|[a-z0-9-]+:[a-z0-9-]+)$")
 SLUG_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+BUDGET_LIMIT_MAX = 1e15  # as the database constraint budget_limit_range
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -257,6 +259,30 @@ def _uuid(value):
         raise _Invalid(f"must be a CodeCarbon experiment id (a UUID), got {_show(value)}") from None
 
 
+def _scope(value):
+    try:
+        scope_parts(value)
+    except ScopeError as exc:
+        raise _Invalid(str(exc)) from None
+    return value.strip()
+
+
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            raise _Invalid(f"must be one of {', '.join(choices)}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _budget_limit(value):
+    limit = _number(above=0, nullable=False)(value)
+    if limit > BUDGET_LIMIT_MAX:
+        raise _Invalid(f"must be at most {BUDGET_LIMIT_MAX:g}, got {_show(value)}")
+    return limit
+
+
 def _names_list(value):
     if value is None:
         return []
@@ -326,6 +352,12 @@ _SECTIONS["codecarbon_experiments"] = {
     "phase": lambda v: None if v is None else _phase(v),
     "site": lambda v: None if v is None else _text(v),
 }
+_SECTIONS["budgets"] = {
+    "scope": _scope,
+    "metric": _choice(Budget.Metric.values),
+    "period": _choice(Budget.Period.values),
+    "limit": lambda v: _budget_limit(v),
+}
 _REQUIRED = {
     "sites": {"name"},
     "hosts": {"hostname"},
@@ -335,6 +367,7 @@ _REQUIRED = {
     "allocations": {"project", "host", "start"},
     "attribution_rules": {"match", "project"},
     "codecarbon_experiments": {"id", "project"},
+    "budgets": {"scope", "metric", "period", "limit"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 
@@ -497,6 +530,8 @@ def _natural_key(section: str, entry: Entry):
         return None  # rules are a list in order: the same match may appear twice
     if section == "allocations":
         return (entry.values.get("project"), entry.values.get("host"), entry.values.get("start"))
+    if section == "budgets":
+        return (entry.values.get("scope"), entry.values.get("metric"), entry.values.get("period"))
     return entry.values.get(next(iter(_SECTIONS[section])))
 
 
@@ -509,7 +544,10 @@ def _check_within_file(inventory: Inventory, problems: list[Problem]) -> None:
             if key is None or (isinstance(key, tuple) and None in key):
                 continue
             if key in seen:
-                what = "this project, host and start" if section == "allocations" else _show(key)
+                what = {
+                    "allocations": "this project, host and start",
+                    "budgets": "a budget of this scope, metric and period",
+                }.get(section, _show(key))
                 problems.append(
                     Problem(
                         entry.line_of(key_field),
