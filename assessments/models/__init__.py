@@ -29,10 +29,19 @@ from assessments.models.organisation import (
 )
 from assessments.models.reports import Report
 from assessments.models.rollup import RollupShard
-from assessments.models.watch import Budget
+from assessments.models.watch import (
+    AlertEpisode,
+    AlertNotification,
+    AlertRule,
+    Budget,
+    NotificationChannel,
+)
 
 __all__ = [
     "MEASURE_FIELDS",
+    "AlertEpisode",
+    "AlertNotification",
+    "AlertRule",
     "Allocation",
     "ApiToken",
     "AttributionRule",
@@ -50,6 +59,7 @@ __all__ = [
     "HourlyDeviceFact",
     "HourlyJobFact",
     "HourlyProjectFact",
+    "NotificationChannel",
     "Optimisation",
     "Organisation",
     "Phase",

@@ -1,12 +1,13 @@
 """Read API of the watch area: budgets with their standing (docs/watch.md)."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 from pydantic import BaseModel, Field
 
 from assessments.api_auth import api_login_required, json_error
+from assessments.models import Team
 from assessments.watch import selectors
 from assessments.watch.scopes import ScopeError, scope_parts, scope_resolve
 from greenai_site.openapi import Query, api_operation
@@ -109,3 +110,83 @@ def budget_list(request):
     views = [selectors.budget_view(budget) for budget in budgets]
     rows = [budget_out(v) for v in views if status is None or v.standing.status == status]
     return JsonResponse(BudgetList(count=len(rows), budgets=rows).model_dump(mode="json"))
+
+
+class AlertOut(BaseModel):
+    id: int
+    kind: str
+    scope: str
+    status: str = Field(description="firing | resolved.")
+    summary: str
+    value: float = Field(description="The value that fired it.")
+    last_value: float | None = Field(description="The latest value evaluated.")
+    threshold: float
+    started_at: datetime
+    resolved_at: datetime | None
+    began_on: date | None = Field(description="sci_regression: the day the regression began.")
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledgement_note: str
+
+
+class AlertList(BaseModel):
+    count: int
+    alerts: list[AlertOut]
+
+
+@api_operation(
+    method="GET",
+    summary="Alerts (episodes of the alert rules), newest first",
+    tag="alerts",
+    query={
+        "status": Query("Only firing or only resolved alerts.", enum=("firing", "resolved")),
+        "team": Query("Only the rules on this team (its slug) or its projects."),
+    },
+    response=AlertList,
+    statuses={
+        400: "Bad status, or a control character in a query parameter.",
+        401: "Not logged in, or bad/revoked token.",
+        404: "Unknown team.",
+        405: "Method not allowed (the Allow header names GET).",
+    },
+)
+@api_login_required
+@require_GET
+def alert_list(request):
+    status = request.GET.get("status") or None
+    if status is not None and status not in ("firing", "resolved"):
+        return json_error(
+            400,
+            f"Query parameter 'status' must be firing or resolved; got {status!r}.",
+            [{"field": "status", "message": "unknown status"}],
+        )
+    team = None
+    if request.GET.get("team"):
+        team = Team.objects.filter(slug=request.GET["team"]).first()
+        if team is None:
+            return json_error(
+                404,
+                f"No team with slug {request.GET['team']!r}.",
+                [{"field": "team", "message": "unknown team"}],
+            )
+    episodes = list(selectors.alert_episodes(status=status, team=team)[:1000])
+    rows = [
+        AlertOut(
+            id=e.pk,
+            kind=e.rule.kind,
+            scope=e.rule.scope,
+            status="firing" if e.resolved_at is None else "resolved",
+            summary=e.summary,
+            value=e.value,
+            last_value=e.last_value,
+            threshold=e.threshold,
+            started_at=e.started_at,
+            resolved_at=e.resolved_at,
+            began_on=e.began_on,
+            acknowledged_at=e.acknowledged_at,
+            acknowledged_by=e.acknowledged_by.get_username() if e.acknowledged_by else None,
+            acknowledgement_note=e.acknowledgement_note,
+        )
+        for e in episodes
+    ]
+    return JsonResponse(AlertList(count=len(rows), alerts=rows).model_dump(mode="json"))

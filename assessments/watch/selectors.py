@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assessments.footprint.selectors import footprint
-from assessments.models import Budget, Organisation, Project, Team
+from assessments.models import AlertEpisode, Budget, Organisation, Project, Team
 from assessments.models.watch import BUDGET_ORDER
 from assessments.watch import budget_math
 from assessments.watch.scopes import Scope
@@ -122,3 +122,18 @@ def budgets_of_month(*, month_start: datetime, month_end: datetime, team: Team |
     budgets = budget_list(team=team) if team is not None else budget_list()
     as_of = min(now(), month_end)
     return [budget_view(budget, as_of=as_of, within=month_start) for budget in budgets]
+
+
+def alert_episodes(*, status: str | None = None, team: Team | None = None):
+    """Alerts, newest first; status "firing" (open) or "resolved"; for a team, the rules on the
+    team or its projects."""
+    episodes = AlertEpisode.objects.select_related(
+        "rule", "rule__team", "rule__project", "rule__project__team", "acknowledged_by"
+    )
+    if status == "firing":
+        episodes = episodes.filter(resolved_at__isnull=True)
+    elif status == "resolved":
+        episodes = episodes.filter(resolved_at__isnull=False)
+    if team is not None:
+        episodes = episodes.filter(Q(rule__team=team) | Q(rule__project__team=team))
+    return episodes.order_by("-started_at", "-pk")

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, time
 
 import yaml
 
-from assessments.models import Budget, Phase
-from assessments.models.watch import ScopeError, scope_parts
+from assessments.models import AlertRule, Budget, NotificationChannel, Phase
+from assessments.models.watch import ALERT_THRESHOLDS, ScopeError, scope_parts
 from assessments.organisation.attribution import rule_problem
 
 INVENTORY_SOURCE = "organisation's inventory"
@@ -276,6 +276,12 @@ def _choice(choices):
     return check
 
 
+def _flag(value):
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be true or false, got {_show(value)}")
+    return value
+
+
 def _budget_limit(value):
     limit = _number(above=0, nullable=False)(value)
     if limit > BUDGET_LIMIT_MAX:
@@ -358,6 +364,23 @@ _SECTIONS["budgets"] = {
     "period": _choice(Budget.Period.values),
     "limit": lambda v: _budget_limit(v),
 }
+_SECTIONS["notification_channels"] = {
+    "name": _text,
+    "kind": _choice(NotificationChannel.Kind.values),
+    "url": _text,
+    "form": _choice(NotificationChannel.Form.values),
+    "to": _names_list,
+    "secret": _text,
+}
+_SECTIONS["alert_rules"] = {
+    "kind": _choice(AlertRule.Kind.values),
+    "scope": _scope,
+    "channels": _names_list,
+    "enabled": _flag,
+    "min_units": _number(0),
+    # The threshold, named for its unit (ALERT_THRESHOLDS says which key each kind takes).
+    **{key: _number(0, nullable=False) for key, _, _ in ALERT_THRESHOLDS.values()},
+}
 _REQUIRED = {
     "sites": {"name"},
     "hosts": {"hostname"},
@@ -368,6 +391,8 @@ _REQUIRED = {
     "attribution_rules": {"match", "project"},
     "codecarbon_experiments": {"id", "project"},
     "budgets": {"scope", "metric", "period", "limit"},
+    "notification_channels": {"name", "kind"},
+    "alert_rules": {"kind", "scope"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 
@@ -532,6 +557,8 @@ def _natural_key(section: str, entry: Entry):
         return (entry.values.get("project"), entry.values.get("host"), entry.values.get("start"))
     if section == "budgets":
         return (entry.values.get("scope"), entry.values.get("metric"), entry.values.get("period"))
+    if section == "alert_rules":
+        return (entry.values.get("kind"), entry.values.get("scope"))
     return entry.values.get(next(iter(_SECTIONS[section])))
 
 
@@ -547,6 +574,7 @@ def _check_within_file(inventory: Inventory, problems: list[Problem]) -> None:
                 what = {
                     "allocations": "this project, host and start",
                     "budgets": "a budget of this scope, metric and period",
+                    "alert_rules": "a rule of this kind and scope",
                 }.get(section, _show(key))
                 problems.append(
                     Problem(
@@ -575,8 +603,80 @@ def _check_within_file(inventory: Inventory, problems: list[Problem]) -> None:
                             "must not be before purchased",
                         )
                     )
+            if section == "notification_channels":
+                _check_channel(entry, problems)
+            if section == "alert_rules":
+                _check_rule(entry, problems)
             low, high = values.get("min_kgco2e"), values.get("max_kgco2e")
             if low is not None and high is not None and low > high:
                 problems.append(
                     Problem(entry.line_of("min_kgco2e"), _join(entry.path, "min_kgco2e"), "> max")
                 )
+
+
+def _check_channel(entry: Entry, problems: list[Problem]) -> None:
+    values = entry.values
+    if values.get("kind") == "webhook":
+        if not values.get("url"):
+            problems.append(Problem(entry.line, _join(entry.path, "url"), "required for a webhook"))
+        elif not values["url"].lower().startswith(("http://", "https://")):
+            problems.append(
+                Problem(entry.line_of("url"), _join(entry.path, "url"), "must be http or https")
+            )
+        for name in ("to",):
+            if name in values:
+                problems.append(
+                    Problem(entry.line_of(name), _join(entry.path, name), "only for e-mail")
+                )
+    elif values.get("kind") == "email":
+        if not values.get("to"):
+            problems.append(
+                Problem(entry.line, _join(entry.path, "to"), "required for e-mail (addresses)")
+            )
+        for address in values.get("to", []):
+            if "@" not in address or any(c.isspace() for c in address):
+                problems.append(
+                    Problem(
+                        entry.line_of("to"),
+                        _join(entry.path, "to"),
+                        f"not an e-mail address: {_show(address)}",
+                    )
+                )
+        for name in ("url", "secret", "form"):
+            if name in values:
+                problems.append(
+                    Problem(entry.line_of(name), _join(entry.path, name), "only for webhooks")
+                )
+
+
+def _check_rule(entry: Entry, problems: list[Problem]) -> None:
+    values = entry.values
+    kind = values.get("kind")
+    if kind not in ALERT_THRESHOLDS:
+        return
+    key = ALERT_THRESHOLDS[kind][0]
+    for other in {k for k, _, _ in ALERT_THRESHOLDS.values()} - {key}:
+        if other in values:
+            problems.append(
+                Problem(
+                    entry.line_of(other),
+                    _join(entry.path, other),
+                    f"{kind} takes its threshold as {key}",
+                )
+            )
+    if "min_units" in values and kind != AlertRule.Kind.SCI_REGRESSION:
+        problems.append(
+            Problem(
+                entry.line_of("min_units"),
+                _join(entry.path, "min_units"),
+                "only for sci_regression",
+            )
+        )
+    if kind == AlertRule.Kind.ROLLUP_LAG and values.get("scope") not in (None, "organisation"):
+        problems.append(
+            Problem(
+                entry.line_of("scope"),
+                _join(entry.path, "scope"),
+                "rollup_lag is organisation-wide",
+            )
+        )
