@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assessments.models import AlertNotification, NotificationChannel
-from assessments.watch.secrets import secret_decrypt
+from assessments.watch.secrets import SecretUnreadable, secret_decrypt
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-GreenAI-Signature"
@@ -120,7 +120,11 @@ def _webhook_send(channel: NotificationChannel, payload: dict) -> None:
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "GreenAI-alerts"}
     if channel.secret_encrypted:
-        headers[SIGNATURE_HEADER] = signature(secret_decrypt(channel.secret_encrypted), body)
+        try:
+            secret = secret_decrypt(channel.secret_encrypted)
+        except SecretUnreadable as exc:
+            raise DeliveryFailed(str(exc), retry=False) from None
+        headers[SIGNATURE_HEADER] = signature(secret, body)
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment: the address checked is the one used
     try:

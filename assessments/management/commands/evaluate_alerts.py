@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from assessments.watch.services import alerts_evaluate
 from assessments.watch.notify import notifications_queue
+from assessments.watch.services import alerts_evaluate
 
 
 class Command(BaseCommand):

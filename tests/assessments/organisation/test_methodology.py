@@ -173,5 +173,7 @@ def test_the_formulas_live_in_the_pure_modules():
         "assessments.organisation.attribution",
         "assessments.codecarbon.reported_energy",
         "assessments.codecarbon.emissions_csv",
+        "assessments.watch.budget_math",
+        "assessments.watch.alert_math",
     }
     assert modules - pure <= {"assessments.models.facts.MeasuresQuerySet"}

@@ -371,3 +371,44 @@ def test_secrets_decrypt_after_a_key_rotation(settings):
 
     with pytest.raises(SecretUnreadable):
         secret_decrypt(token)
+
+
+def test_a_secret_no_key_decrypts_fails_the_delivery_without_retrying(
+    eager, receiver, settings, django_capture_on_commit_callbacks
+):
+    from cryptography.fernet import Fernet
+
+    org = make_org()
+    hook = receiver()
+    settings.ALERT_SECRET_KEYS = [Fernet.generate_key().decode()]
+    channel = NotificationChannel.objects.create(
+        name="ops", kind="webhook", url=hook.url, secret_encrypted=secret_encrypt(SECRET)
+    )
+    settings.ALERT_SECRET_KEYS = [Fernet.generate_key().decode()]  # the old key removed
+    _silent_host_rule(org, [channel])
+    _run(django_capture_on_commit_callbacks, NOW)
+    assert hook.received == []
+    notice = AlertNotification.objects.get()
+    assert notice.failed_at is not None and "set it again" in notice.last_error
+    assert SECRET not in notice.last_error
+
+
+def test_a_bad_secret_key_setting_stops_the_app_naming_it():
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "ALERT_SECRET_KEYS": "not-a-key",
+        "DJANGO_SETTINGS_MODULE": "greenai_site.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "ALERT_SECRET_KEYS" in result.stderr
