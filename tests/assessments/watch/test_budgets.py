@@ -4,6 +4,7 @@ them; bad input; the inventory keys."""
 import shutil
 import subprocess
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -17,6 +18,7 @@ from assessments.watch import selectors
 from tests.assessments.dashboards.page_factories import add_hour, make_user, make_world
 
 pytestmark = pytest.mark.django_db
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 # Seen at the start of 1 November 2026: the fourth quarter has 61 days left.
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -151,6 +153,8 @@ def test_the_monthly_pdf_shows_budget_against_actual(world, budget):
     window = month_window(date(2026, 10, 1))
     context = report_context(window=window, team=None, generated_at=NOW)
     pdf = render_pdf(context)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "budgets-report.pdf").write_bytes(pdf)  # for a reader's eye
     text = subprocess.run(
         ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
