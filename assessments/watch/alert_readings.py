@@ -136,7 +136,7 @@ def host_silent(rule, scope, now) -> Reading:
     collectors = Collector.objects.filter(last_seen_at__isnull=False, revoked_at__isnull=True)
     if scope.project is not None:
         hosts = hosts.filter(
-            Q(allocations__project=scope.project),
+            Q(allocations__project=scope.project, allocations__start__lte=now),
             Q(allocations__end__isnull=True) | Q(allocations__end__gt=now),
         ).distinct()
         collectors = collectors.none()

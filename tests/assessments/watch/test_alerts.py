@@ -264,3 +264,14 @@ def test_disabled_rules_are_not_evaluated(org):
     org.host.last_seen_at = NOW - timedelta(hours=5)
     org.host.save()
     assert evaluate() == []
+
+
+def test_host_silent_for_a_project_watches_the_hosts_it_is_allocated(org):
+    from assessments.models import Allocation
+
+    rule(Kind.HOST_SILENT, threshold=30, project=org.project)
+    org.host.last_seen_at = NOW - timedelta(hours=2)
+    org.host.save()
+    assert evaluate() == []  # no allocation yet: nothing of the project's is silent
+    Allocation.objects.create(project=org.project, host=org.host, start=NOW - timedelta(days=1))
+    assert evaluate() == [("firing", Kind.HOST_SILENT)]
