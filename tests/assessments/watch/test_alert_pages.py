@@ -147,3 +147,17 @@ def test_the_beat_schedule_evaluates_alerts_and_rollups_trigger_the_fast_kinds(s
     finally:
         tasks.evaluate_alerts.apply_async = original
     assert sent == [{"kwargs": {"kinds": ["budget_exceeded", "host_silent", "rollup_lag"]}}]
+
+
+def test_the_openapi_schema_documents_budgets_and_alerts(db):
+    client = login(make_user("vera", UserProfile.Role.VIEWER))
+    schema = client.get("/api/v1/openapi.json").json()
+    assert {"scope", "status"} <= {
+        p["name"] for p in schema["paths"]["/api/v1/budgets"]["get"]["parameters"]
+    }
+    assert {"status", "team"} <= {
+        p["name"] for p in schema["paths"]["/api/v1/alerts"]["get"]["parameters"]
+    }
+    components = schema["components"]["schemas"]
+    assert {"value", "low", "high"} <= set(components["ForecastOut"]["properties"])
+    assert "began_on" in components["AlertOut"]["properties"]
