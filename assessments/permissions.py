@@ -78,3 +78,10 @@ def engineer_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def can_edit_budget(user, *, team: Team | None, project=None) -> bool:
+    """Admins set the organisation's and teams' budgets; engineers their own teams' projects'."""
+    if project is not None:
+        return can_edit_team(user, project.team)
+    return is_admin(user)

@@ -3,8 +3,13 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 
 from assessments.footprint import rollup
+from assessments.models import AlertNotification
+from assessments.watch import notify
+from assessments.watch.services import FAST_ALERT_KINDS, alerts_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +63,8 @@ def rollup_shard(
         result.seconds,
         "; busy elsewhere, skipped" if result.skipped_shards else "",
     )
+    if result.hours:
+        evaluate_fast_alerts_soon()
     return {
         "shard": shard,
         "skipped": bool(result.skipped_shards),
@@ -110,3 +117,45 @@ def refresh_recommendations(now: str | None = None):
         "removed": summary.removed,
         "verified": verified,
     }
+
+
+# --- Alerts (docs/watch.md) --------------------------------------------------------------------
+
+
+@shared_task(name="assessments.tasks.evaluate_alerts", ignore_result=True)
+def evaluate_alerts(kinds: list[str] | None = None):
+    """Evaluate the alert rules (every kind, or `kinds`) and queue their notifications."""
+    changes = alerts_evaluate(kinds=kinds)
+    notify.notifications_queue(changes)
+    logger.info("alerts evaluated: %d changed", len(changes))
+    return {"changed": len(changes)}
+
+
+def evaluate_fast_alerts_soon() -> bool:
+    """After a rollup wrote facts: evaluate the fast kinds, at most once a minute however many
+    shards finish (the cache key is the gate every worker shares)."""
+    if not cache.add("alerts:fast-after-rollup", 1, timeout=60):
+        return False
+    evaluate_alerts.apply_async(kwargs={"kinds": list(FAST_ALERT_KINDS)})
+    return True
+
+
+@shared_task(bind=True, name="assessments.tasks.deliver_alert_notification", ignore_result=True)
+def deliver_alert_notification(self, notification_id: int):
+    """Send one alert notification; 5xx answers, time-outs and network errors are retried with
+    exponential back-off up to ALERT_NOTIFY_MAX_RETRIES times, 4xx and refused URLs are not."""
+    notice = (
+        AlertNotification.objects.select_related(
+            "episode__rule__team", "episode__rule__project", "channel"
+        )
+        .filter(pk=notification_id)
+        .first()
+    )
+    if notice is None:
+        return
+    try:
+        notify.notification_deliver(notice)
+    except notify.DeliveryFailed as exc:
+        if exc.retry and self.request.retries < settings.ALERT_NOTIFY_MAX_RETRIES:
+            raise self.retry(countdown=min(30 * 2**self.request.retries, 3600)) from None
+        notify.notification_give_up(notice)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("assessments.reports.urls")),  # monthly PDF reports
     path("", include("assessments.jobs.urls")),  # energy per job and per user
     path("", include("assessments.codecarbon.urls")),  # CodeCarbon API, experiment mappings
+    path("", include("assessments.watch.urls")),  # budgets and alerts
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from greenai_site.env import envbool, envfloat, envint, envlist, envstr, secret_key
@@ -232,6 +233,8 @@ ROLLUP_EVERY_SECONDS = envint("ROLLUP_EVERY_SECONDS", 60, minimum=1)
 ROLLUP_SHARDS = envint("ROLLUP_SHARDS", 8, minimum=1)
 # /health reports "lagging" when the oldest unprocessed mark is older than this.
 ROLLUP_LAG_WARN_SECONDS = envint("ROLLUP_LAG_WARN_SECONDS", 120, minimum=1)
+# Every alert rule is evaluated this often; the fast kinds also after rollups (once a minute).
+ALERT_EVALUATE_EVERY_SECONDS = envint("ALERT_EVALUATE_EVERY_SECONDS", 300, minimum=60)
 REPORT_DAY_OF_MONTH = envint("REPORT_DAY_OF_MONTH", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "every-minute-rollup-dirty-hours": {
@@ -249,6 +252,10 @@ CELERY_BEAT_SCHEDULE = {
     "daily-delete-old-raw-samples": {
         "task": "collectors.tasks.delete_old_raw_samples",
         "schedule": crontab(hour=2, minute=30),
+    },
+    "every-few-minutes-evaluate-alerts": {
+        "task": "assessments.tasks.evaluate_alerts",
+        "schedule": float(ALERT_EVALUATE_EVERY_SECONDS),
     },
     "monthly-sustainability-reports": {
         "task": "assessments.tasks.generate_monthly_reports",
@@ -280,6 +287,26 @@ CHROMIUM_PATH = envstr("CHROMIUM_PATH", "/usr/bin/chromium")
 REPORT_CHART_TIMEOUT_SECONDS = envint("REPORT_CHART_TIMEOUT_SECONDS", 60, minimum=1)
 
 # --- E-mail ---------------------------------------------------------------------------------
+# --- Alerts (docs/watch.md) ---------------------------------------------------------------------
+# Webhook URLs on loopback, link-local or private addresses are refused unless this is set.
+ALERT_WEBHOOK_ALLOW_PRIVATE = envbool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = envint("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Deliveries failing with a 5xx or a time-out are retried this many times, with back-off.
+ALERT_NOTIFY_MAX_RETRIES = envint("ALERT_NOTIFY_MAX_RETRIES", 5, minimum=0)
+# Fernet keys (comma-separated) the channels' webhook secrets are encrypted with: the first
+# encrypts, every one decrypts (rotation: put a new key first, keep the old ones after it).
+# Unset: a key derived from SECRET_KEY (always also tried last).
+ALERT_SECRET_KEYS = envlist("ALERT_SECRET_KEYS", [])
+for _key in ALERT_SECRET_KEYS:
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError) as _exc:
+        raise ImproperlyConfigured(
+            "ALERT_SECRET_KEYS: each key must be a Fernet key (32 url-safe base64-encoded bytes; "
+            "make one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')."
+        ) from _exc
+
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)

@@ -401,6 +401,75 @@ def age_vs_lifetime_figure(hosts: Sequence[dict]) -> go.Figure:
     return _layout(fig, title="Age against expected lifetime", y_title="years")
 
 
+def budget_burndown_figure(
+    rows: Sequence[dict],
+    *,
+    title: str,
+    unit: str,
+    limit: float,
+    period_start: datetime,
+    period_end: datetime,
+    forecast: dict,
+) -> go.Figure:
+    """What is left of a budget over its period: the actual line, even spending from the limit
+    to zero, and the forecast to the period's end with its low-high range.
+
+    rows: {"moment", "remaining"}; forecast: {"value", "low", "high"} (used at the end).
+    """
+    last = rows[-1] if rows else {"moment": period_start, "remaining": limit}
+    ends = [last["moment"].isoformat(), period_end.isoformat()]
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=[period_start.isoformat(), period_end.isoformat()],
+                y=[limit, 0.0],
+                name="Even spending",
+                mode="lines",
+                line={"color": COLOURS["idle"], "dash": "dot"},
+                hovertemplate=f"%{{y:,.1f}} {unit}",
+            ),
+            go.Scatter(
+                x=ends,
+                y=[last["remaining"], limit - forecast["high"]],
+                name="Forecast range",
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=ends,
+                y=[last["remaining"], limit - forecast["low"]],
+                name="Forecast range (low to high)",
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(232, 89, 12, 0.15)",
+                hovertemplate=f"%{{y:,.1f}} {unit}",
+            ),
+            go.Scatter(
+                x=ends,
+                y=[last["remaining"], limit - forecast["value"]],
+                name="Forecast",
+                mode="lines",
+                line={"color": COLOURS["operational"], "dash": "dash"},
+                hovertemplate=f"%{{y:,.1f}} {unit}",
+            ),
+            go.Scatter(
+                x=[row["moment"].isoformat() for row in rows],
+                y=[row["remaining"] for row in rows],
+                name="Left of the budget",
+                mode="lines+markers",
+                line={"color": COLOURS["energy_it"]},
+                hovertemplate=f"%{{y:,.1f}} {unit}",
+            ),
+        ]
+    )
+    fig.update_xaxes(type="date", range=[period_start.isoformat(), period_end.isoformat()])
+    fig.add_hline(y=0, line={"color": COLOURS["lifetime"], "width": 1})
+    return _layout(fig, title=title, y_title=f"{unit} left")
+
+
 def figure_json(fig: go.Figure) -> dict:
     """The figure as plain JSON for plotly.js (numbers as lists, no binary encoding)."""
     return json.loads(fig.to_json(engine="json"))

@@ -24,6 +24,8 @@ from assessments.organisation.forms import (
     WorkRecordForm,
     filters_from,
 )
+from assessments.watch.selectors import budget_list
+from assessments.watch.views import budget_rows
 
 
 def filtered_page(request, template: str, **context):
@@ -122,6 +124,7 @@ def project_detail(request, slug: str):
         codecarbon=codecarbon_panel(
             request, project=project, start=filters.start, end=filters.end, can_edit=can_edit
         ),
+        budget_rows=budget_rows(budget_list(project=project), request.user),
     )
 
 
@@ -145,6 +148,7 @@ def team_detail(request, slug: str):
         table=tables.projects(team_filters),
         user_table=tables.users(team_filters),
         members=team.members.select_related("user").order_by("user__username"),
+        budget_rows=budget_rows(budget_list().filter(team=team), request.user),
     )
 
 

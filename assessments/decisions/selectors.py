@@ -294,6 +294,12 @@ def verified_savings_total(*, now: datetime | None = None, team=None) -> Verifie
 # --- Recommendations: gathering the rules' inputs ----------------------------------------------
 
 
+def gpu_device_hours(start: datetime, end: datetime) -> list[rules.DeviceHour]:
+    """GPU device-hours in [start, end) as the recommendation rules read them (also the idle
+    allocated GPUs alert, docs/watch.md)."""
+    return _device_hours(start, end)
+
+
 def _device_hours(start: datetime, end: datetime) -> list[rules.DeviceHour]:
     # Plain rows, not model instances: a month of a large fleet is hundreds of thousands.
     rows = HourlyDeviceFact.objects.filter(

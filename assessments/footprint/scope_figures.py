@@ -85,6 +85,28 @@ class Scope:
     def by_device(self) -> bool:
         return self.host is not None or self.hardware_model is not None
 
+    @property
+    def text(self) -> str:
+        """The scope as budgets and alert rules write it: organisation, team:SLUG, project:SLUG
+        (site:, host:, hardware_model: for the fleet scopes)."""
+        parts = [
+            ("project", getattr(self.project, "slug", None)),
+            ("team", getattr(self.team, "slug", None)),
+            ("phase", self.phase),
+            ("site", getattr(self.site, "name", None)),
+            ("host", getattr(self.host, "hostname", None)),
+            ("hardware_model", getattr(self.hardware_model, "name", None)),
+        ]
+        return ",".join(f"{kind}:{key}" for kind, key in parts if key) or "organisation"
+
+    @property
+    def label(self) -> str:
+        if self.project is not None:
+            return f"Project {self.project.name}"
+        if self.team is not None:
+            return f"Team {self.team.name}"
+        return "Organisation" if self.is_organisation else self.text
+
 
 def _resolve(model, value, key: str):
     if value is None or isinstance(value, model):

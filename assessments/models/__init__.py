@@ -36,12 +36,23 @@ from assessments.models.organisation import (
 )
 from assessments.models.reports import Report
 from assessments.models.rollup import RollupShard
+from assessments.models.watch import (
+    AlertEpisode,
+    AlertNotification,
+    AlertRule,
+    Budget,
+    NotificationChannel,
+)
 
 __all__ = [
     "MEASURE_FIELDS",
+    "AlertEpisode",
+    "AlertNotification",
+    "AlertRule",
     "Allocation",
     "ApiToken",
     "AttributionRule",
+    "Budget",
     "CodeCarbonEmission",
     "CodeCarbonExperiment",
     "CodeCarbonRun",
@@ -58,6 +69,7 @@ __all__ = [
     "HourlyJobFact",
     "HourlyProjectFact",
     "InServiceStale",
+    "NotificationChannel",
     "Optimisation",
     "Organisation",
     "Phase",

@@ -27,6 +27,7 @@ from assessments.models import (
 )
 from assessments.organisation import factors
 from assessments.reports import report_summary as summary
+from assessments.watch.selectors import budgets_of_month
 from collectors.models import Device, Host, IngestRejection
 
 TOP_RECOMMENDATIONS = 10
@@ -129,7 +130,39 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
     context["optimisation_rows"] = optimisation_rows(window=window, team=team, currency=currency)
     context["recommendation_rows"] = recommendation_rows(team=team, currency=currency)
     context["data_quality"] = data_quality(window=window, team=team, current=current)
+    context["budget_rows"] = budget_rows(window=window, team=team)
     return context
+
+
+BUDGET_STATUS_WORDS = {"over": "Over budget", "at_risk": "At risk", "on_track": "On track"}
+
+
+def budget_rows(*, window: Window, team: Team | None) -> list[dict]:
+    """Budget against actual: each budget's period containing the month, as seen at its end."""
+    rows = []
+    views = budgets_of_month(month_start=window.start, month_end=window.end, team=team)
+    for view in views:
+        standing, unit = view.standing, view.unit
+        rows.append(
+            {
+                "scope": view.budget.scope,
+                "metric": view.budget.get_metric_display(),
+                "period": (
+                    f"{view.period_start:%-d %b %Y} to "
+                    f"{view.period_end - timedelta(days=1):%-d %b %Y}"
+                ),
+                "limit": f"{summary.format_number(view.budget.limit, 1)} {unit}",
+                "used": f"{summary.format_number(standing.used, 1)} {unit}",
+                "forecast": f"{summary.format_number(standing.forecast.value, 1)} {unit}",
+                "range": (
+                    f"{summary.format_number(standing.forecast.low, 1)} to "
+                    f"{summary.format_number(standing.forecast.high, 1)}"
+                ),
+                "status": BUDGET_STATUS_WORDS[standing.status],
+                "as_of": f"{view.as_of:%Y-%m-%d %H:%M} UTC",
+            }
+        )
+    return rows
 
 
 def _key_figures(current: dict, currency: str) -> list[dict]:

@@ -6,15 +6,19 @@ from datetime import UTC, datetime, time
 import yaml
 
 from assessments.models import (
+    AlertRule,
     Allocation,
     AttributionRule,
+    Budget,
     CodeCarbonExperiment,
     HardwareModel,
+    NotificationChannel,
     Organisation,
     Project,
     Site,
     Team,
 )
+from assessments.models.watch import ALERT_THRESHOLDS, BUDGET_ORDER
 from assessments.organisation.inventory.parse import INVENTORY_SOURCE
 from assessments.organisation.reference_data import shipped_sources
 from collectors.models import Host
@@ -165,6 +169,42 @@ def inventory_dump() -> str:
                 }
             )
             for e in experiments.order_by("project__slug", "experiment_id")
+        ]
+    budgets = Budget.objects.select_related("team", "project").order_by(*BUDGET_ORDER)
+    if budgets.exists():
+        document["budgets"] = [
+            _FlowMap(scope=b.scope, metric=b.metric, period=b.period, limit=_plain(b.limit))
+            for b in budgets
+        ]
+    channels = NotificationChannel.objects.order_by("name")
+    if channels.exists():
+        # Never the secret: loading this file keeps the stored one.
+        document["notification_channels"] = [
+            _compact(
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "url": c.url or None,
+                    "form": c.form if c.kind == NotificationChannel.Kind.WEBHOOK else None,
+                    "to": list(c.recipients) or None,
+                }
+            )
+            for c in channels
+        ]
+    rules = AlertRule.objects.select_related("team", "project").prefetch_related("channels")
+    if rules.exists():
+        document["alert_rules"] = [
+            _compact(
+                {
+                    "kind": r.kind,
+                    "scope": r.scope,
+                    ALERT_THRESHOLDS[r.kind][0]: r.threshold,
+                    "min_units": r.min_units,
+                    "enabled": None if r.enabled else False,
+                    "channels": sorted(c.name for c in r.channels.all()) or None,
+                }
+            )
+            for r in rules.order_by("kind", "team__slug", "project__slug")
         ]
     header = (
         "# GreenAI inventory (format: docs/architecture.md, 4.5).\n"

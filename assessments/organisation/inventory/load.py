@@ -15,16 +15,20 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from assessments.models import (
+    AlertRule,
     Allocation,
     AttributionRule,
+    Budget,
     CodeCarbonExperiment,
     GridZone,
     HardwareModel,
+    NotificationChannel,
     Organisation,
     Project,
     Site,
     Team,
 )
+from assessments.models.watch import ALERT_THRESHOLDS, scope_parts
 from assessments.organisation.inventory.parse import (
     INVENTORY_SOURCE,
     SECTION_ORDER,
@@ -42,6 +46,8 @@ from assessments.organisation.services import (
     cross_team_overlap_message,
     job_hours_mark,
 )
+from assessments.watch.notify import WebhookUrlRefused, webhook_url_check
+from assessments.watch.secrets import SecretUnreadable, secret_decrypt, secret_encrypt
 from collectors.models import Host
 
 
@@ -130,6 +136,9 @@ class _Loader:
         self.load_allocations()
         self.load_attribution_rules()
         self.load_codecarbon_experiments()
+        self.load_budgets()
+        self.load_notification_channels()
+        self.load_alert_rules()
         if self.problems:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
@@ -359,6 +368,104 @@ class _Loader:
                 CodeCarbonExperiment, {"experiment_id": uuid.UUID(values["id"])}, updates
             )
             self.count("codecarbon_experiments", outcome)
+
+    def _scope(self, entry: Entry) -> dict | None:
+        """{"team": ..., "project": ...} the entry's scope names; None (a problem) if unknown."""
+        kind, slug = scope_parts(entry.values["scope"])
+        lookup = {"team": None, "project": None}
+        if kind == "team":
+            lookup["team"] = (
+                next((t for t in self.teams.values() if t.slug == slug), None)
+                or Team.objects.filter(slug=slug).first()
+            )
+            if lookup["team"] is None:
+                self.problem(entry, "scope", f"no team {_show(slug)} in this file or the database")
+                return None
+        elif kind == "project":
+            lookup["project"] = self.projects.get(slug) or Project.objects.filter(slug=slug).first()
+            if lookup["project"] is None:
+                self.problem(
+                    entry, "scope", f"no project {_show(slug)} in this file or the database"
+                )
+                return None
+        return lookup
+
+    def load_budgets(self):
+        for entry in self.entries("budgets"):
+            lookup = self._scope(entry)
+            if lookup is None:
+                continue
+            lookup.update(metric=entry.values["metric"], period=entry.values["period"])
+            _, outcome = _upsert(Budget, lookup, {"limit": entry.values["limit"]})
+            self.count("budgets", outcome)
+
+    def load_notification_channels(self):
+        self.channels = {}
+        for entry in self.entries("notification_channels"):
+            values = dict(entry.values)
+            name = values.pop("name")
+            if "to" in values:
+                values["recipients"] = values.pop("to")
+            if "url" in values:
+                try:
+                    webhook_url_check(values["url"])
+                except WebhookUrlRefused as exc:
+                    self.problem(entry, "url", str(exc))
+                    continue
+            secret = values.pop("secret", None)
+            stored = NotificationChannel.objects.filter(name=name).first()
+            if secret is not None:
+                # A secret left out keeps the stored one; the same secret changes nothing.
+                try:
+                    same = (
+                        stored is not None
+                        and stored.secret_encrypted
+                        and (secret_decrypt(stored.secret_encrypted) == secret)
+                    )
+                except SecretUnreadable:
+                    same = False
+                if not same:
+                    values["secret_encrypted"] = secret_encrypt(secret)
+            self.channels[name], outcome = _upsert(NotificationChannel, {"name": name}, values)
+            self.count("notification_channels", outcome)
+
+    def load_alert_rules(self):
+        for entry in self.entries("alert_rules"):
+            values = entry.values
+            lookup = self._scope(entry)
+            if lookup is None:
+                continue
+            kind = values["kind"]
+            key, default, _ = ALERT_THRESHOLDS[kind]
+            lookup["kind"] = kind
+            exists = AlertRule.objects.filter(**lookup).exists()
+            updates = {}
+            if key in values or not exists:
+                updates["threshold"] = values.get(key, default)
+            for name in ("min_units", "enabled"):
+                if name in values:
+                    updates[name] = values[name]
+            channels = []
+            for channel_name in values.get("channels", []):
+                channel = (
+                    self.channels.get(channel_name)
+                    or NotificationChannel.objects.filter(name=channel_name).first()
+                )
+                if channel is None:
+                    self.problem(
+                        entry,
+                        "channels",
+                        f"no notification channel {_show(channel_name)} in this file or the "
+                        "database",
+                    )
+                channels.append(channel)
+            if None in channels:
+                continue
+            rule, outcome = _upsert(AlertRule, lookup, updates)
+            if "channels" in values and set(rule.channels.all()) != set(channels):
+                rule.channels.set(channels)
+                outcome = "updated" if outcome == "unchanged" else outcome
+            self.count("alert_rules", outcome)
 
 
 def inventory_load(

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, time
 
 import yaml
 
-from assessments.models import Phase
+from assessments.models import AlertRule, Budget, NotificationChannel, Phase
+from assessments.models.watch import ALERT_THRESHOLDS, ScopeError, scope_parts
 from assessments.organisation.attribution import rule_problem
 from assessments.organisation.work_kinds import KINDS as WORK_KINDS
 
@@ -19,6 +20,7 @@ INVENTORY_SOURCE = "organisation's inventory"
 ZONE_PATTERN = re.compile(r"^([A-Z]{3}|[a-z0-9-]+:[a-z0-9-]+)$")
 SLUG_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+BUDGET_LIMIT_MAX = 1e15  # as the database constraint budget_limit_range
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -264,6 +266,36 @@ def _uuid(value):
         raise _Invalid(f"must be a CodeCarbon experiment id (a UUID), got {_show(value)}") from None
 
 
+def _scope(value):
+    try:
+        scope_parts(value)
+    except ScopeError as exc:
+        raise _Invalid(str(exc)) from None
+    return value.strip()
+
+
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            raise _Invalid(f"must be one of {', '.join(choices)}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _flag(value):
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _budget_limit(value):
+    limit = _number(above=0, nullable=False)(value)
+    if limit > BUDGET_LIMIT_MAX:
+        raise _Invalid(f"must be at most {BUDGET_LIMIT_MAX:g}, got {_show(value)}")
+    return limit
+
+
 def _names_list(value):
     if value is None:
         return []
@@ -334,6 +366,29 @@ _SECTIONS["codecarbon_experiments"] = {
     "phase": lambda v: None if v is None else _phase(v),
     "site": lambda v: None if v is None else _text(v),
 }
+_SECTIONS["budgets"] = {
+    "scope": _scope,
+    "metric": _choice(Budget.Metric.values),
+    "period": _choice(Budget.Period.values),
+    "limit": lambda v: _budget_limit(v),
+}
+_SECTIONS["notification_channels"] = {
+    "name": _text,
+    "kind": _choice(NotificationChannel.Kind.values),
+    "url": _text,
+    "form": _choice(NotificationChannel.Form.values),
+    "to": _names_list,
+    "secret": _text,
+}
+_SECTIONS["alert_rules"] = {
+    "kind": _choice(AlertRule.Kind.values),
+    "scope": _scope,
+    "channels": _names_list,
+    "enabled": _flag,
+    "min_units": _number(0),
+    # The threshold, named for its unit (ALERT_THRESHOLDS says which key each kind takes).
+    **{key: _number(0, nullable=False) for key, _, _ in ALERT_THRESHOLDS.values()},
+}
 _REQUIRED = {
     "sites": {"name"},
     "hosts": {"hostname"},
@@ -343,6 +398,9 @@ _REQUIRED = {
     "allocations": {"project", "host", "start"},
     "attribution_rules": {"match", "project"},
     "codecarbon_experiments": {"id", "project"},
+    "budgets": {"scope", "metric", "period", "limit"},
+    "notification_channels": {"name", "kind"},
+    "alert_rules": {"kind", "scope"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 
@@ -505,6 +563,10 @@ def _natural_key(section: str, entry: Entry):
         return None  # rules are a list in order: the same match may appear twice
     if section == "allocations":
         return (entry.values.get("project"), entry.values.get("host"), entry.values.get("start"))
+    if section == "budgets":
+        return (entry.values.get("scope"), entry.values.get("metric"), entry.values.get("period"))
+    if section == "alert_rules":
+        return (entry.values.get("kind"), entry.values.get("scope"))
     return entry.values.get(next(iter(_SECTIONS[section])))
 
 
@@ -517,7 +579,11 @@ def _check_within_file(inventory: Inventory, problems: list[Problem]) -> None:
             if key is None or (isinstance(key, tuple) and None in key):
                 continue
             if key in seen:
-                what = "this project, host and start" if section == "allocations" else _show(key)
+                what = {
+                    "allocations": "this project, host and start",
+                    "budgets": "a budget of this scope, metric and period",
+                    "alert_rules": "a rule of this kind and scope",
+                }.get(section, _show(key))
                 problems.append(
                     Problem(
                         entry.line_of(key_field),
@@ -545,8 +611,80 @@ def _check_within_file(inventory: Inventory, problems: list[Problem]) -> None:
                             "must not be before purchased",
                         )
                     )
+            if section == "notification_channels":
+                _check_channel(entry, problems)
+            if section == "alert_rules":
+                _check_rule(entry, problems)
             low, high = values.get("min_kgco2e"), values.get("max_kgco2e")
             if low is not None and high is not None and low > high:
                 problems.append(
                     Problem(entry.line_of("min_kgco2e"), _join(entry.path, "min_kgco2e"), "> max")
                 )
+
+
+def _check_channel(entry: Entry, problems: list[Problem]) -> None:
+    values = entry.values
+    if values.get("kind") == "webhook":
+        if not values.get("url"):
+            problems.append(Problem(entry.line, _join(entry.path, "url"), "required for a webhook"))
+        elif not values["url"].lower().startswith(("http://", "https://")):
+            problems.append(
+                Problem(entry.line_of("url"), _join(entry.path, "url"), "must be http or https")
+            )
+        for name in ("to",):
+            if name in values:
+                problems.append(
+                    Problem(entry.line_of(name), _join(entry.path, name), "only for e-mail")
+                )
+    elif values.get("kind") == "email":
+        if not values.get("to"):
+            problems.append(
+                Problem(entry.line, _join(entry.path, "to"), "required for e-mail (addresses)")
+            )
+        for address in values.get("to", []):
+            if "@" not in address or any(c.isspace() for c in address):
+                problems.append(
+                    Problem(
+                        entry.line_of("to"),
+                        _join(entry.path, "to"),
+                        f"not an e-mail address: {_show(address)}",
+                    )
+                )
+        for name in ("url", "secret", "form"):
+            if name in values:
+                problems.append(
+                    Problem(entry.line_of(name), _join(entry.path, name), "only for webhooks")
+                )
+
+
+def _check_rule(entry: Entry, problems: list[Problem]) -> None:
+    values = entry.values
+    kind = values.get("kind")
+    if kind not in ALERT_THRESHOLDS:
+        return
+    key = ALERT_THRESHOLDS[kind][0]
+    for other in {k for k, _, _ in ALERT_THRESHOLDS.values()} - {key}:
+        if other in values:
+            problems.append(
+                Problem(
+                    entry.line_of(other),
+                    _join(entry.path, other),
+                    f"{kind} takes its threshold as {key}",
+                )
+            )
+    if "min_units" in values and kind != AlertRule.Kind.SCI_REGRESSION:
+        problems.append(
+            Problem(
+                entry.line_of("min_units"),
+                _join(entry.path, "min_units"),
+                "only for sci_regression",
+            )
+        )
+    if kind == AlertRule.Kind.ROLLUP_LAG and values.get("scope") not in (None, "organisation"):
+        problems.append(
+            Problem(
+                entry.line_of("scope"),
+                _join(entry.path, "scope"),
+                "rollup_lag is organisation-wide",
+            )
+        )

@@ -173,6 +173,8 @@ def test_the_formulas_live_in_the_pure_modules():
         "assessments.organisation.attribution",
         "assessments.codecarbon.reported_energy",
         "assessments.codecarbon.emissions_csv",
+        "assessments.watch.budget_math",
+        "assessments.watch.alert_math",
     }
     # Beside the formulas: the sum over facts and the one selector of a scope's figures.
     assert modules - pure <= {
