@@ -180,4 +180,7 @@ def test_the_formulas_live_in_the_pure_modules():
     assert modules - pure <= {
         "assessments.models.facts.MeasuresQuerySet",
         "assessments.footprint.scope_figures",
+        "assessments.footprint.work",
+        "assessments.footprint.in_service",
+        "assessments.organisation.work_kinds",
     }

@@ -4,6 +4,7 @@ project, and crafted hourly facts of known numbers."""
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from assessments.footprint.daily_facts import daily_facts_refresh
 from assessments.models import (
     AlertRule,
     HourlyDeviceFact,
@@ -80,6 +81,9 @@ def fact(
         phase=project.phase if project else "",
         **values,
     )
+    # Whole days are read from the daily aggregates the rollup keeps beside the hours.
+    day_start = hour.replace(hour=0, minute=0, second=0, microsecond=0)
+    daily_facts_refresh(start=day_start, end=day_start + timedelta(days=1))
 
 
 def day(offset: int) -> datetime:

@@ -7,6 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from assessments.footprint.daily_facts import daily_facts_refresh
 from assessments.models import (
     AlertEpisode,
     AlertRule,
@@ -137,6 +138,7 @@ def test_sci_regression_fires_naming_the_day_it_began_and_resolves(org):
     assert "18 Nov 2026" in episode.summary
     # The recent days back at the baseline: resolved.
     HourlyProjectFact.objects.filter(hour__gte=day(3)).update(operational_kgco2e=1.0)
+    daily_facts_refresh(start=day(3), end=day(0))
     assert evaluate() == [("resolved", Kind.SCI_REGRESSION)]
 
 
