@@ -85,6 +85,24 @@ def codecarbon_footprint(
     }
 
 
+def codecarbon_counted_by(*, start: datetime, end: datetime, field: str) -> dict:
+    """The counted CodeCarbon figures over [start, end) per `field` ("team", "project" or
+    "site"): {id: {name: sum}} for every COUNTED_FIELDS name, by the rule of
+    codecarbon_footprint() (an hour the agent measured for the project is overlap, not
+    counted), in one grouped query for all teams, projects or sites at once."""
+    if field not in ("team", "project", "site"):
+        raise ValueError(f"field must be team, project or site, not {field!r}")
+    rows = (
+        HourlyCodeCarbonFact.objects.filter(hour__gte=start, hour__lt=end)
+        .annotate(measured=Exists(_agent_measured()))
+        .filter(measured=False)
+        .values(field)
+        .annotate(**{name: Sum(name) for name in COUNTED_FIELDS})
+        .order_by()
+    )
+    return {row[field]: {name: row[name] or 0.0 for name in COUNTED_FIELDS} for row in rows}
+
+
 def experiments_of_project(project: Project):
     return (
         CodeCarbonExperiment.objects.filter(project=project)
