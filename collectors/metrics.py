@@ -43,6 +43,12 @@ from greenai_site.tokens import bearer_token
 
 logger = logging.getLogger(__name__)
 
+_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _MULTIPROC_DIR:
+    # Processes other than gunicorn's workers (manage.py, Celery) may share the web's
+    # environment: the metrics below write their files at import, so the directory must exist.
+    os.makedirs(_MULTIPROC_DIR, exist_ok=True)
+
 INGEST_REQUESTS = Counter(
     "greenai_ingest_requests",
     "Ingest requests answered, by HTTP status (5xx included).",
