@@ -1,22 +1,31 @@
-"""Prometheus metrics of the app and the GET /metrics view.
+"""Prometheus metrics of the app and the GET /metrics view (docs/metrics.md).
 
 Ingest counters live in prometheus_client's default registry; other areas register theirs there
-too. Under gunicorn each worker process counts on its own, and a scrape reaches one worker: by
-default the counters are per worker (Prometheus' rate() still works per scrape target, but the
-totals jump between workers). Setting PROMETHEUS_MULTIPROC_DIR (an empty directory, before the
-workers start) switches to prometheus_client's multiprocess mode, where the view sums the
-workers' files. Figures read from the database at scrape time (collectors, the rollup's lag and
-the figures each rollup shard stored after its last run) are the same whichever worker answers.
+too. Under gunicorn each worker process counts on its own, and a scrape reaches one worker, so
+the deployments set PROMETHEUS_MULTIPROC_DIR (emptied before the workers start by
+greenai_site/gunicorn_conf.py): every worker then writes its counts to files there and the view
+sums all the workers' files (prometheus_client's multiprocess mode). Without it (tests, one
+process) the default registry answers. Figures read from the database at scrape time
+(collectors, the rollup's lag and each shard's last run) and the footprint gauges are computed
+for each scrape into a fresh registry, never kept in a process, so they are the same whichever
+worker answers.
+
+The footprint gauges (energy, carbon and cost per team, project and site) are not public: they
+are exposed only when METRICS_TOKEN is set, and /metrics then requires it.
 """
 
 import hmac
 import logging
 import os
+import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,6 +42,12 @@ from collectors.models import Collector
 from greenai_site.tokens import bearer_token
 
 logger = logging.getLogger(__name__)
+
+_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _MULTIPROC_DIR:
+    # Processes other than gunicorn's workers (manage.py, Celery) may share the web's
+    # environment: the metrics below write their files at import, so the directory must exist.
+    os.makedirs(_MULTIPROC_DIR, exist_ok=True)
 
 INGEST_REQUESTS = Counter(
     "greenai_ingest_requests",
@@ -163,13 +178,120 @@ _DATABASE_FIGURES = DatabaseFigures()
 REGISTRY.register(_DATABASE_FIGURES)
 
 
-def _registry():
+# --- Footprint gauges -------------------------------------------------------------------------
+
+# Seconds a computed set of footprint figures is served from the cache: a scrape then costs a
+# cache read whatever the fleet, and the figures trail the rollup by at most this much.
+FOOTPRINT_CACHE_SECONDS = 60
+_FOOTPRINT_CACHE_KEY = "greenai:metrics:footprint:{day}"
+
+# name -> (ScopeTotals field, help); energy has two names because IT and facility energy are
+# not to be summed (the read API's facility_energy_kwh and energy_kwh).
+FOOTPRINT_GAUGES = {
+    "greenai_footprint_energy_kwh": (
+        "energy_facility_kwh",
+        "Facility energy (IT energy x PUE), kWh, over the window: the read API's"
+        " facility_energy_kwh.",
+    ),
+    "greenai_footprint_energy_it_kwh": (
+        "energy_it_kwh",
+        "IT energy (GPUs and CPU packages), kWh, over the window: the read API's energy_kwh.",
+    ),
+    "greenai_footprint_carbon_kgco2e": (
+        "carbon_kgco2e",
+        "Operational and embodied carbon, kgCO2e, over the window: the read API's total_kgco2e.",
+    ),
+    "greenai_footprint_cost": (
+        "cost",
+        "Electricity cost over the window, in the organisation's currency (label currency).",
+    ),
+}
+FOOTPRINT_WINDOWS = ("today", "month")
+
+
+def footprint_totals(*, start, end) -> list:
+    """The one read of the footprint figures the gauges show: ScopeTotals of the organisation
+    and of every site, team and project over the UTC days [start, end)."""
+    from assessments.footprint.scope_totals import scope_totals
+
+    return scope_totals(start=start, end=end)
+
+
+def _footprint_figures() -> dict:
+    """Today's and the month-to-date's totals, from the cache or computed once per
+    FOOTPRINT_CACHE_SECONDS (shared by all workers where CACHE_URL names Redis)."""
+    today = timezone.now().date()  # UTC: USE_TZ with UTC, as the daily aggregates' days
+    key = _FOOTPRINT_CACHE_KEY.format(day=today.isoformat())
+    figures = cache.get(key)
+    if figures is not None:
+        return figures
+    from assessments.models import Organisation
+
+    tomorrow = today + timedelta(days=1)
+    starts = {"today": today, "month": today.replace(day=1)}
+    figures = {
+        "computed_at": time.time(),
+        "currency": Organisation.get().currency,
+        "windows": {
+            window: [tuple(row) for row in footprint_totals(start=start, end=tomorrow)]
+            for window, start in starts.items()
+        },
+    }
+    cache.set(key, figures, FOOTPRINT_CACHE_SECONDS)
+    return figures
+
+
+class FootprintFigures:
+    """Energy, carbon and cost per scope for today and the month to date (UTC days).
+
+    Each series has exactly one scope label (organisation, site, team or project) and window.
+    """
+
+    def collect(self):
+        from assessments.footprint.scope_totals import ScopeTotals
+
+        try:
+            figures = _footprint_figures()
+        except DatabaseError:
+            logger.exception("Footprint figures left out of /metrics.")
+            return
+        for name, (field, text) in FOOTPRINT_GAUGES.items():
+            family = GaugeMetricFamily(name, text)
+            for window in FOOTPRINT_WINDOWS:
+                for row in figures["windows"][window]:
+                    totals = ScopeTotals(*row)
+                    labels = {totals.kind: totals.name, "window": window}
+                    if field == "cost":
+                        labels["currency"] = figures["currency"]
+                    family.add_sample(name, labels, getattr(totals, field))
+            yield family
+        yield GaugeMetricFamily(
+            "greenai_footprint_computed_timestamp_seconds",
+            "When the footprint gauges' figures were computed (Unix time); they are cached for"
+            f" {FOOTPRINT_CACHE_SECONDS} s.",
+            value=figures["computed_at"],
+        )
+
+
+class _DefaultRegistry:
+    """The default registry (this process' metrics and the database figures) as one collector
+    of a per-scrape registry."""
+
+    def collect(self):
+        return REGISTRY.collect()
+
+
+def _registry(*, with_footprint: bool) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
+        # Every worker's counters from its files; the database figures once.
         multiprocess.MultiProcessCollector(registry)
         registry.register(_DATABASE_FIGURES)
-        return registry
-    return REGISTRY
+    else:
+        registry.register(_DefaultRegistry())
+    if with_footprint:
+        registry.register(FootprintFigures())
+    return registry
 
 
 @require_GET
@@ -186,7 +308,8 @@ def metrics_view(request):
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    registry = _registry(with_footprint=bool(expected))
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @require_GET

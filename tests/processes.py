@@ -80,7 +80,14 @@ class ManagedProcess:
 class WebServer(ManagedProcess):
     """gunicorn serving the app on 127.0.0.1:<port>; can be stopped and started again."""
 
-    def __init__(self, tmp_path: Path, port: int | None = None, workers: int = 2, **env: str):
+    def __init__(
+        self,
+        tmp_path: Path,
+        port: int | None = None,
+        workers: int = 2,
+        extra_args: list[str] | None = None,
+        **env: str,
+    ):
         self.port = port or free_port()
         args = [
             sys.executable,
@@ -95,6 +102,7 @@ class WebServer(ManagedProcess):
             "5",
             "--timeout",
             "60",
+            *(extra_args or []),
         ]
         super().__init__(args, subprocess_env(**env), tmp_path / f"gunicorn-{self.port}.log")
 
