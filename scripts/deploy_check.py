@@ -484,25 +484,26 @@ def kube_play(stack: Stack) -> None:
         DATABASE_URL=f"postgres://greenai:{env['POSTGRES_PASSWORD']}@postgres:5432/greenai",
         METRICS_TOKEN=stack.metrics_token,
     )
-    # podman 4.3 takes a secretRef from its own secret store, holding the Secret as JSON with
-    # base64 data (a Secret in the played file is not read).
-    import base64
-
-    secret["data"] = {
-        key: base64.b64encode(value.encode()).decode()
-        for key, value in secret.pop("stringData").items()
+    # podman 4.3 cannot read a Secret for envFrom (from a played file it is ignored, from its
+    # secret store it fails to decode it): the played copy takes the same values from a
+    # ConfigMap instead. Everything else is played as written.
+    secret_values = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "greenai-secrets-check", "namespace": "greenai"},
+        "data": secret["stringData"],
     }
-    secret_file = stack.workdir / "secret.json"
-    secret_file.write_text(json.dumps(secret))
-    run("podman", "secret", "rm", secret["metadata"]["name"], check=False, capture=True)
-    run("podman", "secret", "create", secret["metadata"]["name"], str(secret_file))
-    secret_file.unlink()
     app = [d for d in yaml.safe_load_all((kube / "greenai-app.yaml").read_text()) if d]
     deployments = [d for d in app if d["kind"] == "Deployment"]
     for deployment in deployments:
         deployment["spec"]["replicas"] = 1
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for source in container["envFrom"]:
+                if source.get("secretRef", {}).get("name") == secret["metadata"]["name"]:
+                    source["configMapRef"] = {"name": "greenai-secrets-check"}
+                    del source["secretRef"]
     play = stack.workdir / "kube-play.yaml"
-    play.write_text(yaml.safe_dump_all([config, *deployments]))
+    play.write_text(yaml.safe_dump_all([config, secret_values, *deployments]))
     network = output(
         "podman",
         "inspect",
@@ -516,22 +517,21 @@ def kube_play(stack: Stack) -> None:
         run("podman", "kube", "play", "--network", network, str(play))
 
         def running() -> bool:
-            states = output(
+            ids = output(
                 "podman",
                 "ps",
                 "-a",
+                "-q",
                 "--filter",
                 "label=app.kubernetes.io/name=greenai",
-                "--format",
-                "{{.Names}} {{.State}}",
                 check=False,
-            ).splitlines()
-            containers = {
-                name: state
-                for name, state in (line.split(maxsplit=1) for line in states)
-                if not name.endswith("-infra")
-            }
-            return len(containers) == 3 and all(s == "running" for s in containers.values())
+            ).split()
+            if len(ids) != 3:
+                return False
+            states = output(
+                "podman", "inspect", "--format", "{{.State.Status}}", *ids, check=False
+            ).split()
+            return states == ["running"] * 3
 
         def kube_logs() -> str:
             return output("podman", "ps", "-a", "--format", "{{.Names}} {{.State}}", check=False)
@@ -569,7 +569,6 @@ def kube_play(stack: Stack) -> None:
         timings["kube play: healthy"] = time.monotonic() - started
     finally:
         run("podman", "kube", "down", str(play), check=False)
-        run("podman", "secret", "rm", secret["metadata"]["name"], check=False)
         run("podman", "rmi", KUBE_IMAGE, check=False)
         if not media_existed:  # the claim kube play made into a volume
             run("podman", "volume", "rm", "-f", "greenai-media", check=False)
