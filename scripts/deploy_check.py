@@ -513,6 +513,9 @@ def kube_play(stack: Stack) -> None:
     ).split()[0]
     started = time.monotonic()
     media_existed = run("podman", "volume", "exists", "greenai-media", check=False).returncode == 0
+    # kube play makes its default network even when given another one.
+    kube_network = "podman-default-kube-network"
+    network_existed = run("podman", "network", "exists", kube_network, check=False).returncode == 0
     try:
         run("podman", "kube", "play", "--network", network, str(play))
 
@@ -572,6 +575,8 @@ def kube_play(stack: Stack) -> None:
         run("podman", "rmi", KUBE_IMAGE, check=False)
         if not media_existed:  # the claim kube play made into a volume
             run("podman", "volume", "rm", "-f", "greenai-media", check=False)
+        if not network_existed:
+            run("podman", "network", "rm", kube_network, check=False)
 
 
 # --- cleanup ----------------------------------------------------------------------------------
