@@ -239,6 +239,9 @@ def run_through_reset_and_kill(tmp_path, server, exporter, source: str, *args) -
         exporter.reset("GPU-r0")
         reset_at = time.time()
         wait_for_cover(server, first, ["GPU-r0", "GPU-r1"], 5.0)
+        # The first agent itself reads past the reset before it is killed: on a loaded machine
+        # Prometheus may scrape the reset counter only after 5 s are covered.
+        first.wait_for_log("went down", timeout=90)
         first.signal(signal.SIGKILL)
     finally:
         first.kill_if_running()
