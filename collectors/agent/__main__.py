@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_signal(signum, _frame):
         log.info(
-            "%s received: spooling the current batch and stopping", signal.Signals(signum).name
+            "%s received: spooling the current batch, pushing the spool for up to %g s, stopping",
+            signal.Signals(signum).name,
+            config.stop_flush_s,
         )
         agent.stop()
 

@@ -37,6 +37,8 @@ class AgentConfig:
     hostname: str
     once: bool
     spool_max_mb: float
+    # On SIGTERM/SIGINT, how long the agent tries to push what is spooled before it exits.
+    stop_flush_s: float = 10.0
     # Authentication and TLS of the prometheus: and dcgm: sources.
     http: HttpOptions = field(default_factory=HttpOptions)
     prometheus_selector: str = ""
@@ -99,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--spool-dir", metavar="DIR", help="durable queue of unsent batches")
     parser.add_argument(
         "--spool-max-mb", metavar="MIB", help="spool size bound in MiB (default 100)"
+    )
+    parser.add_argument(
+        "--stop-flush-seconds",
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, try this long to push what is spooled before exiting; the rest "
+        "stays spooled for the next start (default 10, 0 = spool only; keep it well below the "
+        "stop grace period: 30 s in Kubernetes, 90 s in systemd)",
     )
     parser.add_argument(
         "--metrics-port", metavar="PORT", help="Prometheus exporter port; 0 = off (default)"
@@ -240,6 +249,9 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
             f"--push-every ({push_every:g} s) must be at least --interval ({interval:g} s)"
         )
     spool_max_mb = _number("spool-max-mb", pick("spool-max-mb", "100"), minimum=0.01, maximum=1e6)
+    stop_flush_s = _number(
+        "stop-flush-seconds", pick("stop-flush-seconds", "10"), minimum=0, maximum=3600
+    )
 
     raw_port = pick("metrics-port", "0")
     if not raw_port.strip().isdigit() or int(raw_port) > 65535:
@@ -269,6 +281,7 @@ def parse_config(argv: list[str], environ: dict[str, str] | None = None) -> Agen
         hostname=hostname,
         once=raw_once in TRUE,
         spool_max_mb=spool_max_mb,
+        stop_flush_s=stop_flush_s,
         http=http,
         prometheus_selector=selector,
     )

@@ -148,7 +148,7 @@ class Poster:
         self.timeout_s = timeout_s
         self._opener = urllib.request.build_opener(_NoRedirect)
 
-    def post(self, body_gzip: bytes) -> PushOutcome:
+    def post(self, body_gzip: bytes, *, timeout_s: float | None = None) -> PushOutcome:
         request = urllib.request.Request(
             self.url,
             data=body_gzip,
@@ -161,7 +161,8 @@ class Poster:
             },
         )
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
+            timeout = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
+            with self._opener.open(request, timeout=timeout) as response:
                 text = response.read().decode("utf-8", "replace")
                 return classify(response.status, text, None, time.time())
         except urllib.error.HTTPError as exc:

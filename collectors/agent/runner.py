@@ -2,9 +2,14 @@
 per --sample-seconds (aggregate.py), spool a batch every push period, and let a sender thread
 drain the spool, oldest batch first.
 
-Shutdown on SIGTERM/SIGINT sends the partial samples with the batch being gathered, so a clean
-stop loses nothing; after a SIGKILL the sources and the partial samples resume from the state
-spooled with the last batch.
+On SIGTERM/SIGINT the batch being gathered, partial samples included, is spooled; then, for at
+most --stop-flush-seconds (default 10, well inside Kubernetes' 30 s grace period and systemd's
+90 s stop timeout), the sender tries to push what the spool holds, oldest first. It stops at the
+first failure (the server is down or slow: no use spending the deadline on retries) and whatever
+is left stays spooled for the next start. So a clean stop loses nothing, and a host stopped for
+good (a drained or decommissioned node) has its last samples on the server when the server
+answers. After a SIGKILL the sources and the partial samples resume from the state spooled with
+the last batch.
 
 A batch that fails SET_ASIDE_AFTER times in a row with a 5xx or a timeout is set aside: newer
 batches go first, and it is tried again later with its own capped, jittered backoff, so one
@@ -77,8 +82,9 @@ class Sender:
         self.wake_event = threading.Event()
         self.rejected = 0
         self._thread: threading.Thread | None = None
+        self._flush_until = 0.0
 
-    def send(self, path) -> PushOutcome:
+    def send(self, path, *, timeout_s: float | None = None) -> PushOutcome:
         try:
             meta, body = self.spool.load(path)
         except FileNotFoundError:
@@ -87,7 +93,7 @@ class Sender:
             self.spool.reject(path, status=0, answer=f"unreadable spool file: {exc}")
             self.metrics.push_failures.labels("rejected").inc()
             return PushOutcome("reject", "unreadable", detail=str(exc))
-        outcome = self.poster.post(body)
+        outcome = self.poster.post(body, timeout_s=timeout_s)
         samples = meta.get("samples", 0)
         if outcome.action == "delete":
             self.spool.delete(path)
@@ -178,14 +184,57 @@ class Sender:
     def wake(self) -> None:
         self.wake_event.set()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 5.0, *, flush_s: float = 0.0) -> None:
+        """Stop the thread; with flush_s, it first tries to send the spool for up to flush_s.
+
+        Returns after at most max(timeout_s, flush_s) seconds. A POST still in flight then is
+        abandoned: its batch stays spooled and is resent (the server stores a batch id once).
+        """
+        self._flush_until = time.monotonic() + flush_s
         self.stop_event.set()
         self.wake_event.set()
         if self._thread:
-            # A POST in flight may finish; if not, its batch stays spooled and is resent.
-            self._thread.join(timeout_s)
+            self._thread.join(max(timeout_s, flush_s))
+            if self._thread.is_alive():
+                log.warning(
+                    "stopping with a push still in flight; %d batches stay in the spool",
+                    self.spool.count(),
+                )
+
+    def flush(self, until: float) -> None:
+        """Send what is spooled until the monotonic time `until`, stopping at the first failure.
+
+        Batches set aside and not due yet stay: their own backoff says when to try them.
+        """
+        tried = set()
+        while (remaining := until - time.monotonic()) > 0:
+            path = self.spool.next_to_send(self.clock())
+            if path is None or path in tried:
+                break
+            tried.add(path)
+            try:
+                outcome = self.send(path, timeout_s=remaining)
+            except Exception as exc:
+                log.exception("unexpected error while sending %s", path.name)
+                self.metrics.push_failures.labels("agent_error").inc()
+                outcome = PushOutcome("retry", "agent_error", detail=str(exc))
+            if outcome.action == "retry":
+                self.log_failure(outcome)
+                break
+        left = self.spool.count()
+        if left:
+            log.warning(
+                "%d batches stay in %s; the next start sends them", left, self.spool.batches_dir
+            )
+        else:
+            log.info("stopping with an empty spool: every batch was sent")
 
     def _run(self) -> None:
+        self._loop()
+        if self._flush_until > time.monotonic():
+            self.flush(self._flush_until)
+
+    def _loop(self) -> None:
         while not self.stop_event.is_set():
             path = self.spool.next_to_send(self.clock())
             if path is None:
@@ -273,9 +322,11 @@ class Agent:
             if now - batch_started >= push_every - 1e-3:
                 self._spool(batch)
                 batch, batch_started = [], now
-        # SIGTERM/SIGINT: nothing gathered is lost, partial samples included.
+        # SIGTERM/SIGINT: nothing gathered is lost, partial samples included; what the spool
+        # holds is pushed now if the server answers within the stop deadline.
         self._spool(batch + self.aggregator.flush_all())
-        self.sender.stop()
+        self.sender.wake()
+        self.sender.stop(flush_s=self.config.stop_flush_s)
         return 0
 
     def _run_once(self) -> int:

@@ -42,7 +42,7 @@ def agent(tmp_path, server_url, *args, name="agent", **env):
     )
 
 
-def wait_until(condition, timeout=20.0, what="condition"):
+def wait_until(condition, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -366,3 +366,82 @@ def test_the_token_can_come_from_a_file_and_a_bad_one_exits_2(tmp_path, server):
     empty = AgentProcess(tmp_path, *base, "--token-file", str(token_file), name="empty")
     assert empty.run() == 2
     assert "is empty" in empty.log()
+
+
+def samples_taken(port: int) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    except OSError:
+        return 0.0
+    for line in text.decode().splitlines():
+        if line.startswith("greenai_agent_samples_taken_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def started_with_samples(tmp_path, server_url, *, name="agent"):
+    """An agent that pushes only when stopped (its push period is an hour), once it has read."""
+    port = free_port()
+    args = ("--source", "sim:2", "--interval", "0.2", "--sample-seconds", "0.2")
+    process = agent(
+        tmp_path, server_url, *args, "--push-every", "3600", "--metrics-port", str(port), name=name
+    ).start()
+    wait_until(lambda: samples_taken(port) >= 4, what="samples read")
+    return process, port
+
+
+def test_sigterm_pushes_the_last_batch_while_the_server_answers(tmp_path, server):
+    process, port = started_with_samples(tmp_path, server.url)
+    try:
+        assert server.ingest.stored_batches == {}
+        taken = samples_taken(port)
+        assert process.signal(signal.SIGTERM) == 0, process.log()
+    finally:
+        process.kill_if_running()
+    # The batch gathered until the stop reached the server before the agent exited.
+    assert len(server.ingest.stored_batches) == 1
+    assert spooled(tmp_path) == []
+    samples = server.ingest.stored_samples
+    assert_intervals_tile(samples, expected_devices=2)
+    assert len(samples) >= taken
+    assert "every batch was sent" in process.log()
+
+
+def test_sigterm_spools_the_last_batch_while_the_server_is_down_and_the_next_start_sends_it(
+    tmp_path,
+):
+    down = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    process, _ = started_with_samples(tmp_path, down, name="first")
+    try:
+        assert process.signal(signal.SIGTERM) == 0, process.log()
+    finally:
+        process.kill_if_running()
+    assert len(spooled(tmp_path)) == 1
+    assert "push failed (network" in process.log()
+    assert "1 batches stay in" in process.log()
+    with FakeServer() as server:
+        again = agent(
+            tmp_path, server.url, "--source", "sim:2", "--once", "--interval", "0.2", name="next"
+        )
+        assert again.run() == 0, again.log()
+        assert spooled(tmp_path) == []
+        # The stopped run's batch, then the --once run's own.
+        assert len(server.ingest.stored_batches) == 2
+        assert_intervals_tile(server.ingest.stored_samples, expected_devices=2)
+
+
+def test_sigterm_gives_up_on_a_slow_server_within_the_stop_deadline(tmp_path, server):
+    process, _ = started_with_samples(tmp_path, server.url)
+    server.ingest.delay_s = 30  # answers long after the deadline
+    try:
+        stopped_at = time.monotonic()
+        process.process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, process.log()
+        took = time.monotonic() - stopped_at
+    finally:
+        process.kill_if_running()
+        server.ingest.delay_s = 0
+    # --stop-flush-seconds 10 by default: stopped well inside Kubernetes' 30 s grace period,
+    # and the batch kept for the next start.
+    assert took < 25, process.log()
+    assert len(spooled(tmp_path)) == 1

@@ -72,7 +72,7 @@ def test_sim_agent_through_outage_and_sigkill_stores_every_sample_once(tmp_path,
     try:
         wait_until(lambda: RawSample.objects.count() >= 8, what="first samples")
         web.stop()  # the server goes away mid-run: batches wait in the spool
-        time.sleep(2.0)
+        first.wait_for_log("push failed (network", timeout=60)
         web.start()
         count = RawSample.objects.count()
         wait_until(lambda: RawSample.objects.count() > count + 8, what="samples after restart")

@@ -15,6 +15,7 @@ def test_defaults_follow_design():
     assert config.metrics_port == 0
     assert config.once is False
     assert config.spool_max_mb == 100
+    assert config.stop_flush_s == 10.0  # well inside Kubernetes' 30 s grace period
     assert config.hostname
 
 
@@ -31,6 +32,7 @@ def test_every_option_reads_its_environment_variable(tmp_path):
         "GREENAI_HOSTNAME": "gpu-node-07",
         "GREENAI_ONCE": "true",
         "GREENAI_SPOOL_MAX_MB": "5",
+        "GREENAI_STOP_FLUSH_SECONDS": "0",
     }
     config = parse_config([], environ=environ)
     assert config.server == "https://greenai.example"
@@ -40,6 +42,7 @@ def test_every_option_reads_its_environment_variable(tmp_path):
     assert config.spool_dir == tmp_path
     assert (config.metrics_port, config.hostname, config.once) == (9417, "gpu-node-07", True)
     assert config.spool_max_bytes == 5 * 1024 * 1024
+    assert config.stop_flush_s == 0.0
 
 
 def test_command_line_wins_over_environment():
@@ -66,6 +69,8 @@ def test_command_line_wins_over_environment():
         (REQUIRED + ["--sample-seconds", "3601"], "--sample-seconds must be between"),
         (REQUIRED + ["--metrics-port", "70000"], "--metrics-port"),
         (REQUIRED + ["--spool-max-mb", "-1"], "--spool-max-mb"),
+        (REQUIRED + ["--stop-flush-seconds", "-1"], "--stop-flush-seconds must be between"),
+        (REQUIRED + ["--stop-flush-seconds", "soon"], "--stop-flush-seconds must be a number"),
         (REQUIRED + ["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )

@@ -22,9 +22,11 @@ class ScriptedPoster:
     def __init__(self, outcomes):
         self.outcomes = list(outcomes)
         self.bodies = []
+        self.timeouts = []
 
-    def post(self, body):
+    def post(self, body, *, timeout_s=None):
         self.bodies.append(body)
+        self.timeouts.append(timeout_s)
         outcome = self.outcomes.pop(0) if self.outcomes else PushOutcome("delete", "ok", 202)
         if isinstance(outcome, Exception):
             raise outcome
@@ -214,7 +216,7 @@ def test_a_batch_failing_with_500_is_set_aside_and_sent_after_the_newer_one(tmp_
         spool.put({**new, "host": {"hostname": "h"}, "devices": []}, {})
         sender.start()
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60
             while len(server.ingest.stored_batches) < 2 and time.monotonic() < deadline:
                 if len(server.ingest.stored_batches) == 1:
                     # The newer batch went while the old one waits, set aside.
@@ -301,3 +303,24 @@ def test_metrics_count_the_refused_batches_kept_and_deleted(tmp_path):
     assert agent.sender.drain_once() is True
     assert value(metrics, "greenai_agent_rejected_batches") == 2
     assert value(metrics, "greenai_agent_rejected_deleted_total") == 1
+
+
+def test_flush_sends_the_spool_within_the_deadline_and_stops_at_the_first_failure(tmp_path):
+    network = PushOutcome("retry", "network", detail="down")
+    poster = ScriptedPoster([PushOutcome("delete", "ok", 202), network])
+    agent, spool, _ = make_agent(tmp_path, [], poster)
+    for name in ("b1", "b2", "b3"):
+        spool.put({"batch_id": name, "samples": [{}]}, {})
+    agent.sender.flush(time.monotonic() + 5)
+    # b1 went, b2 failed: b3 was not tried (the server is down), both stay for the next start.
+    assert len(poster.bodies) == 2 and spool.count() == 2
+    # Each POST may take no longer than what is left of the deadline.
+    assert all(0 < timeout <= 5 for timeout in poster.timeouts)
+
+
+def test_flush_with_no_time_left_sends_nothing(tmp_path):
+    poster = ScriptedPoster([])
+    agent, spool, _ = make_agent(tmp_path, [], poster)
+    spool.put({"batch_id": "b1", "samples": [{}]}, {})
+    agent.sender.flush(time.monotonic())
+    assert poster.bodies == [] and spool.count() == 1
