@@ -207,6 +207,39 @@ FOOTPRINT_GAUGES = {
     ),
 }
 FOOTPRINT_WINDOWS = ("today", "month")
+BUDGET_GAUGES = {
+    "greenai_budget_used_ratio": (
+        "used",
+        "Share of the budget used so far in its current period (1 = the limit): the budgets"
+        " API's used / limit.",
+    ),
+    "greenai_budget_forecast_ratio": (
+        "forecast",
+        "The budget's forecast for the end of its period as a share of the limit: the budgets"
+        " API's forecast.value / limit.",
+    ),
+}
+
+
+def budget_standings() -> list[tuple]:
+    """(scope, metric, period, used / limit, forecast / limit) of every budget now: the one
+    read of budget use the gauges show, through the budgets' own selector."""
+    from assessments.watch.selectors import budget_list, budget_view
+
+    rows = []
+    for budget in budget_list():
+        view = budget_view(budget)
+        limit = budget.limit
+        rows.append(
+            (
+                budget.scope,
+                budget.metric,
+                budget.period,
+                view.standing.used / limit,
+                view.standing.forecast.value / limit,
+            )
+        )
+    return rows
 
 
 def footprint_totals(*, start, end) -> list:
@@ -236,6 +269,7 @@ def _footprint_figures() -> dict:
             window: [tuple(row) for row in footprint_totals(start=start, end=tomorrow)]
             for window, start in starts.items()
         },
+        "budgets": budget_standings(),
     }
     cache.set(key, figures, FOOTPRINT_CACHE_SECONDS)
     return figures
@@ -264,6 +298,12 @@ class FootprintFigures:
                     if field == "cost":
                         labels["currency"] = figures["currency"]
                     family.add_sample(name, labels, getattr(totals, field))
+            yield family
+        for name, (field, text) in BUDGET_GAUGES.items():
+            family = GaugeMetricFamily(name, text)
+            for scope, metric, period, used, forecast in figures["budgets"]:
+                labels = {"scope": scope, "metric": metric, "period": period}
+                family.add_sample(name, labels, used if field == "used" else forecast)
             yield family
         yield GaugeMetricFamily(
             "greenai_footprint_computed_timestamp_seconds",

@@ -225,3 +225,36 @@ def test_a_database_error_leaves_the_footprint_out_and_the_rest_in(
     series = scrape_series(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert not [s for s in series if s.name.startswith("greenai_footprint_")]
     assert [s for s in series if s.name == "greenai_collectors"]
+
+
+def test_budget_gauges_equal_the_budgets_api_and_need_the_token(fleet, client, settings, api):
+    from assessments.models import Budget
+
+    nlp, vision = fleet["teams"]
+    Budget.objects.create(team=nlp, metric="kwh_it", period="month", limit=0.5)
+    Budget.objects.create(project=fleet["projects"][1], metric="cost", period="year", limit=2)
+    settings.METRICS_TOKEN = ""
+    assert not [s for s in scrape_series(client) if s.name.startswith("greenai_budget_")]
+
+    settings.METRICS_TOKEN = TOKEN
+    series = scrape_series(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    today = timezone.now().date()
+    budgets = api("/api/v1/budgets", today, today)["budgets"]
+    assert {b["scope"] for b in budgets} == {f"team:{nlp.slug}", "project:detector"}
+    for budget in budgets:
+        labels = {"scope": budget["scope"], "metric": budget["metric"], "period": budget["period"]}
+        used = gauge(series, "greenai_budget_used_ratio", **labels)
+        forecast = gauge(series, "greenai_budget_forecast_ratio", **labels)
+        assert used == pytest.approx(budget["used"] / budget["limit"], rel=1e-6)
+        assert forecast == pytest.approx(budget["forecast"]["value"] / budget["limit"], rel=1e-6)
+    # Team NLP used its agent energy and CodeCarbon's 0.2 kWh of a 0.5 kWh budget at least.
+    assert (
+        gauge(
+            series,
+            "greenai_budget_used_ratio",
+            scope=f"team:{nlp.slug}",
+            metric="kwh_it",
+            period="month",
+        )
+        >= 0.2 / 0.5
+    )
