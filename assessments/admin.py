@@ -9,9 +9,13 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from assessments.models import (
+    AlertEpisode,
+    AlertNotification,
+    AlertRule,
     Allocation,
     ApiToken,
     AttributionRule,
+    Budget,
     CodeCarbonEmission,
     CodeCarbonExperiment,
     CodeCarbonRun,
@@ -28,6 +32,7 @@ from assessments.models import (
     HourlyJobFact,
     HourlyProjectFact,
     InServiceStale,
+    NotificationChannel,
     Optimisation,
     Organisation,
     Project,
@@ -521,3 +526,38 @@ class HourlyCodeCarbonFactAdmin(ComputedAdmin):
     )
     list_filter = ("project",)
     list_select_related = ("project", "run", "run__project")
+
+
+# --- Budgets and alerts (written through their pages, the inventory and evaluate_alerts) -------
+
+
+class WatchAdmin(ComputedAdmin):
+    """Budgets, rules, channels and alerts have their own pages (docs/watch.md), which check
+    permissions, the private-address rule and secrets: here they are only looked at."""
+
+
+@admin.register(Budget)
+class BudgetAdmin(WatchAdmin):
+    list_display = ("__str__", "team", "project", "metric", "period", "limit")
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(WatchAdmin):
+    list_display = ("name", "kind", "form")
+    # The webhook secret, even encrypted, is never shown.
+    exclude = ("secret_encrypted",)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(WatchAdmin):
+    list_display = ("kind", "team", "project", "threshold", "enabled")
+
+
+@admin.register(AlertEpisode)
+class AlertEpisodeAdmin(WatchAdmin):
+    list_display = ("rule", "started_at", "resolved_at", "value", "threshold")
+
+
+@admin.register(AlertNotification)
+class AlertNotificationAdmin(WatchAdmin):
+    list_display = ("episode", "channel", "event", "created_at", "delivered_at", "attempts")

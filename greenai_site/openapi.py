@@ -33,6 +33,7 @@ class Query:
     required: bool = False
     enum: tuple[str, ...] | None = None
     format: str | None = None  # e.g. "date": YYYY-MM-DD
+    pattern: str | None = None  # a JSON Schema (ECMA) pattern the value must match
 
     def schema(self) -> dict:
         schema: dict = {"type": "string"}
@@ -40,7 +41,9 @@ class Query:
             schema["enum"] = list(self.enum)
         if self.format is not None:
             schema["format"] = self.format
-        if self.enum is None and self.format is None:
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
+        elif self.enum is None and self.format is None:
             # An enum or a format already rules out control characters.
             schema["pattern"] = NO_CONTROL_CHARACTERS
         return schema

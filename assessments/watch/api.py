@@ -1,5 +1,6 @@
 """Read API of the watch area: budgets with their standing (docs/watch.md)."""
 
+import re
 from datetime import date, datetime
 
 from django.http import JsonResponse
@@ -9,8 +10,12 @@ from pydantic import BaseModel, Field
 from assessments.api_auth import api_login_required, json_error
 from assessments.models import Team
 from assessments.watch import selectors
-from assessments.watch.scopes import ScopeError, scope_parts, scope_resolve
+from assessments.watch.scopes import ScopeError, scope_resolve
 from greenai_site.openapi import Query, api_operation
+
+# The scope rule of assessments.models.watch.SCOPE_PATTERN as the schema states it; the API
+# takes the value exactly (no white space around it), as the schema says.
+SCOPE_QUERY_PATTERN = r"^(organisation|team:[-a-zA-Z0-9_]+|project:[-a-zA-Z0-9_]+)$"
 
 
 class ForecastOut(BaseModel):
@@ -74,7 +79,10 @@ def _detail(field: str, exc: Exception) -> dict:
     summary="Budgets with what is used so far, the forecast with its range, and the status",
     tag="budgets",
     query={
-        "scope": Query('Only this scope: "organisation", "team:SLUG" or "project:SLUG".'),
+        "scope": Query(
+            'Only this scope: "organisation", "team:SLUG" or "project:SLUG".',
+            pattern=SCOPE_QUERY_PATTERN,
+        ),
         "status": Query("Only this status.", enum=("over", "at_risk", "on_track")),
     },
     response=BudgetList,
@@ -89,10 +97,13 @@ def _detail(field: str, exc: Exception) -> dict:
 @require_GET
 def budget_list(request):
     budgets = selectors.budget_list()
-    if request.GET.get("scope"):
+    if "scope" in request.GET:  # an empty scope is a bad scope, as the schema's pattern says
         text = request.GET["scope"]
         try:
-            scope_parts(text)
+            if not re.fullmatch(SCOPE_QUERY_PATTERN, text):
+                raise ScopeError(
+                    f'must be "organisation", "team:SLUG" or "project:SLUG", got {text!r}'
+                )
         except ScopeError as exc:
             return json_error(400, f"Query parameter 'scope' {exc}.", [_detail("scope", exc)])
         try:
@@ -100,7 +111,8 @@ def budget_list(request):
         except ScopeError as exc:
             return json_error(404, f"Query parameter 'scope': {exc}.", [_detail("scope", exc)])
         budgets = budgets.filter(team=scope.team, project=scope.project)
-    status = request.GET.get("status") or None
+    # An empty value is no status either: a 400, as the schema's enum says.
+    status = request.GET.get("status")
     if status is not None and status not in ("over", "at_risk", "on_track"):
         return json_error(
             400,
@@ -153,7 +165,8 @@ class AlertList(BaseModel):
 @api_login_required
 @require_GET
 def alert_list(request):
-    status = request.GET.get("status") or None
+    # An empty value is no status either: a 400, as the schema's enum says.
+    status = request.GET.get("status")
     if status is not None and status not in ("firing", "resolved"):
         return json_error(
             400,

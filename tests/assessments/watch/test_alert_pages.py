@@ -99,6 +99,7 @@ def test_the_api_lists_firing_alerts(alerts):
     assert client.get("/api/v1/alerts").json()["count"] == 2
     assert client.get("/api/v1/alerts?team=vision").json()["count"] == 1
     assert client.get("/api/v1/alerts?status=open").status_code == 400
+    assert client.get("/api/v1/alerts?status=").status_code == 400
     assert client.get("/api/v1/alerts?team=nobody").status_code == 404
     assert Client().get("/api/v1/alerts").status_code == 401
 

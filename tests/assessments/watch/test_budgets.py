@@ -1,6 +1,7 @@
 """Budgets: one hand-computed case on the page, in the API and in the monthly PDF; who may set
 them; bad input; the inventory keys."""
 
+import re
 import shutil
 import subprocess
 from datetime import UTC, date, datetime
@@ -140,10 +141,22 @@ def test_the_api_filters_by_scope_and_status_and_names_bad_values(world, budget)
     assert client.get("/api/v1/budgets?status=on_track").json()["count"] == 1
     bad = client.get("/api/v1/budgets?scope=galaxy")
     assert bad.status_code == 400 and "scope" in bad.json()["error"]
+    for value in ("", " organisation", "team:nlp\n"):
+        assert client.get("/api/v1/budgets", {"scope": value}).status_code == 400, value
     missing = client.get("/api/v1/budgets?scope=team:nobody")
     assert missing.status_code == 404 and "nobody" in missing.json()["error"]
     wrong = client.get("/api/v1/budgets?status=fine")
     assert wrong.status_code == 400 and "status" in wrong.json()["error"]
+    # An empty value is not in the schema's enum either.
+    empty = client.get("/api/v1/budgets?status=")
+    assert empty.status_code == 400 and "status" in empty.json()["error"]
+    schema = client.get("/api/v1/openapi.json").json()
+    (scope,) = [
+        p for p in schema["paths"]["/api/v1/budgets"]["get"]["parameters"] if p["name"] == "scope"
+    ]
+    # The schema states the scope rule the server applies.
+    rule = re.compile(scope["schema"]["pattern"])
+    assert rule.match("team:nlp") and rule.match("organisation") and not rule.match("galaxy")
     assert Client().get("/api/v1/budgets").status_code == 401
     assert client.post("/api/v1/budgets").status_code == 405
 
