@@ -11,8 +11,10 @@ figure cannot mean one thing on a page and another in the API. The rules (docs/m
   carbon of its in-service hours that no fact measured (footprint.selectors.unmeasured_embodied).
 - CodeCarbon's reported energy counts in the hours no agent measured its project
   (codecarbon.selectors); hosts and hardware models have none (CodeCarbon names no device).
-- Work units: each record by the share of its interval in the period; SCI only where the
-  scope's projects (all of them, active or not) declare one unit (footprint_math).
+- Work units: each record by the share of its interval in the period, of its project's declared
+  kind, measured work winning over posted work for the hours it covers (footprint.work); SCI
+  only where the scope's projects (all of them, active or not) declare one unit
+  (footprint_math).
 """
 
 import math
