@@ -21,7 +21,7 @@ from assessments.organisation.inventory.load import inventory_load
 from assessments.organisation.services import api_token_create
 from collectors.models import RawSample
 from collectors.services import collector_create
-from tests.agent.agent_process import AgentProcess, assert_intervals_tile
+from tests.agent.agent_process import AgentProcess, assert_intervals_tile, prometheus_agent
 from tests.agent.dcgm_exporter_fixture import DcgmExporterFixture, ExportedGpu
 from tests.agent.prometheus_server import MISSING, PROMETHEUS, PrometheusServer
 from tests.processes import WebServer
@@ -82,24 +82,7 @@ def web(tmp_path):
 
 
 def agent(tmp_path, web, token, prometheus, *, name):
-    return AgentProcess(
-        tmp_path,
-        "--server",
-        web.url,
-        "--token",
-        token,
-        "--spool-dir",
-        str(tmp_path / "spool"),
-        "--hostname",
-        "collector-01",
-        "--source",
-        f"prometheus:{prometheus.url}",
-        "--interval",
-        "0.2",
-        "--push-every",
-        "0.5",
-        name=name,
-    )
+    return prometheus_agent(tmp_path, web.url, token, prometheus.url, name=name)
 
 
 def covered_and_last_end() -> tuple[dict[str, float], float]:

@@ -83,3 +83,26 @@ def assert_intervals_tile(samples: list[dict], expected_devices: int) -> None:
             assert abs(start - previous_end) < 1e-3, (
                 f"{device}: interval starting {start} follows one ending {previous_end}"
             )
+
+
+def prometheus_agent(tmp_path, server_url: str, token: str, prometheus_url: str, *, name: str):
+    """An agent reading a Prometheus server (the prometheus: source) for the host collector-01,
+    polling fast and pushing every half second, as the end-to-end tests run it."""
+    return AgentProcess(
+        tmp_path,
+        "--server",
+        server_url,
+        "--token",
+        token,
+        "--spool-dir",
+        str(tmp_path / "spool"),
+        "--hostname",
+        "collector-01",
+        "--source",
+        f"prometheus:{prometheus_url}",
+        "--interval",
+        "0.2",
+        "--push-every",
+        "0.5",
+        name=name,
+    )
