@@ -421,26 +421,6 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def units_by_day(
-    records: Iterable[tuple[datetime, datetime, float]], start: date, end: date
-) -> dict[date, float]:
-    """Units of work per UTC day in [start, end): each (period start, period end, units) record
-    spread over its period with `prorated_units`, so a weekly figure counts one seventh a day."""
-    result: dict[date, float] = {}
-    range_start, range_end = day_start(start), day_start(end)
-    for record_start, record_end, units in records:
-        day = max(record_start, range_start).astimezone(UTC).date()
-        last = min(max(record_end, record_start), range_end).astimezone(UTC).date()
-        while day <= last and day < end:
-            share = prorated_units(
-                units, record_start, record_end, day_start(day), day_start(day + timedelta(days=1))
-            )
-            if share:
-                result[day] = result.get(day, 0.0) + share
-            day += timedelta(days=1)
-    return result
-
-
 def in_service_hours(
     service_start: datetime,
     service_end: datetime,

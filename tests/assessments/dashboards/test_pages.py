@@ -10,7 +10,6 @@ from django.urls import reverse
 from assessments.dashboards import selectors as dashboards
 from assessments.dashboards.dashboard_math import month_comparison
 from assessments.footprint.daily_facts import daily_facts_refresh
-from assessments.footprint.footprint_math import units_by_day
 from assessments.models import (
     ApiToken,
     DailyProjectFact,
@@ -61,12 +60,6 @@ def test_month_comparison_of_a_full_month_never_runs_into_the_next():
     current, previous, _ = month_comparison(date(2026, 4, 1))
     assert (current.start, current.end) == (date(2026, 3, 1), date(2026, 4, 1))
     assert (previous.start, previous.end) == (date(2026, 2, 1), date(2026, 3, 1))
-
-
-def test_work_spread_over_days_splits_a_record_pro_rata():
-    record = (datetime(2026, 10, 1, 12, tzinfo=UTC), datetime(2026, 10, 3, 12, tzinfo=UTC), 400.0)
-    by_day = units_by_day([record], date(2026, 10, 2), date(2026, 10, 10))
-    assert by_day == {date(2026, 10, 2): 200.0, date(2026, 10, 3): 100.0}
 
 
 # --- Daily aggregates --------------------------------------------------------------------------
