@@ -48,6 +48,7 @@ class JobList(BaseModel):
         **PERIOD_QUERY,
         "project": "Only jobs attributed to this project (slug).",
         "user": "Only this user's jobs.",
+        "namespace": "Only the pods of this Kubernetes namespace.",
     },
     response=JobList,
     statuses={**FOOTPRINT_STATUSES, 404: "Unknown project."},
@@ -68,7 +69,12 @@ def job_list(request):
                 404, f"No project with slug {slug!r}.", [{"field": "project", "message": "unknown"}]
             )
     rows = jobs_list(
-        start=start, end=end, project=project, user=request.GET.get("user") or None, limit=MAX_JOBS
+        start=start,
+        end=end,
+        project=project,
+        user=request.GET.get("user") or None,
+        namespace=request.GET.get("namespace") or None,
+        limit=MAX_JOBS,
     )
     answer = JobList(
         start=start.isoformat(),

@@ -18,7 +18,15 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _facts(*, start: date, end: date, project=None, team=None, user: str | None = None):
+def _facts(
+    *,
+    start: date,
+    end: date,
+    project=None,
+    team=None,
+    user: str | None = None,
+    namespace: str | None = None,
+):
     facts = HourlyJobFact.objects.filter(hour__gte=_midnight(start), hour__lt=_midnight(end))
     if project is not None:
         facts = facts.filter(project=project)
@@ -26,6 +34,8 @@ def _facts(*, start: date, end: date, project=None, team=None, user: str | None 
         facts = facts.filter(team=team)
     if user:
         facts = facts.filter(user=user)
+    if namespace:
+        facts = facts.filter(namespace=namespace)
     return facts
 
 
@@ -47,11 +57,12 @@ def jobs_list(
     project=None,
     team=None,
     user: str | None = None,
+    namespace: str | None = None,
     limit: int | None = None,
 ) -> list[dict]:
     """Jobs that used devices in [start, end), largest IT energy first."""
     rows = (
-        _facts(start=start, end=end, project=project, team=team, user=user)
+        _facts(start=start, end=end, project=project, team=team, user=user, namespace=namespace)
         .values("job_key", "job_id", "user", "account", "namespace", "pod")
         .annotate(
             project_slug=Max("project__slug"),
