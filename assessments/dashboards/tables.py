@@ -453,6 +453,7 @@ def jobs_page(job_filters, *, currency: str | None = None) -> Table:
         project=job_filters.project,
         user=job_filters.user or None,
         namespace=job_filters.namespace or None,
+        versions=job_filters.versions,
         limit=JOB_PAGE_LIMIT,
     )
     for row in rows:
@@ -480,7 +481,10 @@ def jobs_page(job_filters, *, currency: str | None = None) -> Table:
         rows,
         JOBS_NOTE
         + f" Largest IT energy first; at most {JOB_PAGE_LIMIT} jobs. Unallocated: no tag or "
-        "attribution rule gave the job's energy to a project.",
+        "attribution rule gave the job's energy to a project. A model (version) keeps the "
+        "hours its producing and serving projects worked for it (their windows); jobs carry no "
+        "engine model name, so on a project serving several versions at once a job counts for "
+        "each.",
         links={"project": "project_url"},
     )
 

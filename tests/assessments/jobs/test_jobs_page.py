@@ -14,6 +14,7 @@ import pytest
 from django.urls import reverse
 
 from assessments.jobs.selectors import jobs_list
+from tests.assessments.ai_systems.factories import system, version, window
 from tests.assessments.jobs.test_jobs import DAY, fleet, get_jobs, viewer  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,60 @@ def test_the_jobs_page_lists_every_job_with_the_api_figures(client, fleet):  # n
         assert float(row["GPU time (h)"]) == pytest.approx(job["gpu_hours"])
         assert row["Project"] == (job["project"] or "unallocated")
     assert rows[0]["Total carbon (kgCO2e)"] == "2.6"
+
+
+@pytest.fixture
+def models(fleet):  # noqa: F811
+    """assistant 1.0 was trained on llm-pretrain the day of the pod's hour; 2.0 until that hour
+    (end exclusive); team CV's model "vision" is served by vision-train from that day on."""
+    assistant = system("assistant")
+    version(assistant, "1.0", produced_by=[window("llm-pretrain", "2026-11-20", "2026-11-21")])
+    version(
+        assistant, "2.0", produced_by=[window("llm-pretrain", "2026-11-19", "2026-11-20T10:00")]
+    )
+    vision = system("vision", team_name="CV")
+    version(vision, "1", served_by=[window("vision-train", "2026-11-20", team_name="CV")])
+    return fleet
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"model": "assistant", "version": "1.0"}, ["pod:nlp-prod/trainer"]),
+        ({"model": "assistant", "version": "2.0"}, []),
+        ({"model": "assistant"}, ["pod:nlp-prod/trainer"]),
+        ({"model": "vision"}, ["job:42"]),
+        ({"model": "vision", "user": "ada"}, ["job:42"]),
+        ({"model": "vision", "namespace": "nlp-prod"}, []),
+    ],
+)
+def test_jobs_filter_by_model_version_on_page_csv_and_api(client, models, query, expected):
+    assert [row["Job"] for row in csv_rows(client, **query)] == expected
+    html = page(client, **query).content.decode()
+    for job in ("pod:nlp-prod/trainer", "pod:web/api", "job:42"):
+        assert (job in html) == (job in expected)
+    assert [job["job"] for job in get_jobs(client, **query).json()["jobs"]] == expected
+
+
+@pytest.mark.parametrize(
+    "query, parameter, api_status",
+    [
+        ({"version": "1.0"}, "version", 400),
+        ({"model": "nope"}, "model", 404),
+        ({"model": "assistant", "version": "9.9"}, "version", 404),
+        ({"model": "assistant", "version": "v" * 51}, "version", 404),
+    ],
+)
+def test_a_bad_model_or_version_is_refused_naming_it(client, models, query, parameter, api_status):
+    answer = page(client, **query)
+    assert answer.status_code == 400
+    assert f"Query parameter '{parameter}'" in answer.content.decode()
+    exported = client.get(reverse("export_jobs_csv"), {**PERIOD, **query})
+    assert exported.status_code == 400
+    assert f"Query parameter {parameter!r}" in exported.content.decode()
+    api = get_jobs(client, **query)
+    assert api.status_code == api_status
+    assert api.json()["details"][0]["field"] == parameter
 
 
 @pytest.mark.parametrize(
