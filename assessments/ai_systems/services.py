@@ -204,6 +204,11 @@ def _check_numbers(**numbers) -> None:
     for name, value in numbers.items():
         if value is None:
             continue
+        if name == "quality_value":
+            # A quality metric may be negative (a log-likelihood); it must be a number.
+            if not math.isfinite(value):
+                raise AiSystemError(f"{name} must be a finite number; got {value!r}.", name)
+            continue
         if not math.isfinite(value) or value < 0:
             raise AiSystemError(f"{name} must be a finite number, 0 or more; got {value!r}.", name)
     if (numbers.get("planned_requests") or 0) > 2**63 - 1:
