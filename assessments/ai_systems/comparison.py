@@ -60,6 +60,17 @@ def version_row(version: AiSystemVersion, *, start: date, end: date) -> dict:
     }
 
 
+def scope_version_rows(*, team=None, start: date, end: date) -> list[dict]:
+    """Every version of the team's models (all teams' without one), as version_row: the
+    monthly report's energy-against-quality chart."""
+    versions = AiSystemVersion.objects.select_related("system", "parent").order_by(
+        "system__name", "created_at", "pk"
+    )
+    if team is not None:
+        versions = versions.filter(system__team=team)
+    return [version_row(version, start=start, end=end) for version in versions]
+
+
 def version_comparison(system: AiSystem, *, others=(), start: date, end: date) -> Comparison:
     """The system's versions, then those of the other models, oldest first within each."""
     rows = []

@@ -5,14 +5,18 @@ from django.urls import path
 from assessments.ai_systems import comparison_views as views
 
 urlpatterns = [
-    path("models/<slug:slug>/compare/", views.version_comparison_page, name="version_comparison"),
     path(
-        "models/<slug:slug>/compare/versions.csv",
+        "ai-systems/<slug:slug>/compare/",
+        views.version_comparison_page,
+        name="version_comparison",
+    ),
+    path(
+        "ai-systems/<slug:slug>/compare/versions.csv",
         views.version_comparison_csv,
         name="version_comparison_csv",
     ),
     path(
-        "models/<slug:slug>/compare/chart.json",
+        "ai-systems/<slug:slug>/compare/chart.json",
         views.version_comparison_chart,
         name="version_comparison_chart",
     ),

@@ -10,6 +10,7 @@ from django.urls import reverse
 from assessments.ai_systems.comparison import cost_per_1k_requests
 from assessments.ai_systems.selectors import version_footprint
 from assessments.models import UserProfile
+from assessments.reports.render import _chart_specs
 from tests.assessments.ai_systems.factories import system, version, window
 from tests.assessments.ai_systems.scenario import (
     EXPECTED,
@@ -152,3 +153,12 @@ def test_an_unknown_model_is_a_404_and_the_page_asks_for_a_login(client, assista
     client.force_login(make_user("vera", UserProfile.Role.VIEWER))
     assert client.get(reverse("version_comparison", args=["nope"])).status_code == 404
     assert client.get(reverse("version_comparison_csv", args=["nope"])).status_code == 404
+
+
+def test_the_monthly_report_draws_the_same_energy_against_quality_figure(assistant):
+    specs = _chart_specs(**PERIOD, team=None, hosts=[], currency="EUR")
+    spec = next(spec for spec in specs if spec["name"] == "energy-quality")
+    assert spec["section"] == "ai_systems"
+    (trace,) = [trace for trace in spec["figure"].data if trace.x]
+    assert list(trace.x) == [approx(0.3)] and list(trace.y) == [approx(0.71)]
+    assert list(trace.text) == ["assistant 2.0"]
