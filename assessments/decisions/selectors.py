@@ -187,6 +187,7 @@ def optimisation_measure(
     optimisation: Optimisation,
     now: datetime | None = None,
     organisation: Organisation | None = None,
+    with_break_even: bool = True,
 ) -> OptimisationReturn:
     """Measure an applied optimisation from the facts; estimate a planned one (what-if)."""
     organisation = organisation or Organisation.get()
@@ -203,7 +204,7 @@ def optimisation_measure(
         investment=optimisation_investment(optimisation, organisation),
         carbon_price_per_t=organisation.internal_carbon_price_per_t,
     )
-    if optimisation.version_id is not None:
+    if with_break_even and optimisation.version_id is not None:
         result.break_even = version_break_even(
             version=optimisation.version, investment=result.investment, as_of=today
         )
@@ -265,12 +266,23 @@ def optimisations_visible(*, project: Project | None = None, team=None):
 
 
 def optimisation_returns(
-    *, now: datetime | None = None, project: Project | None = None, team=None
+    *,
+    now: datetime | None = None,
+    project: Project | None = None,
+    team=None,
+    with_break_even: bool = True,
 ) -> list[OptimisationReturn]:
-    """Every optimisation with its measured return or estimate; the ROI page, API and report."""
+    """Every optimisation with its measured return or estimate; the ROI page, API and report.
+    with_break_even=False: without the break-even of the versions they produced (readers of
+    the monthly savings only)."""
     organisation = Organisation.get()
     return [
-        optimisation_measure(optimisation=optimisation, now=now, organisation=organisation)
+        optimisation_measure(
+            optimisation=optimisation,
+            now=now,
+            organisation=organisation,
+            with_break_even=with_break_even,
+        )
         for optimisation in optimisations_visible(project=project, team=team)
     ]
 
@@ -290,7 +302,9 @@ def verified_savings_total(*, now: datetime | None = None, team=None) -> Verifie
     count, energy, cost, kg = 0, 0.0, 0.0, 0.0
     queryset = optimisations_visible(team=team).filter(status=Optimisation.Status.VERIFIED)
     for optimisation in queryset:
-        result = optimisation_measure(optimisation=optimisation, now=now, organisation=organisation)
+        result = optimisation_measure(
+            optimisation=optimisation, now=now, organisation=organisation, with_break_even=False
+        )
         if not result.has_measured_savings:
             continue
         count += 1

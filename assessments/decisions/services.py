@@ -147,7 +147,7 @@ def optimisations_verify(*, now: datetime | None = None) -> int:
         if evaluation_end > today:
             continue
         measured = optimisation_measure(
-            optimisation=optimisation, now=now, organisation=organisation
+            optimisation=optimisation, now=now, organisation=organisation, with_break_even=False
         ).measured
         if measured is not None and measured.conclusive:
             Optimisation.objects.filter(pk=optimisation.pk).update(

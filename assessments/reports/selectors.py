@@ -367,7 +367,9 @@ def optimisation_rows(*, window: Window, team: Team | None, currency: str) -> li
     """Every optimisation with its measured return as of the month's end (decisions' selector),
     or, for one not yet measured, its what-if estimate from published savings ranges."""
     rows = []
-    for result in decision_selectors.optimisation_returns(now=window.end, team=team):
+    for result in decision_selectors.optimisation_returns(
+        now=window.end, team=team, with_break_even=False
+    ):
         optimisation = result.optimisation
         row = {
             "title": optimisation.title,
