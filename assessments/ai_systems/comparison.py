@@ -2,16 +2,16 @@
 for the comparison page, its CSV and the energy-versus-quality chart (docs/methodology.md,
 "AI systems: versions side by side").
 
-Nothing here sums or splits a footprint: the rows read a VersionFootprint; the only step is
-the serving cost per 1,000 requests, the serving cost over the same requests that
-kgco2e_per_1k_requests divides by.
+Nothing here sums or splits a footprint: the rows read a VersionFootprint; the serving cost
+per 1,000 requests divides the serving cost by the same requests kgco2e_per_1k_requests does
+(footprint_math.cost_per_1k_requests).
 """
 
 from dataclasses import dataclass
 from datetime import date
 
 from assessments.ai_systems.selectors import version_footprint
-from assessments.footprint.footprint_math import per_unit
+from assessments.footprint.footprint_math import cost_per_1k_requests
 from assessments.models import AiSystem, AiSystemVersion
 
 
@@ -27,11 +27,6 @@ class Comparison:
 def comparable_systems(system: AiSystem):
     """The models whose versions may stand beside the system's: those of the same team."""
     return AiSystem.objects.filter(team_id=system.team_id).exclude(pk=system.pk).order_by("name")
-
-
-def cost_per_1k_requests(cost: float, requests: float) -> float | None:
-    value = per_unit(cost, requests)
-    return None if value is None else value * 1_000
 
 
 def version_row(version: AiSystemVersion, *, start: date, end: date) -> dict:

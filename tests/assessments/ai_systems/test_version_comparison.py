@@ -7,8 +7,8 @@ import io
 import pytest
 from django.urls import reverse
 
-from assessments.ai_systems.comparison import cost_per_1k_requests
 from assessments.ai_systems.selectors import version_footprint
+from assessments.footprint.footprint_math import cost_per_1k_requests
 from assessments.models import UserProfile
 from assessments.reports.render import _chart_specs
 from tests.assessments.ai_systems.factories import system, version, window
