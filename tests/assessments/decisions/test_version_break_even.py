@@ -204,6 +204,12 @@ def test_an_engineer_links_a_version_of_their_team_in_the_form(client, distillat
     assert refused.status_code == 200
     assert "Select a valid choice" in refused.content.decode()
     assert not Optimisation.objects.filter(title="Foreign").exists()
+    for hostile in ("99999999999999999999", "-1", "x'; --"):
+        answer = client.post(
+            "/roi/optimisations/new/", _form(chat.pk, title="Foreign", version=hostile)
+        )
+        assert answer.status_code == 200 and "Select a valid choice" in answer.content.decode()
+    assert not Optimisation.objects.filter(title="Foreign").exists()
     batching = client.post(
         "/roi/optimisations/new/",
         _form(chat.pk, title="Batch", technique="batching", version=str(second.pk)),
