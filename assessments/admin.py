@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from assessments.models import (
+    AiSystem,
+    AiSystemVersion,
     AlertEpisode,
     AlertNotification,
     AlertRule,
@@ -42,6 +44,7 @@ from assessments.models import (
     Site,
     Team,
     UserProfile,
+    VersionProject,
     WorkRecord,
 )
 from assessments.organisation.services import attribution_rule_delete, attribution_rule_save
@@ -561,3 +564,25 @@ class AlertEpisodeAdmin(WatchAdmin):
 @admin.register(AlertNotification)
 class AlertNotificationAdmin(WatchAdmin):
     list_display = ("episode", "channel", "event", "created_at", "delivered_at", "attempts")
+
+
+# --- AI systems (written through their pages, the API and the inventory, which check them) ------
+
+
+class AiSystemsAdmin(WatchAdmin):
+    """Versions' windows are checked together (assessments.ai_systems.services): only looked at."""
+
+
+@admin.register(AiSystem)
+class AiSystemAdmin(AiSystemsAdmin):
+    list_display = ("slug", "name", "team")
+
+
+@admin.register(AiSystemVersion)
+class AiSystemVersionAdmin(AiSystemsAdmin):
+    list_display = ("system", "version", "parent", "relation", "model_name", "planned_requests")
+
+
+@admin.register(VersionProject)
+class VersionProjectAdmin(AiSystemsAdmin):
+    list_display = ("version", "role", "project", "start", "end")

@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("assessments.jobs.urls")),  # energy per job and per user
     path("", include("assessments.codecarbon.urls")),  # CodeCarbon API, experiment mappings
     path("", include("assessments.watch.urls")),  # budgets and alerts
+    path("", include("assessments.ai_systems.urls")),  # AI systems, versions, lifecycle
+    path("", include("assessments.ai_systems.comparison_urls")),  # versions side by side
 ]

@@ -401,6 +401,41 @@ def age_vs_lifetime_figure(hosts: Sequence[dict]) -> go.Figure:
     return _layout(fig, title="Age against expected lifetime", y_title="years")
 
 
+def energy_quality_figure(rows: Sequence[dict]) -> go.Figure:
+    """The energy-versus-performance trade-off of AI system versions: energy per 1 M output
+    tokens (serving) against quality, one trace per quality metric (values of different
+    metrics share no scale). Versions without both figures are left out."""
+    metrics: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["energy_kwh_per_1m_output_tokens"] is None or row["quality_value"] is None:
+            continue
+        metrics.setdefault(row["quality_metric"] or "quality", []).append(row)
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=[row["energy_kwh_per_1m_output_tokens"] for row in points],
+                y=[row["quality_value"] for row in points],
+                text=[row["label"] for row in points],
+                name=metric,
+                mode="markers+text",
+                textposition="top center",
+                marker={"size": 12, "color": PALETTE[index % len(PALETTE)]},
+                hovertemplate="%{text}: %{x:,.4g} kWh per 1 M output tokens, %{y:,.4g}"
+                "<extra></extra>",
+            )
+            for index, (metric, points) in enumerate(sorted(metrics.items()))
+        ]
+    )
+    _layout(
+        fig,
+        title="Energy against quality",
+        x_title="IT energy per 1 M output tokens (kWh)",
+        y_title="Quality (the version's metric)",
+    )
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
 def budget_burndown_figure(
     rows: Sequence[dict],
     *,

@@ -440,6 +440,55 @@ def project_jobs(filters: Filters, project=None, *, currency: str | None = None)
     )
 
 
+JOB_PAGE_LIMIT = 500
+
+
+def jobs_page(job_filters, *, currency: str | None = None) -> Table:
+    """Every project's jobs (the jobs page and its CSV), filtered as the page's URL says."""
+    period = job_filters.period
+    rows = jobs.jobs_list(
+        start=period.start,
+        end=period.end,
+        team=period.team,
+        project=job_filters.project,
+        user=job_filters.user or None,
+        namespace=job_filters.namespace or None,
+        versions=job_filters.versions,
+        limit=JOB_PAGE_LIMIT,
+    )
+    for row in rows:
+        row["label"] = row["job_key"]
+        row["project"] = row["project_slug"] or "unallocated"
+        if row["project_slug"]:
+            row["project_url"] = reverse("project_detail", args=[row["project_slug"]])
+        row["first_seen"] = f"{row['first_seen']:%Y-%m-%d %H:%M}"
+        row["last_seen"] = f"{row['last_seen']:%Y-%m-%d %H:%M}"
+    return Table(
+        "jobs",
+        "Jobs",
+        [
+            Column("label", "Job"),
+            Column("project", "Project"),
+            Column("user", "User"),
+            Column("account", "Account"),
+            Column("namespace", "Namespace"),
+            Column("pod", "Pod"),
+            *_footprint_columns(currency or dashboards.currency()),
+            Column("devices", "Devices", "count", 0),
+            Column("first_seen", "First seen (UTC)"),
+            Column("last_seen", "Last seen (UTC)"),
+        ],
+        rows,
+        JOBS_NOTE
+        + f" Largest IT energy first; at most {JOB_PAGE_LIMIT} jobs. Unallocated: no tag or "
+        "attribution rule gave the job's energy to a project. A model (version) keeps the "
+        "hours its producing and serving projects worked for it (their windows); jobs carry no "
+        "engine model name, so on a project serving several versions at once a job counts for "
+        "each.",
+        links={"project": "project_url"},
+    )
+
+
 def users(filters: Filters, project=None, *, currency: str | None = None) -> Table:
     rows = jobs.users_list(start=filters.start, end=filters.end, team=filters.team)
     return Table(

@@ -21,6 +21,8 @@ urlpatterns = [
     path("teams/", views.team_list, name="team_list"),
     path("teams/<slug:slug>/", views.team_detail, name="team_detail"),
     path("hardware/", views.hardware, name="hardware"),
+    path("jobs/", views.job_list, name="job_list"),
+    path("jobs/jobs.csv", views.export_jobs_csv, name="export_jobs_csv"),
     path("export/<str:name>.csv", views.export_csv, name="export_csv"),
     path("charts/<str:name>.json", chart_json.chart, name="chart"),
 ]

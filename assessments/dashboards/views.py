@@ -5,8 +5,9 @@ Thin views: filters from the URL, data from assessments.dashboards.selectors and
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from assessments import permissions
@@ -16,6 +17,7 @@ from assessments.dashboards import tables
 from assessments.dashboards.csv_export import csv_response
 from assessments.footprint.footprint_math import day_start
 from assessments.footprint.work import project_work_panel
+from assessments.jobs.forms import JobFilterForm
 from assessments.models import Optimisation, Project, Team, WorkSource
 from assessments.organisation.forms import (
     AllocationForm,
@@ -159,6 +161,46 @@ def hardware(request):
         request,
         "assessments/hardware.html",
         tables=[tables.hardware_hosts(filters), tables.hardware_devices(filters)],
+    )
+
+
+def _job_filters(request):
+    """The jobs page's filters, or the form whose refused values name their parameters."""
+    form = JobFilterForm(request.GET)
+    return form, (form.job_filters() if form.is_valid() else None)
+
+
+@login_required
+def job_list(request):
+    form, job_filters = _job_filters(request)
+    context = {"filter_form": form, "currency": dashboards.currency()}
+    if job_filters is None:
+        context["problems"] = form.problems()
+        return render(request, "assessments/jobs.html", context, status=400)
+    query = urlencode(job_filters.query())
+    return render(
+        request,
+        "assessments/jobs.html",
+        context
+        | {
+            "filters": job_filters.period,
+            "filter_query": urlencode(job_filters.period.query()),
+            "table": tables.jobs_page(job_filters, currency=context["currency"]),
+            "csv_href": f"{reverse('export_jobs_csv')}?{query}",
+            "sources": dashboards.factor_sources(),
+        },
+    )
+
+
+@login_required
+def export_jobs_csv(request):
+    form, job_filters = _job_filters(request)
+    if job_filters is None:
+        lines = [f"Query parameter {name!r}: {message}\n" for name, message in form.problems()]
+        return HttpResponse("".join(lines), status=400, content_type="text/plain; charset=utf-8")
+    period = job_filters.period
+    return csv_response(
+        tables.jobs_page(job_filters), filename=f"jobs_{period.start}_{period.end}.csv"
     )
 
 

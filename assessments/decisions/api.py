@@ -5,6 +5,7 @@ ROI and recommendations pages show the very same OptimisationReturn and Recommen
 """
 
 from datetime import date, datetime
+from typing import Literal
 
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
@@ -12,7 +13,9 @@ from pydantic import BaseModel, Field
 
 from assessments.api_auth import api_login_required, json_error
 from assessments.decisions import selectors
+from assessments.decisions.break_even import BreakEven, Outcome
 from assessments.decisions.roi import Range, WindowMeasure
+from assessments.decisions.version_break_even import VersionBreakEven
 from assessments.models import Optimisation, Organisation, Project, Recommendation, Technique
 from greenai_site.openapi import Query, api_operation
 
@@ -93,6 +96,98 @@ class Estimate(BaseModel):
     net_return_3y: Span
 
 
+class BreakEvenOut(BaseModel):
+    one_off: float = Field(description="What is to be paid back (in the unit of its side).")
+    saving_per_request: float | None = Field(
+        description="Parent's serving per request - the new version's; null: not measured."
+    )
+    requests_to_break_even: float | None = Field(
+        description="Requests of the new version, from its first, that repay the one-off; "
+        "null: never (no saving, or a negative one)."
+    )
+    days_left: float | None = Field(description="From as_of at the current volume; null: no date.")
+    date_paid_back: date | None = Field(
+        description="The UTC day by whose end it has paid back (as_of when already paid "
+        "back); null: never, no volume, or past the calendar."
+    )
+    outcome: Literal[
+        Outcome.PAID_BACK,
+        Outcome.PENDING,
+        Outcome.NO_VOLUME,
+        Outcome.NEVER,
+        Outcome.BEYOND_CALENDAR,
+    ]
+
+
+class VersionBreakEvenOut(BaseModel):
+    version: str = Field(description="The version the optimisation produced: 'model version'.")
+    parent: str | None
+    as_of: date = Field(description="The first UTC day not counted (today).")
+    currency: str
+    investment: float = Field(description="Engineering hours x hourly rate + other costs.")
+    one_off_cost: float = Field(description="Measured cost of producing the version.")
+    one_off_facility_energy_kwh: float
+    one_off_kgco2e: float = Field(description="Measured footprint of producing the version.")
+    parent_window_start: date | None = Field(
+        description="The parent's per-request figures are of [start, end): the 30 days before "
+        "the new version was first served."
+    )
+    parent_window_end: date | None
+    parent_cost_per_request: float | None
+    parent_kgco2e_per_request: float | None
+    cost_per_request: float | None = Field(
+        description="The new version's, from its first serving day to as_of."
+    )
+    kgco2e_per_request: float | None = Field(
+        description="The new version's, from its first serving day to as_of."
+    )
+    requests_last_30_days: float
+    requests_served: float = Field(description="Requests of the new version up to as_of.")
+    requests_per_day: float = Field(description="The current volume (last 30 days).")
+    money: BreakEvenOut = Field(description="One-off = investment + one_off_cost.")
+    carbon: BreakEvenOut = Field(description="One-off = one_off_kgco2e, in kgCO2e.")
+    notes: list[str]
+
+
+def _break_even_side(side: BreakEven) -> BreakEvenOut:
+    return BreakEvenOut(
+        one_off=side.one_off,
+        saving_per_request=side.saving_per_request,
+        requests_to_break_even=side.requests_to_break_even,
+        days_left=side.days_left,
+        date_paid_back=side.date,
+        outcome=side.outcome,
+    )
+
+
+def break_even_out(result: VersionBreakEven | None, currency: str) -> VersionBreakEvenOut | None:
+    if result is None:
+        return None
+    window = result.parent_window
+    return VersionBreakEvenOut(
+        version=result.version,
+        parent=result.parent,
+        as_of=result.as_of,
+        currency=currency,
+        investment=result.investment,
+        one_off_cost=result.one_off_cost,
+        one_off_facility_energy_kwh=result.one_off_energy_kwh,
+        one_off_kgco2e=result.one_off_kgco2e,
+        parent_window_start=window[0] if window else None,
+        parent_window_end=window[1] if window else None,
+        parent_cost_per_request=result.parent_cost_per_request,
+        parent_kgco2e_per_request=result.parent_kgco2e_per_request,
+        cost_per_request=result.cost_per_request,
+        kgco2e_per_request=result.kgco2e_per_request,
+        requests_last_30_days=result.requests_last_30_days,
+        requests_served=result.money.requests_served,
+        requests_per_day=result.money.requests_per_day,
+        money=_break_even_side(result.money),
+        carbon=_break_even_side(result.carbon),
+        notes=result.notes,
+    )
+
+
 class OptimisationOut(BaseModel):
     id: int
     project: str
@@ -122,6 +217,10 @@ class OptimisationOut(BaseModel):
     warnings: list[str]
     estimate: Estimate | None
     quality: Quality
+    break_even: VersionBreakEvenOut | None = Field(
+        description="Where the optimisation produced a version of a model: when its one-off "
+        "pays back at the current volume, in money and in carbon; null otherwise."
+    )
 
 
 class OptimisationList(BaseModel):
@@ -250,6 +349,7 @@ def optimisation_out(result: selectors.OptimisationReturn) -> OptimisationOut:
             metric=optimisation.quality_metric,
             value=BeforeAfter(before=optimisation.quality_before, after=optimisation.quality_after),
         ),
+        break_even=break_even_out(result.break_even, result.currency),
     )
 
 

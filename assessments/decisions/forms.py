@@ -2,7 +2,7 @@
 
 from django import forms
 
-from assessments.models import Optimisation, Project
+from assessments.models import AiSystemVersion, Optimisation, Project
 
 OPTIMISATION_FIELDS = [
     "project",
@@ -23,6 +23,7 @@ OPTIMISATION_FIELDS = [
     "quality_metric",
     "quality_before",
     "quality_after",
+    "version",
 ]
 
 
@@ -61,6 +62,16 @@ class OptimisationForm(forms.ModelForm):
         ].help_text = f"Blank: the organisation's rate, {default_rate:g} {currency}/h."
         self.fields["other_costs"].label = f"Other costs ({currency})"
         self.fields["quality_metric"].help_text = 'e.g. "accuracy (%)" or "BLEU"'
+        # Offered: the versions of the models of the teams whose projects the user may change;
+        # the services check that the version's team is the project's.
+        self.fields["version"].queryset = AiSystemVersion.objects.filter(
+            system__team__in=projects.values("team")
+        ).select_related("system")
+        self.fields["version"].label = "Version it produced"
+        self.fields["version"].help_text = (
+            "A distillation, quantisation, pruning or smaller model that made a new version of "
+            "a model: its break-even against the parent version is shown."
+        )
 
     def service_fields(self) -> dict:
         """The cleaned values, as keyword arguments of the decisions services."""

@@ -17,6 +17,7 @@ from django.utils import timezone
 from assessments.decisions import recommendation_rules as rules
 from assessments.decisions import roi
 from assessments.decisions.technique_savings import technique_saving
+from assessments.decisions.version_break_even import VersionBreakEven, version_break_even
 from assessments.footprint.footprint_math import day_start
 from assessments.footprint.scope_figures import Scope, scope_figures
 from assessments.footprint.work import declared_units_by_day
@@ -138,6 +139,8 @@ class OptimisationReturn:
     estimate: roi.WhatIf | None = None
     cumulative: list[tuple[date, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Where the optimisation produced a version of a model: when its one-off pays back.
+    break_even: VersionBreakEven | None = None
 
     @property
     def project(self) -> Project:
@@ -184,6 +187,7 @@ def optimisation_measure(
     optimisation: Optimisation,
     now: datetime | None = None,
     organisation: Organisation | None = None,
+    with_break_even: bool = True,
 ) -> OptimisationReturn:
     """Measure an applied optimisation from the facts; estimate a planned one (what-if)."""
     organisation = organisation or Organisation.get()
@@ -200,6 +204,10 @@ def optimisation_measure(
         investment=optimisation_investment(optimisation, organisation),
         carbon_price_per_t=organisation.internal_carbon_price_per_t,
     )
+    if with_break_even and optimisation.version_id is not None:
+        result.break_even = version_break_even(
+            version=optimisation.version, investment=result.investment, as_of=today
+        )
     project_id = optimisation.project_id
     applied = optimisation.status != Optimisation.Status.PLANNED and optimisation.applied_on
     if applied and optimisation.applied_on < today:
@@ -247,7 +255,9 @@ def optimisation_measure(
 
 
 def optimisations_visible(*, project: Project | None = None, team=None):
-    queryset = Optimisation.objects.select_related("project", "project__team")
+    queryset = Optimisation.objects.select_related(
+        "project", "project__team", "version__system", "version__parent__system"
+    )
     if project is not None:
         queryset = queryset.filter(project=project)
     if team is not None:
@@ -256,12 +266,23 @@ def optimisations_visible(*, project: Project | None = None, team=None):
 
 
 def optimisation_returns(
-    *, now: datetime | None = None, project: Project | None = None, team=None
+    *,
+    now: datetime | None = None,
+    project: Project | None = None,
+    team=None,
+    with_break_even: bool = True,
 ) -> list[OptimisationReturn]:
-    """Every optimisation with its measured return or estimate; the ROI page, API and report."""
+    """Every optimisation with its measured return or estimate; the ROI page, API and report.
+    with_break_even=False: without the break-even of the versions they produced (readers of
+    the monthly savings only)."""
     organisation = Organisation.get()
     return [
-        optimisation_measure(optimisation=optimisation, now=now, organisation=organisation)
+        optimisation_measure(
+            optimisation=optimisation,
+            now=now,
+            organisation=organisation,
+            with_break_even=with_break_even,
+        )
         for optimisation in optimisations_visible(project=project, team=team)
     ]
 
@@ -281,7 +302,9 @@ def verified_savings_total(*, now: datetime | None = None, team=None) -> Verifie
     count, energy, cost, kg = 0, 0.0, 0.0, 0.0
     queryset = optimisations_visible(team=team).filter(status=Optimisation.Status.VERIFIED)
     for optimisation in queryset:
-        result = optimisation_measure(optimisation=optimisation, now=now, organisation=organisation)
+        result = optimisation_measure(
+            optimisation=optimisation, now=now, organisation=organisation, with_break_even=False
+        )
         if not result.has_measured_savings:
             continue
         count += 1

@@ -66,7 +66,18 @@ _OPTIMISATION_FIELDS = {
     "quality_metric",
     "quality_before",
     "quality_after",
+    "version",
 }
+# Techniques that produce a new version of a model (a smaller model: "other").
+VERSION_TECHNIQUES = frozenset(
+    {
+        Technique.DISTILLATION,
+        Technique.QUANTISATION,
+        Technique.PRUNING,
+        Technique.LOW_RANK,
+        Technique.OTHER,
+    }
+)
 
 
 def _validate_optimisation(optimisation: Optimisation) -> None:
@@ -81,6 +92,19 @@ def _validate_optimisation(optimisation: Optimisation) -> None:
         value = getattr(optimisation, name)
         if value is None or not 1 <= value <= 365:
             errors[name] = "Must be between 1 and 365 days."
+    version = optimisation.version
+    if version is not None:
+        if optimisation.technique not in VERSION_TECHNIQUES:
+            errors["version"] = (
+                f"{optimisation.get_technique_display()} produces no new version of a model; "
+                "link a version to a distillation, quantisation, pruning, low-rank "
+                "factorisation or other (a smaller model)."
+            )
+        elif version.system.team_id != optimisation.project.team_id:
+            errors["version"] = (
+                f"Version {version} belongs to another team than project "
+                f"{optimisation.project.slug}."
+            )
     if errors:
         raise ValidationError(errors)
     optimisation.full_clean(exclude=["project", "created_by"])
@@ -123,7 +147,7 @@ def optimisations_verify(*, now: datetime | None = None) -> int:
         if evaluation_end > today:
             continue
         measured = optimisation_measure(
-            optimisation=optimisation, now=now, organisation=organisation
+            optimisation=optimisation, now=now, organisation=organisation, with_break_even=False
         ).measured
         if measured is not None and measured.conclusive:
             Optimisation.objects.filter(pk=optimisation.pk).update(

@@ -89,7 +89,7 @@ def roi_chart(request):
             monthly_saving=result.monthly_cost,
             payback_months=result.payback_months,
         )
-        for result in selectors.optimisation_returns(team=_team(request))
+        for result in selectors.optimisation_returns(team=_team(request), with_break_even=False)
         if result.measured is not None and result.cumulative
     ]
     figure = charts_decisions.roi_cumulative_figure(series, currency=Organisation.get().currency)

@@ -562,5 +562,10 @@ def per_thousand_and_million(
     }
 
 
+def cost_per_1k_requests(cost: float, requests: float) -> float | None:
+    """Money per 1,000 requests (the serving cost over the requests it served); None without."""
+    return _scaled(per_unit(cost, requests), 1_000)
+
+
 def _scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor

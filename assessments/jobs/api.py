@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from assessments.api_auth import api_login_required, json_error
 from assessments.footprint.api import FOOTPRINT_STATUSES, PERIOD_QUERY, BadRequest, _period
 from assessments.jobs.selectors import jobs_list
-from assessments.models import Organisation, Project
+from assessments.models import AiSystem, Organisation, Project
 from greenai_site.openapi import api_operation
 
 MAX_JOBS = 1000
@@ -40,6 +40,30 @@ class JobList(BaseModel):
     jobs: list[Job] = Field(description=f"Largest IT energy first, at most {MAX_JOBS}.")
 
 
+class _RefusedFilter(Exception):
+    def __init__(self, status: int, field: str, message: str):
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+def _versions(request):
+    """The versions named by `model` and `version` (None: no such filter)."""
+    slug, label = request.GET.get("model"), request.GET.get("version")
+    if not slug:
+        if label:
+            raise _RefusedFilter(400, "version", "Name the model (AI system) of the version too.")
+        return None
+    model = AiSystem.objects.filter(slug=slug).first()
+    if model is None:
+        raise _RefusedFilter(404, "model", f"No model (AI system) with slug {slug!r}.")
+    if not label:
+        return model.versions.all()
+    version = model.versions.filter(version=label).first()
+    if version is None:
+        raise _RefusedFilter(404, "version", f"{model.slug} has no version {label!r}.")
+    return [version]
+
+
 @api_operation(
     method="GET",
     summary="Jobs (Slurm jobs, Kubernetes pods) with their energy over a period",
@@ -48,9 +72,17 @@ class JobList(BaseModel):
         **PERIOD_QUERY,
         "project": "Only jobs attributed to this project (slug).",
         "user": "Only this user's jobs.",
+        "namespace": "Only the pods of this Kubernetes namespace.",
+        "model": "Only the hours of jobs on the producing and serving windows of this AI "
+        "system's versions (its slug).",
+        "version": "With `model`: only that version's windows.",
     },
     response=JobList,
-    statuses={**FOOTPRINT_STATUSES, 404: "Unknown project."},
+    statuses={
+        **FOOTPRINT_STATUSES,
+        400: FOOTPRINT_STATUSES[400] + " A version without its model.",
+        404: "Unknown project, model or version.",
+    },
 )
 @api_login_required
 @require_GET
@@ -67,8 +99,18 @@ def job_list(request):
             return json_error(
                 404, f"No project with slug {slug!r}.", [{"field": "project", "message": "unknown"}]
             )
+    try:
+        versions = _versions(request)
+    except _RefusedFilter as exc:
+        return json_error(exc.status, str(exc), [{"field": exc.field, "message": str(exc)}])
     rows = jobs_list(
-        start=start, end=end, project=project, user=request.GET.get("user") or None, limit=MAX_JOBS
+        start=start,
+        end=end,
+        project=project,
+        user=request.GET.get("user") or None,
+        namespace=request.GET.get("namespace") or None,
+        versions=versions,
+        limit=MAX_JOBS,
     )
     answer = JobList(
         start=start.isoformat(),

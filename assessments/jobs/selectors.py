@@ -7,9 +7,9 @@ priced with the same factors as the device facts (assessments.footprint.rollup).
 
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, F, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 
-from assessments.models import MEASURE_FIELDS, HourlyJobFact
+from assessments.models import MEASURE_FIELDS, HourlyJobFact, VersionProject
 
 HOUR = timedelta(hours=1)
 
@@ -18,15 +18,42 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _facts(*, start: date, end: date, project=None, team=None, user: str | None = None):
+def _facts(
+    *,
+    start: date,
+    end: date,
+    project=None,
+    team=None,
+    user: str | None = None,
+    namespace: str | None = None,
+    versions=None,
+):
     facts = HourlyJobFact.objects.filter(hour__gte=_midnight(start), hour__lt=_midnight(end))
+    if versions is not None:
+        facts = facts.filter(_in_version_windows(versions))
     if project is not None:
         facts = facts.filter(project=project)
     if team is not None:
         facts = facts.filter(team=team)
     if user:
         facts = facts.filter(user=user)
+    if namespace:
+        facts = facts.filter(namespace=namespace)
     return facts
+
+
+def _in_version_windows(versions) -> Q:
+    """Job hours on a project that produced or served one of the versions, within that window.
+
+    Job facts carry no engine model_name: on a project serving several versions at once, a
+    job's hours count for each of them."""
+    condition = Q(pk__in=[])
+    for window in VersionProject.objects.filter(version__in=versions):
+        hours = Q(project_id=window.project_id, hour__gte=window.start)
+        if window.end is not None:
+            hours &= Q(hour__lt=window.end)
+        condition |= hours
+    return condition
 
 
 def _sums() -> dict:
@@ -47,11 +74,22 @@ def jobs_list(
     project=None,
     team=None,
     user: str | None = None,
+    namespace: str | None = None,
+    versions=None,
     limit: int | None = None,
 ) -> list[dict]:
-    """Jobs that used devices in [start, end), largest IT energy first."""
+    """Jobs that used devices in [start, end), largest IT energy first; with versions (of AI
+    systems), only their hours on those versions' producing and serving projects' windows."""
     rows = (
-        _facts(start=start, end=end, project=project, team=team, user=user)
+        _facts(
+            start=start,
+            end=end,
+            project=project,
+            team=team,
+            user=user,
+            namespace=namespace,
+            versions=versions,
+        )
         .values("job_key", "job_id", "user", "account", "namespace", "pod")
         .annotate(
             project_slug=Max("project__slug"),

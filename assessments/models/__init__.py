@@ -1,3 +1,9 @@
+from assessments.models.ai_systems import (
+    AiSystem,
+    AiSystemVersion,
+    VersionProject,
+    VersionRelation,
+)
 from assessments.models.codecarbon import (
     CodeCarbonEmission,
     CodeCarbonExperiment,
@@ -46,6 +52,8 @@ from assessments.models.watch import (
 
 __all__ = [
     "MEASURE_FIELDS",
+    "AiSystem",
+    "AiSystemVersion",
     "AlertEpisode",
     "AlertNotification",
     "AlertRule",
@@ -80,6 +88,8 @@ __all__ = [
     "Site",
     "Team",
     "Technique",
+    "VersionProject",
+    "VersionRelation",
     "UserProfile",
     "WorkKind",
     "WorkRecord",

@@ -45,6 +45,15 @@ class Optimisation(models.Model):
     quality_metric = models.CharField(max_length=100, blank=True, help_text='e.g. "accuracy"')
     quality_before = models.FloatField(null=True, blank=True)
     quality_after = models.FloatField(null=True, blank=True)
+    # The version the optimisation produced (a distillation, a quantisation, ...): its one-off
+    # cost against its saving per request over its parent gives the break-even.
+    version = models.ForeignKey(
+        "assessments.AiSystemVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="optimisations",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

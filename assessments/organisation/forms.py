@@ -65,12 +65,17 @@ class FilterForm(forms.Form):
         data = super().clean()
         defaults = default_filters()
         start, end = data.get("start"), data.get("end")
-        if start is None and end is None:
-            start, end = defaults.start, defaults.end
-        elif start is None:
-            start = end - timedelta(days=DEFAULT_RANGE_DAYS)
-        elif end is None:
-            end = start + timedelta(days=DEFAULT_RANGE_DAYS)
+        try:
+            if start is None and end is None:
+                start, end = defaults.start, defaults.end
+            elif start is None:
+                start = end - timedelta(days=DEFAULT_RANGE_DAYS)
+            elif end is None:
+                end = start + timedelta(days=DEFAULT_RANGE_DAYS)
+        except OverflowError:
+            raise forms.ValidationError(
+                "Choose both dates: the range would leave the calendar."
+            ) from None
         if end <= start:
             raise forms.ValidationError("The end date must be after the start date.")
         if (end - start).days > MAX_RANGE_DAYS:

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from assessments.ai_systems.comparison import scope_version_rows
 from assessments.dashboards import charts
 from assessments.dashboards import selectors as dashboards
 from assessments.models import (
@@ -198,6 +199,20 @@ def _chart_specs(
         "Per day: seconds measured / seconds of the device-hours that have any measurement. "
         "Hours with none at all count in the coverage figure and the missing days above.",
     )
+    versions = [
+        row
+        for row in scope_version_rows(team=team, start=start, end=end)
+        if row["energy_kwh_per_1m_output_tokens"] is not None and row["quality_value"] is not None
+    ]
+    if versions:
+        add(
+            "ai_systems",
+            "energy-quality",
+            charts.energy_quality_figure(versions),
+            "Each version's IT energy per 1 M output tokens served this month against the "
+            "quality its team recorded: the energy-versus-performance trade-off (the dashboard's "
+            "'versions side by side' figure).",
+        )
     return specs
 
 

@@ -18,6 +18,7 @@ from assessments.footprint.selectors import (
     footprint,  # scope_figures under the read API's names, as the API answers
 )
 from assessments.models import (
+    AiSystemVersion,
     HourlyCodeCarbonFact,
     HourlyDeviceFact,
     HourlyProjectFact,
@@ -130,8 +131,43 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
     context["optimisation_rows"] = optimisation_rows(window=window, team=team, currency=currency)
     context["recommendation_rows"] = recommendation_rows(team=team, currency=currency)
     context["data_quality"] = data_quality(window=window, team=team, current=current)
+    context["ai_system_rows"] = ai_system_rows(window=window, team=team, currency=currency)
+    context["sections"]["ai_systems"] = context["sections"]["data_quality"] + 1
     context["budget_rows"] = budget_rows(window=window, team=team)
     return context
+
+
+def ai_system_rows(*, window: Window, team: Team | None, currency: str) -> list[dict]:
+    """Each version of the scope's AI systems: one-off (whole), serving in the month, the
+    amortised one-off and lifecycle carbon per 1,000 requests, and its lineage, from the one
+    selector of a version's footprint (docs/methodology.md, "AI systems")."""
+    from assessments.ai_systems.selectors import version_footprint
+
+    versions = AiSystemVersion.objects.select_related("system", "parent").order_by(
+        "system__name", "created_at", "pk"
+    )
+    if team is not None:
+        versions = versions.filter(system__team=team)
+    number = summary.format_number
+    rows = []
+    for version in versions:
+        result = version_footprint(version, start=window.start, end=window.end)
+        rows.append(
+            {
+                "system": version.system.name,
+                "version": version.version,
+                "one_off_kgco2e": number(result.one_off.total_kgco2e),
+                "serving_kgco2e": number(result.serving.total_kgco2e),
+                "serving_cost": f"{number(result.serving.cost, 2)} {currency}",
+                "requests": number(result.requests, 0),
+                "kwh_per_1m_output_tokens": number(result.energy_kwh_per_1m_output_tokens),
+                "kgco2e_per_1k_requests": number(result.kgco2e_per_1k_requests),
+                "amortised_per_request": number(result.amortised_one_off_kgco2e_per_request),
+                "lifecycle_kgco2e_per_1k_requests": number(result.lifecycle_kgco2e_per_1k_requests),
+                "lineage": result.lineage_lines,
+            }
+        )
+    return rows
 
 
 BUDGET_STATUS_WORDS = {"over": "Over budget", "at_risk": "At risk", "on_track": "On track"}
@@ -331,7 +367,9 @@ def optimisation_rows(*, window: Window, team: Team | None, currency: str) -> li
     """Every optimisation with its measured return as of the month's end (decisions' selector),
     or, for one not yet measured, its what-if estimate from published savings ranges."""
     rows = []
-    for result in decision_selectors.optimisation_returns(now=window.end, team=team):
+    for result in decision_selectors.optimisation_returns(
+        now=window.end, team=team, with_break_even=False
+    ):
         optimisation = result.optimisation
         row = {
             "title": optimisation.title,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time
 import yaml
 
 from assessments.models import (
+    AiSystem,
     AlertRule,
     Allocation,
     AttributionRule,
@@ -206,6 +207,11 @@ def inventory_dump() -> str:
             )
             for r in rules.order_by("kind", "team__slug", "project__slug")
         ]
+    systems = AiSystem.objects.select_related("team").prefetch_related(
+        "versions__parent", "versions__windows__project"
+    )
+    if systems.exists():
+        document["models"] = [_model_out(system) for system in systems.order_by("slug")]
     header = (
         "# GreenAI inventory (format: docs/architecture.md, 4.5).\n"
         "# Load with: python manage.py load_inventory FILE\n"
@@ -215,3 +221,56 @@ def inventory_dump() -> str:
         document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=float("inf")
     )
     return header + body
+
+
+def _model_out(system) -> dict:
+    return {
+        "slug": system.slug,
+        "name": system.name,
+        "team": system.team.slug,
+        "versions": [_version_out(version) for version in _parents_first(system.versions.all())],
+    }
+
+
+def _parents_first(versions) -> list:
+    """Versions in an order where each parent comes before its children (the loader reads a
+    parent before it is named)."""
+    pending = sorted(versions, key=lambda v: (v.created_at, v.pk))
+    placed: list = []
+    known: set = set()
+    while pending:
+        ready = [v for v in pending if v.parent_id is None or v.parent_id in known]
+        ready = ready or pending[:1]  # never stuck, whatever is stored
+        for version in ready:
+            placed.append(version)
+            known.add(version.pk)
+            pending.remove(version)
+    return placed
+
+
+def _version_out(version) -> dict:
+    windows = {"produced_by": [], "served_by": []}
+    for window in version.windows.all():
+        windows[window.role].append(
+            _compact(
+                {
+                    "project": window.project.slug,
+                    "start": _moment_out(window.start),
+                    "end": _moment_out(window.end),
+                }
+            )
+        )
+    values = {
+        "version": version.version,
+        "parent": version.parent.version if version.parent_id else None,
+        "relation": version.relation,
+        "model_name": version.model_name,
+        "produced_by": windows["produced_by"] or None,
+        "served_by": windows["served_by"] or None,
+        "planned_requests": version.planned_requests,
+        "quality_metric": version.quality_metric,
+        "quality_value": version.quality_value,
+        "latency_p50_ms": version.latency_p50_ms,
+        "latency_p95_ms": version.latency_p95_ms,
+    }
+    return {name: _plain(value) for name, value in values.items() if value not in (None, "")}

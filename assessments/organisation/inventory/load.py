@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from assessments.ai_systems.services import (
+    AiSystemError,
+    ProjectWindow,
+    version_save,
+)
 from assessments.models import (
+    AiSystem,
+    AiSystemVersion,
     AlertRule,
     Allocation,
     AttributionRule,
@@ -139,6 +146,7 @@ class _Loader:
         self.load_budgets()
         self.load_notification_channels()
         self.load_alert_rules()
+        self.load_models()
         if self.problems:
             raise InventoryError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
         return self.result
@@ -466,6 +474,121 @@ class _Loader:
                 rule.channels.set(channels)
                 outcome = "updated" if outcome == "unchanged" else outcome
             self.count("alert_rules", outcome)
+
+    def load_models(self):
+        for entry in self.entries("models"):
+            values = dict(entry.values)
+            slug = values.pop("slug")
+            versions = values.pop("versions", None)
+            stored = AiSystem.objects.filter(slug=slug).first()
+            if "team" in values:
+                values["team"] = self._team(entry, values["team"])
+                if values["team"] is None:
+                    continue
+            elif stored is None:
+                self.problem(entry, "team", f"required for a new model {_show(slug)}")
+                continue
+            if stored is None:
+                values.setdefault("name", slug)
+            system, outcome = _upsert(AiSystem, {"slug": slug}, values)
+            for index, version in enumerate(versions or []):
+                changed = self._load_version(entry, index, system, version)
+                if changed is None:
+                    break
+                if changed and outcome == "unchanged":
+                    outcome = "updated"
+            self.count("models", outcome)
+
+    def _load_version(self, entry: Entry, index: int, system, values: dict) -> bool | None:
+        """Create or update one version (by its version string); whether it changed, None
+        when refused (the problem names the model, the version and the field)."""
+        label = values["version"]
+        stored = AiSystemVersion.objects.filter(system=system, version=label).first()
+        where = f"[{index}] ({_show(label)})"
+        fields = {
+            name: values.get(name, getattr(stored, name, None))
+            for name in (
+                "model_name",
+                "planned_requests",
+                "quality_metric",
+                "quality_value",
+                "latency_p50_ms",
+                "latency_p95_ms",
+            )
+        }
+        fields["relation"] = values.get("relation", getattr(stored, "relation", "")) or ""
+        parent = getattr(stored, "parent", None)
+        if "parent" in values:
+            parent = None
+            if values["parent"] is not None:
+                parent = AiSystemVersion.objects.filter(
+                    system=system, version=values["parent"]
+                ).first()
+                if parent is None:
+                    self.problem(
+                        entry,
+                        "versions",
+                        f"{where}.parent: no version {_show(values['parent'])} of "
+                        f"{system.slug} before it in this file or in the database",
+                    )
+                    return None
+        windows = {}
+        for role in ("produced_by", "served_by"):
+            if role not in values:
+                windows[role] = [
+                    ProjectWindow(project=w.project, start=w.start, end=w.end)
+                    for w in (stored.windows.filter(role=role) if stored else [])
+                ]
+                continue
+            windows[role] = []
+            for window in values[role]:
+                project = (
+                    self.projects.get(window["project"])
+                    or Project.objects.filter(slug=window["project"]).first()
+                )
+                if project is None:
+                    self.problem(
+                        entry,
+                        "versions",
+                        f"{where}.{role}: no project {_show(window['project'])} in this file "
+                        "or the database",
+                    )
+                    return None
+                windows[role].append(
+                    ProjectWindow(project=project, start=window["start"], end=window["end"])
+                )
+        before = _version_state(stored)
+        try:
+            saved = version_save(
+                system=system,
+                instance=stored,
+                version=label,
+                parent=parent,
+                allow_other_teams=self.allow_cross_team,
+                **fields,
+                **windows,
+            )
+        except AiSystemError as exc:
+            self.problem(entry, "versions", f"{where}.{exc.field or 'version'}: {exc}")
+            return None
+        return _version_state(saved) != before
+
+
+def _version_state(version) -> tuple | None:
+    """What a version holds, to tell an update from an unchanged load."""
+    if version is None:
+        return None
+    return (
+        version.parent_id,
+        version.relation,
+        version.model_name,
+        version.planned_requests,
+        version.quality_metric,
+        version.quality_value,
+        version.latency_p50_ms,
+        version.latency_p95_ms,
+        sorted(version.windows.values_list("role", "project_id", "start", "end")),
+    )
 
 
 def inventory_load(

@@ -389,6 +389,110 @@ _SECTIONS["alert_rules"] = {
     # The threshold, named for its unit (ALERT_THRESHOLDS says which key each kind takes).
     **{key: _number(0, nullable=False) for key, _, _ in ALERT_THRESHOLDS.values()},
 }
+# --- models: AI systems and their versions (docs/methodology.md, "AI systems") ----------------
+
+_VERSION_RELATIONS = ("fine_tuned", "distilled", "quantised", "pruned", "retrained")
+
+
+def _version_text(value):
+    # "2.0" unquoted is the number 2.0 in YAML (and 1.10 would read 1.1): a version is text.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise _Invalid(f'must be text: quote it, e.g. "{value}"')
+    return _text(value)
+
+
+def _windows(value, *, open_end: bool):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of {{project, start, end}}, got {_show(value)}")
+    windows = []
+    for index, item in enumerate(value):
+        where = f"[{index}]"
+        if not isinstance(item, dict):
+            raise _Invalid(f"{where} must be a mapping like {{project: ..., start: ...}}")
+        unknown = set(item) - {"project", "start", "end"}
+        if unknown:
+            raise _Invalid(f"{where}.{sorted(unknown)[0]}: unknown field (project, start, end)")
+        for required in ("project", "start"):
+            if item.get(required) is None:
+                raise _Invalid(f"{where}.{required}: required")
+        if not open_end and item.get("end") is None:
+            raise _Invalid(f"{where}.end: required (the work that produced a version ended)")
+        try:
+            window = {
+                "project": _slug(item["project"]),
+                "start": _moment(item["start"]),
+                "end": _moment(item.get("end")),
+            }
+        except _Invalid as exc:
+            raise _Invalid(f"{where}: {exc}") from None
+        if window["end"] is not None and window["end"] <= window["start"]:
+            raise _Invalid(f"{where}.end: must be after start")
+        windows.append(window)
+    return windows
+
+
+_VERSION_FIELDS = {
+    "version": _version_text,
+    "parent": lambda v: None if v is None else _version_text(v),
+    "relation": lambda v: None if v is None else _choice(_VERSION_RELATIONS)(v),
+    "model_name": _optional_text,
+    "produced_by": lambda v: _windows(v, open_end=False),
+    "served_by": lambda v: _windows(v, open_end=True),
+    "planned_requests": lambda v: _planned_requests(v),
+    "quality_metric": _optional_text,
+    "quality_value": _number(),
+    "latency_p50_ms": _number(0),
+    "latency_p95_ms": _number(0),
+}
+
+
+def _planned_requests(value):
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise _Invalid(f"must be a whole number of requests >= 0, got {_show(value)}")
+    return value
+
+
+def _versions(value):
+    """The versions of a model, each checked field by field; the message names the version."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of versions, got {_show(value)}")
+    versions, seen = [], set()
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _Invalid(f"[{index}] must be a mapping like {{version: ..., served_by: ...}}")
+        if "version" not in item:
+            raise _Invalid(f"[{index}].version: required")
+        checked = {}
+        for name, field_value in item.items():
+            if name not in _VERSION_FIELDS:
+                hint = difflib.get_close_matches(str(name), list(_VERSION_FIELDS), n=1)
+                suggestion = f'; did you mean "{hint[0]}"?' if hint else ""
+                raise _Invalid(f"[{index}].{name}: unknown field{suggestion}")
+            try:
+                checked[name] = _VERSION_FIELDS[name](field_value)
+            except _Invalid as exc:
+                label = item.get("version")
+                raise _Invalid(f"[{index}] ({_show(label)}).{name}: {exc}") from None
+        if checked["version"] in seen:
+            raise _Invalid(f"[{index}].version: {_show(checked['version'])} appears twice")
+        seen.add(checked["version"])
+        versions.append(checked)
+    return versions
+
+
+_SECTIONS["models"] = {
+    "slug": _slug,
+    "name": _text,
+    "team": _text,
+    "versions": _versions,
+}
+
 _REQUIRED = {
     "sites": {"name"},
     "hosts": {"hostname"},
@@ -401,6 +505,7 @@ _REQUIRED = {
     "budgets": {"scope", "metric", "period", "limit"},
     "notification_channels": {"name", "kind"},
     "alert_rules": {"kind", "scope"},
+    "models": {"slug"},
 }
 SECTION_ORDER = ["organisation", *_SECTIONS]
 

@@ -175,6 +175,8 @@ def test_the_formulas_live_in_the_pure_modules():
         "assessments.codecarbon.emissions_csv",
         "assessments.watch.budget_math",
         "assessments.watch.alert_math",
+        "assessments.ai_systems.lifecycle_math",
+        "assessments.decisions.break_even",
     }
     # Beside the formulas: the sum over facts and the one selector of a scope's figures.
     assert modules - pure <= {
@@ -183,4 +185,9 @@ def test_the_formulas_live_in_the_pure_modules():
         "assessments.footprint.work",
         "assessments.footprint.in_service",
         "assessments.organisation.work_kinds",
+        # Where a version's parts are read and its writes checked.
+        "assessments.ai_systems.selectors",
+        "assessments.ai_systems.services",
+        # Where a new version's break-even gathers its versions' footprints.
+        "assessments.decisions.version_break_even",
     }
