@@ -350,3 +350,50 @@ def test_the_read_api_carries_the_ranges_and_drivers(scenario, client):
         "share": pytest.approx(24.0 / (high - low)),
     }
     assert client.get("/api/v1/teams/cv/footprint", period).json()["ranges"]["sci"] is None
+
+
+def test_codecarbon_counted_energy_takes_the_codecarbon_bounds(scenario, monkeypatch):
+    """CodeCarbon energy of an hour no agent measured counts, with CodeCarbon's bounds and the
+    site's: 2 kWh IT at paris, 3 kWh facility, 1.2 kg, 0.6 EUR."""
+    from assessments.models import CodeCarbonRun, HourlyCodeCarbonFact, Project
+
+    bounds = measurement_bounds(5)()
+    bounds["codecarbon"] = relative(20, 30)
+    monkeypatch.setattr(scope_ranges, "measurement_bounds", lambda: bounds)
+    project = Project.objects.get(slug="cv")
+    paris = Site.objects.get(name="paris")
+    run = CodeCarbonRun.objects.create(
+        run_id="r1", source="api", project=project, site=paris, started_at=T0 - 3 * HOUR
+    )
+    HourlyCodeCarbonFact.objects.create(
+        run=run,
+        hour=T0 - 2 * HOUR,
+        project=project,
+        team=project.team,
+        site=paris,
+        phase=project.phase,
+        energy_it_kwh=2.0,
+        energy_facility_kwh=3.0,
+        operational_kgco2e=1.2,
+        cost=0.6,
+        pue=1.5,
+        grid_gco2e_per_kwh=400.0,
+        grid_source="test",
+        price_per_kwh=0.2,
+    )
+    result = figures(team="cv")
+    codecarbon = (0.8, 1.3)
+    expected = {
+        "energy_it_kwh": add(CV["energy_it_kwh"][1], scaled(2.0, codecarbon)),
+        "energy_facility_kwh": add(CV["energy_facility_kwh"][1], scaled(3.0, codecarbon, PUE_P)),
+        "operational_kgco2e": add(
+            CV["operational_kgco2e"][1], scaled(1.2, codecarbon, PUE_P, GRID_P)
+        ),
+        "cost": add(CV["cost"][1], scaled(0.6, codecarbon, PUE_P, PRICE_P)),
+    }
+    for name, (low, high) in expected.items():
+        assert result.ranges[name].low == pytest.approx(low), name
+        assert result.ranges[name].high == pytest.approx(high), name
+    assert "measurement:codecarbon" in {d.input for d in result.range_drivers}
+    row = scope_breakdown(by="team", scope=Scope(), start=DAY, end=NEXT_DAY)[project.team_id]
+    assert row["ranges"]["energy_it_kwh"].high == pytest.approx(expected["energy_it_kwh"][1])
