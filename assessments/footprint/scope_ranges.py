@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from assessments.footprint import ranges_math as rm
 from assessments.models import GridZone, HardwareModel, Site
@@ -42,6 +43,8 @@ MEASUREMENT_LABELS = {
     "simulated": "simulated energy",
 }
 NO_SITE = "-"
+# Above this many devices a read loads every device rather than a list of ids.
+DEVICES_BY_ID_MAX = 200
 
 
 @dataclass
@@ -65,6 +68,15 @@ class _DeviceInputs:
     host_inputs: tuple[str, ...]
     gpu_rate: float
     host_rate: float
+
+
+class _DeviceRow(NamedTuple):
+    """What the ranges read of a device (factors.embodied_for_devices reads pk and host_id)."""
+
+    pk: int
+    host_id: int
+    kind: str
+    source: str
 
 
 class RangeInputs:
@@ -134,22 +146,31 @@ class RangeInputs:
 
     def load_devices(self, device_ids: Iterable[int]) -> None:
         from assessments.organisation.factors import embodied_for_devices
-        from collectors.models import Device
+        from collectors.models import Device, Host
 
         wanted = set(device_ids) - set(self._devices) - {None}
         if not wanted:
             return
-        devices = list(Device.objects.filter(pk__in=wanted).select_related("host__hardware_model"))
+        columns = ("pk", "host_id", "kind", "source")
+        if len(wanted) <= DEVICES_BY_ID_MAX:
+            rows = list(Device.objects.filter(pk__in=wanted).values_list(*columns))
+        else:
+            # A fleet's devices: reading them all beats binding thousands of ids.
+            rows = [row for row in Device.objects.values_list(*columns) if row[0] in wanted]
+        devices = [_DeviceRow(*row) for row in rows]
+        hosts = Host.objects.select_related("hardware_model").in_bulk({d.host_id for d in devices})
         factors = embodied_for_devices(devices)
         models = {(m.kind, m.name): m for m in HardwareModel.objects.all()}
         for device in devices:
-            self._devices[device.pk] = self._device_inputs(device, factors[device.pk], models)
+            self._devices[device.pk] = self._device_inputs(
+                device, hosts[device.host_id], factors[device.pk], models
+            )
 
-    def _device_inputs(self, device, factor, models) -> _DeviceInputs:
-        if device.source == device.Source.SIMULATED:
+    def _device_inputs(self, device, host, factor, models) -> _DeviceInputs:
+        if device.source == "simulated":
             kind = "simulated"
         else:
-            kind = "nvml_gpu" if device.kind == device.Kind.GPU else "rapl_cpu"
+            kind = "nvml_gpu" if device.kind == "gpu" else "rapl_cpu"
         gpu_inputs: tuple[str, ...] = ()
         gpu_rate = host_rate = 0.0
         if factor.te_gpu and factor.l_gpu:
@@ -160,7 +181,7 @@ class RangeInputs:
         host_inputs: tuple[str, ...] = ()
         if factor.n_sharing_host and factor.l_host:
             host_rate = factor.te_host_share / factor.l_host
-            host_inputs = self._host_inputs(device.host, models)
+            host_inputs = self._host_inputs(host, models)
         return _DeviceInputs(self._measurement(kind), gpu_inputs, host_inputs, gpu_rate, host_rate)
 
     def _model_inputs(self, model) -> tuple[str, str]:
