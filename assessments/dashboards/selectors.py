@@ -18,6 +18,7 @@ from assessments.footprint.ranges_math import divided_bounds
 from assessments.footprint.scope_figures import (
     Scope,
     scope_breakdown,
+    scope_breakdowns,
     scope_figures,
     work_units_by_project,
 )
@@ -122,16 +123,32 @@ def _label_phase(value: str) -> str:
     return Phase(value).label if value in Phase.values else (value or "No project (unallocated)")
 
 
+def breakdown_rows(*, bys: tuple[str, ...], start: date, end: date, team=None) -> dict:
+    """{by: scope_breakdown rows} of several splits at once, for a page that shows several
+    tables: their ranges come from one read (scope_breakdowns); `breakdown(rows=...)` labels
+    them."""
+    scope = _scope(team=team)
+    return scope_breakdowns(bys=bys, scope=scope, start=start, end=end)
+
+
 def breakdown(
-    *, by: str, start: date, end: date, team=None, project=None, with_ranges: bool = True
+    *,
+    by: str,
+    start: date,
+    end: date,
+    team=None,
+    project=None,
+    with_ranges: bool = True,
+    rows: dict | None = None,
 ) -> list[dict]:
     """Sums split by team, phase, site or project, largest carbon first (scope_breakdown: the
     rows' figures are those of scope_figures, CodeCarbon's counted energy included; with their
-    ranges unless with_ranges is False, as for a chart)."""
+    ranges unless with_ranges is False, as for a chart). rows: read already (breakdown_rows)."""
     if by not in _LABELS:
         raise ValueError(f"Unknown breakdown {by!r}; use one of {sorted(_LABELS)}.")
-    scope = _scope(team=team, project=project)
-    rows = scope_breakdown(by=by, scope=scope, start=start, end=end, with_ranges=with_ranges)
+    if rows is None:
+        scope = _scope(team=team, project=project)
+        rows = scope_breakdown(by=by, scope=scope, start=start, end=end, with_ranges=with_ranges)
     labels = _LABELS[by](set(rows))
     labelled = [_with_total(row) | labels[key] for key, row in rows.items()]
     return sorted(labelled, key=lambda r: r["total_kgco2e"], reverse=True)
@@ -174,10 +191,15 @@ _LABELS = {
 }
 
 
-def top_projects(*, start: date, end: date, team=None, limit: int = 10) -> list[dict]:
-    """Projects with the largest total carbon, with work units and SCI."""
+def top_projects(
+    *, start: date, end: date, team=None, limit: int = 10, rows: dict | None = None
+) -> list[dict]:
+    """Projects with the largest total carbon, with work units and SCI (rows: the projects'
+    scope_breakdown rows, read already)."""
     rows = [
-        r for r in breakdown(by="project", start=start, end=end, team=team) if r["project__slug"]
+        r
+        for r in breakdown(by="project", start=start, end=end, team=team, rows=rows)
+        if r["project__slug"]
     ][:limit]
     slugs = [row["project__slug"] for row in rows]
     projects = {p.slug: p for p in Project.objects.filter(slug__in=slugs)}

@@ -289,6 +289,25 @@ def scope_figures(
     )
 
 
+# A breakdown's key in the daily project facts and in the hourly ones (day and month: the
+# trend's buckets, keyed by their first day).
+_BREAKDOWN_FIELDS = {
+    "team": "team_id",
+    "phase": "phase",
+    "site": "site_id",
+    "project": "project_id",
+}
+
+
+def _breakdown_keys(by: str):
+    """(daily key expression or column, hourly key expression or column) of a breakdown."""
+    if by == "day":
+        return F("day"), TruncDate("hour", tzinfo=UTC)
+    if by == "month":
+        return TruncMonth("day"), TruncMonth(TruncDate("hour", tzinfo=UTC))
+    return _BREAKDOWN_FIELDS[by], _BREAKDOWN_FIELDS[by]
+
+
 def scope_breakdown(
     *, by: str, scope: Scope, start: date, end: date, with_ranges: bool = True
 ) -> dict:
@@ -298,36 +317,43 @@ def scope_breakdown(
     what scope_figures says of that team, phase, site, project or bucket within the scope (the
     un-measured in-service hours belong to no row; the dashboards show them apart), with its
     "ranges" as scope_figures' (with_ranges False: none)."""
-    fields = {"team": "team_id", "phase": "phase", "site": "site_id", "project": "project_id"}
-    # Per day or month: the trend's buckets, keyed by their first day.
-    periods = {
-        "day": (F("day"), TruncDate("hour", tzinfo=UTC)),
-        "month": (TruncMonth("day"), TruncMonth(TruncDate("hour", tzinfo=UTC))),
-    }
+    return scope_breakdowns(bys=(by,), scope=scope, start=start, end=end, with_ranges=with_ranges)[
+        by
+    ]
+
+
+def scope_breakdowns(
+    *, bys: tuple[str, ...], scope: Scope, start: date, end: date, with_ranges: bool = True
+) -> dict[str, dict]:
+    """{by: scope_breakdown(by=...)} for several splits of one scope and period, their ranges
+    from one read of the hourly facts (a page with several tables pays for it once)."""
     period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
-    facts = _facts(_project_part(scope), period_start, period_end, days=True)
-    if by in periods:
-        facts, key, reported_key = facts.annotate(period=periods[by][0]), "period", periods[by][1]
-    else:
-        key = reported_key = fields[by]
-    rows = {
-        row[key]: {name: row[name] or 0.0 for name in MEASURE_FIELDS}
-        for row in facts.values(key).annotate(**{n: Sum(n) for n in MEASURE_FIELDS}).order_by()
-    }
-    if not scope.by_device:
-        counted = codecarbon_counted_by(
-            reported_key, start=period_start, end=period_end, **_codecarbon_filter(scope)
-        )
-        for group, sums in counted.items():
-            row = rows.setdefault(group, dict.fromkeys(MEASURE_FIELDS, 0.0))
-            for name, value in sums.items():
-                row[name] += value
-    for row in rows.values():
-        row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
+    result = {}
+    for by in bys:
+        daily_key, hourly_key = _breakdown_keys(by)
+        facts = _facts(_project_part(scope), period_start, period_end, days=True)
+        if isinstance(daily_key, str):
+            key = daily_key
+        else:
+            facts, key = facts.annotate(period=daily_key), "period"
+        rows = {
+            row[key]: {name: row[name] or 0.0 for name in MEASURE_FIELDS}
+            for row in facts.values(key).annotate(**{n: Sum(n) for n in MEASURE_FIELDS}).order_by()
+        }
+        if not scope.by_device:
+            counted = codecarbon_counted_by(
+                hourly_key, start=period_start, end=period_end, **_codecarbon_filter(scope)
+            )
+            for group, sums in counted.items():
+                row = rows.setdefault(group, dict.fromkeys(MEASURE_FIELDS, 0.0))
+                for name, value in sums.items():
+                    row[name] += value
+        for row in rows.values():
+            row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
+        result[by] = rows
     if with_ranges:
-        hourly_key = periods[by][1] if by in periods else fields[by]
-        _breakdown_ranges(scope, (period_start, period_end), rows, hourly_key)
-    return rows
+        _breakdown_ranges(scope, (period_start, period_end), result)
+    return result
 
 
 def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float):
@@ -371,34 +397,44 @@ def _range_facts(scope: Scope, period_start: datetime, period_end: datetime, day
     return _facts(scope, period_start, period_end, days=False)
 
 
-def _breakdown_ranges(scope: Scope, period, rows: dict, hourly_key) -> None:
-    """Each breakdown row's ranges under "ranges" (its facts read per hour and device)."""
+def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict]) -> None:
+    """Each breakdown row's ranges under "ranges": the scope's hourly facts grouped by device,
+    site and every breakdown's key in one query (the daily ones are not kept per device)."""
     period_start, period_end = period
     facts = _facts(_project_part(scope), period_start, period_end, days=False)
-    if isinstance(hourly_key, str):
-        key = hourly_key
-    else:
-        facts, key = facts.annotate(range_key=hourly_key), "range_key"
-    groups = fact_groups(facts, key)
+    columns = {}
+    for by in breakdowns:
+        hourly_key = _breakdown_keys(by)[1]
+        if isinstance(hourly_key, str):
+            columns[by] = hourly_key
+        else:
+            columns[by] = f"range_{by}"
+            facts = facts.annotate(**{columns[by]: hourly_key})
+    groups = fact_groups(facts, tuple(columns.values()))
     reported = {}
     if not scope.by_device:
-        reported = codecarbon_counted_by(
-            hourly_key,
-            start=period_start,
-            end=period_end,
-            and_site=True,
-            **_codecarbon_filter(scope),
-        )
+        for by in breakdowns:
+            reported[by] = codecarbon_counted_by(
+                _breakdown_keys(by)[1],
+                start=period_start,
+                end=period_end,
+                and_site=True,
+                **_codecarbon_filter(scope),
+            )
     inputs = RangeInputs()
-    inputs.load_sites({site_id for _, _, site_id, _ in groups} | {s for _, s in reported})
+    reported_sites = {site_id for counted in reported.values() for _, site_id in counted}
+    inputs.load_sites({site_id for _, _, site_id, _ in groups} | reported_sites)
     inputs.load_devices({device_id for _, device_id, _, _ in groups})
-    terms: dict = {}
-    for row_key, device_id, site_id, sums in groups:
-        inputs.add_facts(terms.setdefault(row_key, FigureTerms()), device_id, site_id, sums)
-    for (row_key, site_id), sums in reported.items():
-        inputs.add_reported(terms.setdefault(row_key, FigureTerms()), site_id, sums)
-    for row_key, row in rows.items():
-        row["ranges"] = bounds_of(row, terms.get(row_key, FigureTerms()), inputs.inputs)
+    for position, (by, rows) in enumerate(breakdowns.items()):
+        terms: dict = {}
+        for keys, device_id, site_id, sums in groups:
+            inputs.add_facts(
+                terms.setdefault(keys[position], FigureTerms()), device_id, site_id, sums
+            )
+        for (row_key, site_id), sums in reported.get(by, {}).items():
+            inputs.add_reported(terms.setdefault(row_key, FigureTerms()), site_id, sums)
+        for row_key, row in rows.items():
+            row["ranges"] = bounds_of(row, terms.get(row_key, FigureTerms()), inputs.inputs)
 
 
 def work_units_by_project(*, projects, start: date, end: date) -> dict[int, float]:

@@ -286,16 +286,16 @@ def drivers_of(terms: FigureTerms, inputs: dict) -> tuple[rm.Driver, ...]:
     return tuple(rm.range_drivers(terms.total_terms(), inputs))
 
 
-def fact_groups(facts, key: str | None = None):
-    """[(row key, device id, site id, sums)] of facts grouped by device and site (and by `key`,
-    a column or an annotation of the facts): the one extra query of a scope's ranges."""
+def fact_groups(facts, keys: tuple[str, ...] = ()):
+    """[(values of `keys`, device id, site id, sums)] of facts grouped by device and site and by
+    `keys` (columns or annotations of the facts): the one extra query of a scope's ranges."""
     from django.db.models import Sum
 
-    columns = ["device_id", "site_id"] + ([key] if key else [])
+    columns = ["device_id", "site_id", *keys]
     rows = facts.values(*columns).annotate(**{name: Sum(name) for name in SUMMED}).order_by()
     return [
         (
-            row[key] if key else None,
+            tuple(row[key] for key in keys),
             row["device_id"],
             row["site_id"],
             {name: row[name] or 0.0 for name in SUMMED},

@@ -397,3 +397,21 @@ def test_codecarbon_counted_energy_takes_the_codecarbon_bounds(scenario, monkeyp
     assert "measurement:codecarbon" in {d.input for d in result.range_drivers}
     row = scope_breakdown(by="team", scope=Scope(), start=DAY, end=NEXT_DAY)[project.team_id]
     assert row["ranges"]["energy_it_kwh"].high == pytest.approx(expected["energy_it_kwh"][1])
+
+
+def test_several_breakdowns_read_at_once_carry_the_same_ranges_as_one_by_one(scenario):
+    from assessments.footprint.scope_figures import scope_breakdowns
+
+    bys = ("project", "team", "phase", "site", "day")
+    together = scope_breakdowns(bys=bys, scope=Scope(), start=DAY, end=NEXT_DAY)
+    for by in bys:
+        alone = scope_breakdown(by=by, scope=Scope(), start=DAY, end=NEXT_DAY)
+        assert set(together[by]) == set(alone)
+        for key, row in alone.items():
+            for name, bounds in row["ranges"].items():
+                other = together[by][key]["ranges"][name]
+                assert (other is None) == (bounds is None), (by, key, name)
+                if bounds is not None:
+                    assert (other.low, other.high) == pytest.approx((bounds.low, bounds.high))
+    paris = Site.objects.get(name="paris")
+    assert_ranges(together["site"][paris.pk]["ranges"], LLM)  # llm is all of paris
