@@ -239,7 +239,7 @@ class RangeInputs:
         device = self._devices.get(device_id)
         pue, grid, price = self._sites[site_id]
         measured = (device.measurement,) if device is not None else ()
-        self._add_energy(terms, sums, measured, pue, grid, price)
+        self._add_energy(terms, sums, measured, pue, (grid,), price)
         self.add_embodied(terms, device_id, sums["embodied_kgco2e"])
 
     def add_reported(self, terms: FigureTerms, site_id, sums: dict) -> None:
@@ -248,8 +248,7 @@ class RangeInputs:
         grid_inputs = (grid,) if site_id is not None else ()
         self._add_energy(terms, sums, (self._measurement("codecarbon"),), pue, grid_inputs, price)
 
-    def _add_energy(self, terms, sums, measured, pue, grid, price) -> None:
-        grid = grid if isinstance(grid, tuple) else (grid,)
+    def _add_energy(self, terms, sums, measured, pue, grid: tuple[str, ...], price) -> None:
         terms.add("energy_it_kwh", sums["energy_it_kwh"], measured)
         terms.add("energy_facility_kwh", sums["energy_facility_kwh"], (*measured, pue))
         terms.add("operational_kgco2e", sums["operational_kgco2e"], (*measured, pue, *grid))
