@@ -14,9 +14,11 @@ from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
 from assessments.footprint.footprint_math import day_start, per_unit, sci
+from assessments.footprint.ranges_math import divided_bounds
 from assessments.footprint.scope_figures import (
     Scope,
     scope_breakdown,
+    scope_breakdowns,
     scope_figures,
     work_units_by_project,
 )
@@ -69,18 +71,23 @@ def _scope(*, team=None, project=None) -> Scope:
     return Scope(team=team, project=project)
 
 
-def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
+def period_totals(
+    *, start: date, end: date, team=None, project=None, with_ranges: bool = True
+) -> dict:
     """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project
-    (scope_figures under the facts' names)."""
+    (scope_figures under the facts' names), with their ranges unless with_ranges is False."""
     scope = _scope(team=team, project=project)
-    return scope_figures(scope=scope, start=start, end=end).as_measures()
+    return scope_figures(scope=scope, start=start, end=end, with_ranges=with_ranges).as_measures()
 
 
 def kpi_comparison(*, end: date, team=None) -> dict:
     """This month (to date) against the same days of last month and of a year earlier."""
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
+    # The ranges of this month only: the earlier months are compared, not shown with theirs.
     figures = {
-        key: period_totals(start=period.start, end=period.end, team=team)
+        key: period_totals(
+            start=period.start, end=period.end, team=team, with_ranges=key == "current"
+        )
         for key, period in periods.items()
     }
     deltas = {
@@ -100,12 +107,15 @@ def trend_bucket(start: date, end: date) -> str:
     return "day" if (end - start).days <= DAILY_TREND_MAX_DAYS else "month"
 
 
-def time_series(*, start: date, end: date, team=None, project=None, bucket=None) -> list[dict]:
+def time_series(
+    *, start: date, end: date, team=None, project=None, bucket=None, with_ranges: bool = False
+) -> list[dict]:
     """Sums per day (or month) with the period's first day under `period` (scope_breakdown: the
-    buckets add up to scope_figures' measured and CodeCarbon-counted figures)."""
+    buckets add up to scope_figures' measured and CodeCarbon-counted figures). The charts
+    draw the figures only: their ranges are read when asked for."""
     bucket = bucket or trend_bucket(start, end)
     scope = _scope(team=team, project=project)
-    rows = scope_breakdown(by=bucket, scope=scope, start=start, end=end)
+    rows = scope_breakdown(by=bucket, scope=scope, start=start, end=end, with_ranges=with_ranges)
     return [_with_total(row | {"period": period}) for period, row in sorted(rows.items())]
 
 
@@ -113,12 +123,32 @@ def _label_phase(value: str) -> str:
     return Phase(value).label if value in Phase.values else (value or "No project (unallocated)")
 
 
-def breakdown(*, by: str, start: date, end: date, team=None, project=None) -> list[dict]:
+def breakdown_rows(*, bys: tuple[str, ...], start: date, end: date, team=None) -> dict:
+    """{by: scope_breakdown rows} of several splits at once, for a page that shows several
+    tables: their ranges come from one read (scope_breakdowns); `breakdown(rows=...)` labels
+    them."""
+    scope = _scope(team=team)
+    return scope_breakdowns(bys=bys, scope=scope, start=start, end=end)
+
+
+def breakdown(
+    *,
+    by: str,
+    start: date,
+    end: date,
+    team=None,
+    project=None,
+    with_ranges: bool = True,
+    rows: dict | None = None,
+) -> list[dict]:
     """Sums split by team, phase, site or project, largest carbon first (scope_breakdown: the
-    rows' figures are those of scope_figures, CodeCarbon's counted energy included)."""
+    rows' figures are those of scope_figures, CodeCarbon's counted energy included; with their
+    ranges unless with_ranges is False, as for a chart). rows: read already (breakdown_rows)."""
     if by not in _LABELS:
         raise ValueError(f"Unknown breakdown {by!r}; use one of {sorted(_LABELS)}.")
-    rows = scope_breakdown(by=by, scope=_scope(team=team, project=project), start=start, end=end)
+    if rows is None:
+        scope = _scope(team=team, project=project)
+        rows = scope_breakdown(by=by, scope=scope, start=start, end=end, with_ranges=with_ranges)
     labels = _LABELS[by](set(rows))
     labelled = [_with_total(row) | labels[key] for key, row in rows.items()]
     return sorted(labelled, key=lambda r: r["total_kgco2e"], reverse=True)
@@ -161,10 +191,15 @@ _LABELS = {
 }
 
 
-def top_projects(*, start: date, end: date, team=None, limit: int = 10) -> list[dict]:
-    """Projects with the largest total carbon, with work units and SCI."""
+def top_projects(
+    *, start: date, end: date, team=None, limit: int = 10, rows: dict | None = None
+) -> list[dict]:
+    """Projects with the largest total carbon, with work units and SCI (rows: the projects'
+    scope_breakdown rows, read already)."""
     rows = [
-        r for r in breakdown(by="project", start=start, end=end, team=team) if r["project__slug"]
+        r
+        for r in breakdown(by="project", start=start, end=end, team=team, rows=rows)
+        if r["project__slug"]
     ][:limit]
     slugs = [row["project__slug"] for row in rows]
     projects = {p.slug: p for p in Project.objects.filter(slug__in=slugs)}
@@ -173,7 +208,15 @@ def top_projects(*, start: date, end: date, team=None, limit: int = 10) -> list[
         project = projects[row["project__slug"]]
         row["work_units"] = units.get(project.pk, 0.0)
         row["sci"] = sci(row["operational_kgco2e"], row["embodied_kgco2e"], row["work_units"])
+        _sci_range(row)
     return rows
+
+
+def _sci_range(row: dict) -> None:
+    """The row's SCI range: its total carbon's range over its units (units are counted)."""
+    if "ranges" in row:
+        total = row["ranges"].get("total_kgco2e") if row["sci"] is not None else None
+        row["ranges"] = row["ranges"] | {"sci": divided_bounds(total, row["work_units"])}
 
 
 def unallocated(*, start: date, end: date) -> dict:
@@ -306,6 +349,7 @@ def project_rows(*, start: date, end: date, team=None) -> list[dict]:
             work_units=units.get(project.pk, 0.0),
         )
         row["sci"] = sci(row["operational_kgco2e"], row["embodied_kgco2e"], row["work_units"])
+        _sci_range(row)
         rows.append(row)
     return rows
 

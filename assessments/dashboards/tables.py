@@ -111,8 +111,12 @@ def _span(period) -> str:
     return f"{period.start:%d %b} – {period.end:%d %b %Y}, end exclusive"
 
 
-def top_projects(filters: Filters, project=None, *, currency: str | None = None) -> Table:
-    rows = dashboards.top_projects(start=filters.start, end=filters.end, team=filters.team)
+def top_projects(
+    filters: Filters, project=None, *, currency: str | None = None, data: dict | None = None
+) -> Table:
+    rows = dashboards.top_projects(
+        start=filters.start, end=filters.end, team=filters.team, rows=data
+    )
     for row in rows:
         row["url"] = reverse("project_detail", args=[row["project__slug"]])
         row["sci_unit"] = f"kgCO2e per {row['project__work_unit'] or 'unit'}"
@@ -134,9 +138,17 @@ def top_projects(filters: Filters, project=None, *, currency: str | None = None)
 
 
 def _breakdown(by: str, title: str):
-    def build(filters: Filters, project=None, *, currency: str | None = None) -> Table:
+    def build(
+        filters: Filters, project=None, *, currency: str | None = None, data: dict | None = None
+    ) -> Table:
+        # data: the scope_breakdown rows, read already (dashboards.breakdown_rows).
         rows = dashboards.breakdown(
-            by=by, start=filters.start, end=filters.end, team=filters.team, project=project
+            by=by,
+            start=filters.start,
+            end=filters.end,
+            team=filters.team,
+            project=project,
+            rows=data,
         )
         return Table(
             f"by-{by}" if project is None else f"project-by-{by}",

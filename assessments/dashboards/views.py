@@ -59,6 +59,13 @@ def overview(request):
     unallocated = dashboards.unallocated(start=filters.start, end=filters.end)
     share = coverage["coverage"]
     currency = dashboards.currency()
+    # The four split tables' rows in one read of their ranges.
+    split = dashboards.breakdown_rows(
+        bys=("project", "team", "phase", "site"),
+        start=filters.start,
+        end=filters.end,
+        team=filters.team,
+    )
     return filtered_page(
         request,
         "assessments/overview.html",
@@ -68,10 +75,10 @@ def overview(request):
         unallocated_total=unallocated["total"],
         coverage_pct=None if share is None else share * 100,
         tables=[
-            tables.top_projects(filters, currency=currency),
-            tables.TABLES["by-team"](filters, currency=currency),
-            tables.TABLES["by-phase"](filters, currency=currency),
-            tables.TABLES["by-site"](filters, currency=currency),
+            tables.top_projects(filters, currency=currency, data=split["project"]),
+            tables.TABLES["by-team"](filters, currency=currency, data=split["team"]),
+            tables.TABLES["by-phase"](filters, currency=currency, data=split["phase"]),
+            tables.TABLES["by-site"](filters, currency=currency, data=split["site"]),
             tables.unallocated(filters, data=unallocated, currency=currency),
             tables.coverage(filters, data=coverage),
         ],

@@ -390,3 +390,128 @@ def test_a_trends_buckets_add_up_to_the_scopes_figures(reported, bucket):
         assert row["energy_it_kwh"] == pytest.approx(
             measured.measure_sums()["energy_it_kwh"] + 0.4, rel=1e-9
         )
+
+
+# --- Ranges (docs/methodology.md, "Ranges") -------------------------------------------------
+
+API_NAMES = FIGURES | {"sci": "sci"}
+CSV_HEADERS = {
+    "energy_it_kwh": ("IT energy", "kWh"),
+    "energy_facility_kwh": ("Facility energy", "kWh"),
+    "operational_kgco2e": ("Operational carbon", "kgCO2e"),
+    "embodied_kgco2e": ("Embodied carbon", "kgCO2e"),
+    "total_kgco2e": ("Total carbon", "kgCO2e"),
+    "cost": ("Cost", "EUR"),
+    "sci": ("SCI", "kgCO2e per unit"),
+}
+
+
+@pytest.fixture
+def bounded(reported, monkeypatch):
+    """The scenario with bounds on every kind of input, so that every range has a width."""
+    from assessments.footprint import scope_ranges
+    from assessments.models import HardwareModel, Site
+    from assessments.organisation.factors import gpu_model_for
+    from assessments.organisation.reference_data import RelativeBounds
+    from collectors.models import Host
+
+    Site.objects.filter(name="paris-dc1").update(
+        pue_min=1.1, pue_max=1.6, grid_uncertainty_pct=15, price_min=0.1, price_max=0.3
+    )
+    Host.objects.filter(hostname="gpu-node-01").update(min_kgco2e=3000, max_kgco2e=6500)
+    model = gpu_model_for(reported["gpus"][0])
+    HardwareModel.objects.filter(pk=model.pk).update(
+        min_kgco2e=model.embodied_kgco2e * 0.7,
+        max_kgco2e=model.embodied_kgco2e * 1.6,
+        lifetime_years_min=model.lifetime_years - 1,
+        lifetime_years_max=model.lifetime_years + 2,
+    )
+    measured = {
+        kind: RelativeBounds(pct, pct, "test")
+        for kind, pct in (("nvml_gpu", 5), ("rapl_cpu", 10), ("codecarbon", 25), ("simulated", 1))
+    }
+    monkeypatch.setattr(scope_ranges, "measurement_bounds", lambda: measured)
+    return reported
+
+
+def _api_ranges(data: dict) -> dict:
+    return {name: data["ranges"][api] for name, api in API_NAMES.items()}
+
+
+def _csv_ranges(row: dict) -> dict:
+    result = {}
+    for name, (label, unit) in CSV_HEADERS.items():
+        if f"{label} low ({unit})" in row:
+            low, high = row[f"{label} low ({unit})"], row[f"{label} high ({unit})"]
+            result[name] = {"low": float(low), "high": float(high)} if low else None
+    return result
+
+
+def _ranges_agree(expected, *surfaces: tuple[str, dict]) -> None:
+    """Each surface's lows and highs equal the selector's; every range but SCI has a width."""
+    for name in ("energy_it_kwh", "embodied_kgco2e", "total_kgco2e", "cost"):
+        assert expected.ranges[name].low < expected.ranges[name].high, name
+    for surface, ranges in surfaces:
+        assert ranges, surface
+        for name, answer in ranges.items():
+            want = expected.ranges[name]
+            if want is None or answer is None:
+                assert answer is None and want is None, (surface, name)
+                continue
+            for side in ("low", "high"):
+                assert answer[side] == pytest.approx(getattr(want, side), rel=1e-9, abs=1e-9), (
+                    surface,
+                    name,
+                    side,
+                )
+
+
+def _period() -> dict:
+    return {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+
+
+def test_the_organisations_ranges_read_the_same_in_the_api(bounded, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    expected = scope_figures(scope=Scope(), start=OCTOBER, end=NOVEMBER)
+    data = viewer.get("/api/v1/footprint", _period()).json()
+    _ranges_agree(expected, ("API", _api_ranges(data)))
+    drivers = [(d.input, d.label, pytest.approx(d.share)) for d in expected.range_drivers]
+    assert [(d["input"], d["label"], d["share"]) for d in data["range_drivers"]] == drivers
+    assert "measurement:codecarbon" in {d.input for d in expected.range_drivers}
+
+
+def test_a_teams_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    vision = bounded["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    by_team = {row["Team"]: row for row in _csv_rows(viewer, "by-team")}
+    teams_csv = {row["Team"]: row for row in _csv_rows(viewer, "teams")}
+    api = viewer.get(f"/api/v1/teams/{vision.slug}/footprint", _period()).json()
+    _ranges_agree(
+        expected,
+        ("API", _api_ranges(api)),
+        ("by-team CSV", _csv_ranges(by_team[vision.name])),
+        ("teams CSV", _csv_ranges(teams_csv[vision.name])),
+    )
+
+
+def test_a_projects_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    inference = bounded["projects"][1]
+    expected = scope_figures(scope=Scope(project=inference), start=OCTOBER, end=NOVEMBER)
+    assert expected.ranges["sci"].low < expected.ranges["sci"].high
+    projects_csv = {row["Project"]: row for row in _csv_rows(viewer, "projects")}
+    top_csv = {row["Project"]: row for row in _csv_rows(viewer, "top-projects")}
+    by_phase = {row["Phase"]: row for row in _csv_rows(viewer, "by-phase")}
+    api = viewer.get(f"/api/v1/projects/{inference.slug}/footprint", _period()).json()
+    _ranges_agree(
+        expected,
+        ("API", _api_ranges(api)),
+        ("projects CSV", _csv_ranges(projects_csv[inference.name])),
+        ("top-projects CSV", _csv_ranges(top_csv[inference.name])),
+        ("by-phase CSV", _csv_ranges(by_phase["Inference"])),
+    )
+    assert "SCI low (kgCO2e per unit)" in projects_csv[inference.name]
