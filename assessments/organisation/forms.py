@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from assessments.footprint.footprint_math import day_start
-from assessments.models import ApiToken, Phase, Project, Team
+from assessments.models import ApiToken, GridZone, HardwareModel, Phase, Project, Site, Team
 from assessments.organisation import work_bounds
 from assessments.organisation.services import (
     allocation_cross_team_overlaps,
@@ -264,3 +264,93 @@ class ApiTokenForm(forms.Form):
         help_text="Read: the read API only. Read and record work units: also "
         "POST /api/v1/projects/<slug>/work, for the projects your role lets you edit.",
     )
+
+
+# --- Factors (admins only: they move every team's figures) -------------------------------------
+
+
+def bound_errors(values: dict, value_name: str, low_name: str, high_name: str) -> dict[str, str]:
+    """What is wrong with a value and its low and high bounds, by field name.
+
+    A bound left out equals the value (docs/methodology.md, "Ranges"); a bound needs its value, and
+    low <= value <= high.
+    """
+    value, low, high = values.get(value_name), values.get(low_name), values.get(high_name)
+    errors = {}
+    if value is None:
+        for name, bound in ((low_name, low), (high_name, high)):
+            if bound is not None:
+                errors[name] = f"needs a value of {value_name} to bound"
+        return errors
+    if low is not None and low > value:
+        errors[low_name] = f"must not be above {value_name} ({value:g})"
+    if high is not None and high < value:
+        errors[high_name] = f"must not be below {value_name} ({value:g})"
+    return errors
+
+
+class _FactorForm(forms.ModelForm):
+    """A site or hardware model form: every number at or above its least value, every bound in
+    order. Each problem is attached to the field it concerns."""
+
+    least_values: dict[str, float] = {}
+    positive: tuple[str, ...] = ()
+    percents: tuple[str, ...] = ()
+    bounds: tuple[tuple[str, str, str], ...] = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, least in self.least_values.items():
+            value = cleaned.get(name)
+            if value is not None and value < least:
+                self.add_error(name, f"must be at least {least:g}")
+        for name in self.positive:
+            value = cleaned.get(name)
+            if value is not None and value <= 0:
+                self.add_error(name, "must be above 0")
+        for name in self.percents:
+            value = cleaned.get(name)
+            if value is not None and not 0 <= value < 100:
+                self.add_error(name, "must be a percentage from 0 to below 100")
+        for value_name, low_name, high_name in self.bounds:
+            for name, message in bound_errors(cleaned, value_name, low_name, high_name).items():
+                if name not in self.errors:
+                    self.add_error(name, message)
+        return cleaned
+
+
+class SiteForm(_FactorForm):
+    least_values = {"pue": 1.0, "energy_price_per_kwh": 0.0}
+    bounds = ()
+
+    class Meta:
+        model = Site
+        fields = ["name", "grid_zone", "pue", "pue_source", "energy_price_per_kwh", "price_source"]
+
+    def clean_grid_zone(self):
+        code = self.cleaned_data["grid_zone"].strip()
+        if not GridZone.objects.filter(code=code).exists():
+            raise forms.ValidationError(
+                f"unknown grid zone {code!r}: an ISO 3166 alpha-3 code (FRA) or a cloud region "
+                "(gcp:europe-west1) listed on the methodology page"
+            )
+        return code
+
+
+class HardwareModelForm(_FactorForm):
+    least_values = {"embodied_kgco2e": 0.0, "min_kgco2e": 0.0, "max_kgco2e": 0.0}
+    positive = ("lifetime_years",)
+    bounds = (("embodied_kgco2e", "min_kgco2e", "max_kgco2e"),)
+
+    class Meta:
+        model = HardwareModel
+        fields = [
+            "kind",
+            "name",
+            "embodied_kgco2e",
+            "min_kgco2e",
+            "max_kgco2e",
+            "lifetime_years",
+            "source",
+            "nvml_names",
+        ]

@@ -8,7 +8,7 @@ import markdown
 from django.conf import settings
 from django.db.models import Count, Max, Min
 
-from assessments.models import GridIntensityHour, GridZone, HardwareModel, Site
+from assessments.models import FactorChange, GridIntensityHour, GridZone, HardwareModel, Site
 from assessments.organisation import factors
 from assessments.organisation.reference_data import (
     FALLBACK_GPU_KGCO2E,
@@ -35,6 +35,7 @@ def methodology_html(path: Path = METHODOLOGY_FILE) -> str:
 
 @dataclass(frozen=True)
 class SiteRow:
+    pk: int
     name: str
     grid_zone: str
     grid: factors.Factor
@@ -67,6 +68,7 @@ def site_rows() -> list[SiteRow]:
     for site in Site.objects.annotate(host_count=Count("hosts")).order_by("name"):
         rows.append(
             SiteRow(
+                pk=site.pk,
                 name=site.name,
                 grid_zone=site.grid_zone,
                 grid=factors.zone_annual_intensity(site.grid_zone),
@@ -223,6 +225,29 @@ def default_factor_rows() -> list[dict]:
     ]
 
 
+FACTOR_CHANGES_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class FactorChangeRow:
+    change: FactorChange
+    # (field, before, after) for each field the change set; before is None for a creation.
+    fields: list[tuple[str, object, object]]
+
+
+def factor_change_rows(limit: int = FACTOR_CHANGES_SHOWN) -> list[FactorChangeRow]:
+    """The latest changes to sites and hardware models, newest first."""
+    rows = []
+    for change in FactorChange.objects.all()[:limit]:
+        fields = [
+            (name, change.before.get(name), value)
+            for name, value in change.after.items()
+            if change.action == FactorChange.Action.UPDATED or value not in (None, "")
+        ]
+        rows.append(FactorChangeRow(change, fields))
+    return rows
+
+
 def methodology_context() -> dict:
     sites = site_rows()
     devices = _devices()
@@ -235,4 +260,5 @@ def methodology_context() -> dict:
         "data_gaps": data_gaps(sites, devices),
         "defaults": default_factor_rows(),
         "reference_hardware": HardwareModel.objects.order_by("kind", "name"),
+        "factor_changes": factor_change_rows(),
     }

@@ -29,6 +29,11 @@ from assessments.models import (
     Team,
 )
 from assessments.models.watch import ALERT_THRESHOLDS, scope_parts
+from assessments.organisation.factor_changes import (
+    factor_change_record,
+    inventory_label,
+    stored_snapshot,
+)
 from assessments.organisation.inventory.parse import (
     INVENTORY_SOURCE,
     SECTION_ORDER,
@@ -106,8 +111,11 @@ def _upsert(model, lookup: dict, values: dict) -> tuple[object, str]:
 class _Loader:
     """Writes a parsed inventory section by section, collecting reference problems."""
 
-    def __init__(self, inventory: Inventory, *, allow_cross_team: bool = False):
+    def __init__(
+        self, inventory: Inventory, *, allow_cross_team: bool = False, changed_by_label: str = ""
+    ):
         self.inventory = inventory
+        self.changed_by_label = changed_by_label or inventory_label("")
         self.allow_cross_team = allow_cross_team
         self.result = LoadResult()
         self.problems: list[Problem] = []
@@ -164,7 +172,7 @@ class _Loader:
                     f"{entry.path}.grid_zone: unknown zone {_show(zone)}{hint}; "
                     "the world average will be used and shown as a data gap"
                 )
-            self.sites[name], outcome = _upsert(Site, {"name": name}, values)
+            self.sites[name], outcome = self._factor_upsert(Site, {"name": name}, values)
             self.count("sites", outcome)
 
     def load_gpu_models(self):
@@ -181,8 +189,17 @@ class _Loader:
                     self.problem(entry, field_name, f"required for a new GPU model {_show(name)}")
                 if missing:
                     continue
-            _, outcome = _upsert(HardwareModel, lookup, values)
+            _, outcome = self._factor_upsert(HardwareModel, lookup, values)
             self.count("gpu_models", outcome)
+
+    def _factor_upsert(self, model, lookup: dict, values: dict) -> tuple[object, str]:
+        """_upsert of a site or hardware model, recorded in the factors' change log."""
+        stored = model.objects.filter(**lookup).first()
+        before = stored_snapshot(stored) if stored is not None else None
+        obj, outcome = _upsert(model, lookup, values)
+        if outcome != "unchanged":
+            factor_change_record(obj=obj, before=before, label=self.changed_by_label)
+        return obj, outcome
 
     def _site(self, entry: Entry, name):
         if name is None:
@@ -484,7 +501,11 @@ def inventory_load(
     inventory = parse_inventory(text, file_name)
     try:
         with transaction.atomic():
-            result = _Loader(inventory, allow_cross_team=allow_cross_team).run()
+            result = _Loader(
+                inventory,
+                allow_cross_team=allow_cross_team,
+                changed_by_label=inventory_label(file_name),
+            ).run()
             if dry_run:
                 transaction.set_rollback(True)
             return result
