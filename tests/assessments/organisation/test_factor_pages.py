@@ -285,3 +285,20 @@ def test_a_dry_run_records_nothing(world):
         dry_run=True,
     )
     assert not FactorChange.objects.exists()
+
+
+def test_an_edit_in_the_django_admin_is_recorded(admin_client, world):
+    url = reverse("admin:assessments_site_change", args=[world.site.pk])
+    data = {
+        "name": "paris-dc1",
+        "grid_zone": "FRA",
+        "pue": "1.45",
+        "pue_source": "Test PUE",
+        "energy_price_per_kwh": str(pf.PRICE),
+        "price_source": "",
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    change = FactorChange.objects.get()
+    assert change.changed_by_label == "admin"
+    assert (change.before, change.after) == ({"pue": pf.PUE}, {"pue": 1.45})
