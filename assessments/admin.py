@@ -131,6 +131,10 @@ class SiteAdmin(FactorRecordingAdmin):
             "Factors (blank: the documented default, shown as a data gap)",
             {"fields": ("pue", "pue_source", "energy_price_per_kwh", "price_source")},
         ),
+        (
+            "Uncertainty bounds (blank: equal to the value)",
+            {"fields": ("pue_min", "pue_max", "grid_uncertainty_pct", "price_min", "price_max")},
+        ),
     )
 
 
@@ -188,6 +192,8 @@ class HardwareModelAdmin(FactorRecordingAdmin):
                     "min_kgco2e",
                     "max_kgco2e",
                     "lifetime_years",
+                    "lifetime_years_min",
+                    "lifetime_years_max",
                     "source",
                 ),
                 "description": "Change the source when you change a value: shipped rows "

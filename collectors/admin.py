@@ -125,7 +125,7 @@ class HostAdmin(admin.ModelAdmin):
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ("uuid", "host", "kind", "index", "name", "power_limit_w", "last_seen_at")
-    list_filter = ("kind", "is_mig", "collector")
+    list_filter = ("kind", "source", "is_mig", "collector")
     search_fields = ("uuid", "name", "host__hostname")
     list_select_related = ("host",)
     # What the agent reports is read-only; the embodied-carbon override is the user's to set.
@@ -139,6 +139,7 @@ class DeviceAdmin(admin.ModelAdmin):
         "power_limit_w",
         "is_mig",
         "parent_uuid",
+        "source",
         "first_seen_at",
         "last_seen_at",
     )

@@ -69,6 +69,11 @@ class Host(models.Model):
     embodied_kgco2e = models.FloatField(null=True, blank=True)
     embodied_source = models.CharField(max_length=300, blank=True)
     lifetime_years = models.FloatField(null=True, blank=True)
+    # Uncertainty bounds of the two above (docs/methodology.md, "Ranges"): blank equals the value.
+    min_kgco2e = models.FloatField(null=True, blank=True)
+    max_kgco2e = models.FloatField(null=True, blank=True)
+    lifetime_years_min = models.FloatField(null=True, blank=True)
+    lifetime_years_max = models.FloatField(null=True, blank=True)
     purchased = models.DateField(null=True, blank=True)
     decommissioned = models.DateField(null=True, blank=True)
     first_seen_at = models.DateTimeField(null=True, blank=True)
@@ -76,6 +81,15 @@ class Host(models.Model):
 
     def __str__(self):
         return self.hostname
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from assessments.organisation.factor_bounds import EMBODIED_BOUNDS, bound_problems
+
+        problems = bound_problems(vars(self), EMBODIED_BOUNDS)
+        if problems:
+            raise ValidationError(problems)
 
 
 class Device(models.Model):
@@ -85,12 +99,21 @@ class Device(models.Model):
         GPU = "gpu", "GPU"
         CPU = "cpu", "CPU package"
 
+    class Source(models.TextChoices):
+        """Where the device's energy comes from: measured by the agent (NVML for a GPU, RAPL
+        for a CPU package) or simulated (`sim:N`, the demo); each has its own measurement
+        bounds (docs/methodology.md, "Ranges")."""
+
+        MEASURED = "measured", "Measured"
+        SIMULATED = "simulated", "Simulated"
+
     uuid = models.CharField(max_length=128, unique=True)
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="devices")
     collector = models.ForeignKey(
         Collector, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
     )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.GPU)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MEASURED)
     index = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=200, blank=True, help_text="Model name as NVML reports it.")
     power_limit_w = models.FloatField(null=True, blank=True)

@@ -90,6 +90,13 @@ class DeviceIn(BaseModel):
     power_limit_w: Annotated[float, Field(ge=0, le=MAX_POWER_W)] | None = None
     is_mig: bool = False
     parent_uuid: printable(max_length=128) = ""
+    # "simulated" for synthetic energy (the agent's sim source, the demo): its measurement
+    # bounds differ from NVML's or RAPL's. Agents that predate it send nothing: measured.
+    source: Literal["measured", "simulated"] = Field(
+        "measured",
+        description="Where the device's energy comes from: measured (NVML for a GPU, RAPL for "
+        "a CPU package) or simulated; optional, default measured.",
+    )
 
 
 class TagIn(BaseModel):

@@ -626,7 +626,15 @@ def _host_refresh(
         Host.objects.filter(pk=host.pk).update(**changes)
 
 
-_DEVICE_ATTRIBUTES = ("kind", "index", "name", "power_limit_w", "is_mig", "parent_uuid")
+_DEVICE_ATTRIBUTES = (
+    "kind",
+    "index",
+    "name",
+    "power_limit_w",
+    "is_mig",
+    "parent_uuid",
+    "source",
+)
 
 
 def _device_attributes(declared: DeviceIn, *, only_given: bool = False) -> dict:
@@ -679,7 +687,7 @@ def _devices_upsert(
         changed = {name: value for name, value in wanted.items() if getattr(device, name) != value}
         if changed:
             Device.objects.filter(pk=device.pk).update(**changed)
-            if set(changed) - {"collector_id", "power_limit_w"}:
+            if set(changed) - {"collector_id", "power_limit_w", "source"}:
                 stale |= {host.pk, device.host_id}
     if stale:
         # New or changed devices change in-service windows and embodied rates (no signals here).

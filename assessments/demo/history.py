@@ -373,6 +373,7 @@ class DemoHistory:
                     "index": index,
                     "name": host.gpu_name,
                     "power_limit_w": float(host.power_limit_w),
+                    "source": "simulated",
                 }
                 for index in range(len(host.uses))
             ],

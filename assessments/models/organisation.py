@@ -73,9 +73,30 @@ class Site(models.Model):
     pue_source = models.CharField(max_length=300, blank=True)
     energy_price_per_kwh = models.FloatField(null=True, blank=True)
     price_source = models.CharField(max_length=300, blank=True)
+    # Uncertainty bounds (docs/methodology.md, "Ranges"): blank equals the value.
+    pue_min = models.FloatField(null=True, blank=True)
+    pue_max = models.FloatField(null=True, blank=True)
+    grid_uncertainty_pct = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="+-% on the grid zone's value and hourly series; blank: 0 (a known zone).",
+    )
+    price_min = models.FloatField(null=True, blank=True)
+    price_max = models.FloatField(null=True, blank=True)
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from assessments.organisation.factor_bounds import (
+            SITE_BOUNDS,
+            UNCERTAINTY_PCT_FIELDS,
+            bound_problems,
+        )
+
+        problems = bound_problems(vars(self), SITE_BOUNDS, UNCERTAINTY_PCT_FIELDS)
+        if problems:
+            raise ValidationError(problems)
 
 
 class HardwareModel(models.Model):
@@ -91,6 +112,8 @@ class HardwareModel(models.Model):
     min_kgco2e = models.FloatField(null=True, blank=True)
     max_kgco2e = models.FloatField(null=True, blank=True)
     lifetime_years = models.FloatField()
+    lifetime_years_min = models.FloatField(null=True, blank=True)
+    lifetime_years_max = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=300)
     # Extra NVML device names that mean this model, one per line ("NVIDIA H100 80GB HBM3").
     nvml_names = models.TextField(blank=True)
@@ -102,6 +125,13 @@ class HardwareModel(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from assessments.organisation.factor_bounds import EMBODIED_BOUNDS, bound_problems
+
+        problems = bound_problems(vars(self), EMBODIED_BOUNDS)
+        if problems:
+            raise ValidationError(problems)
 
 
 class Team(models.Model):

@@ -269,34 +269,13 @@ class ApiTokenForm(forms.Form):
 # --- Factors (admins only: they move every team's figures) -------------------------------------
 
 
-def bound_errors(values: dict, value_name: str, low_name: str, high_name: str) -> dict[str, str]:
-    """What is wrong with a value and its low and high bounds, by field name.
-
-    A bound left out equals the value (docs/methodology.md, "Ranges"); a bound needs its value, and
-    low <= value <= high.
-    """
-    value, low, high = values.get(value_name), values.get(low_name), values.get(high_name)
-    errors = {}
-    if value is None:
-        for name, bound in ((low_name, low), (high_name, high)):
-            if bound is not None:
-                errors[name] = f"needs a value of {value_name} to bound"
-        return errors
-    if low is not None and low > value:
-        errors[low_name] = f"must not be above {value_name} ({value:g})"
-    if high is not None and high < value:
-        errors[high_name] = f"must not be below {value_name} ({value:g})"
-    return errors
-
-
 class _FactorForm(forms.ModelForm):
-    """A site or hardware model form: every number at or above its least value, every bound in
-    order. Each problem is attached to the field it concerns."""
+    """A site or hardware model form: every value at or above its least value (as in an inventory
+    file). The bounds are checked by the model's clean() (assessments.organisation.factor_bounds,
+    the rules the inventory and the admin use too); each problem is attached to its field."""
 
     least_values: dict[str, float] = {}
     positive: tuple[str, ...] = ()
-    percents: tuple[str, ...] = ()
-    bounds: tuple[tuple[str, str, str], ...] = ()
 
     def clean(self):
         cleaned = super().clean()
@@ -308,24 +287,27 @@ class _FactorForm(forms.ModelForm):
             value = cleaned.get(name)
             if value is not None and value <= 0:
                 self.add_error(name, "must be above 0")
-        for name in self.percents:
-            value = cleaned.get(name)
-            if value is not None and not 0 <= value < 100:
-                self.add_error(name, "must be a percentage from 0 to below 100")
-        for value_name, low_name, high_name in self.bounds:
-            for name, message in bound_errors(cleaned, value_name, low_name, high_name).items():
-                if name not in self.errors:
-                    self.add_error(name, message)
         return cleaned
 
 
 class SiteForm(_FactorForm):
     least_values = {"pue": 1.0, "energy_price_per_kwh": 0.0}
-    bounds = ()
 
     class Meta:
         model = Site
-        fields = ["name", "grid_zone", "pue", "pue_source", "energy_price_per_kwh", "price_source"]
+        fields = [
+            "name",
+            "grid_zone",
+            "grid_uncertainty_pct",
+            "pue",
+            "pue_min",
+            "pue_max",
+            "pue_source",
+            "energy_price_per_kwh",
+            "price_min",
+            "price_max",
+            "price_source",
+        ]
 
     def clean_grid_zone(self):
         code = self.cleaned_data["grid_zone"].strip()
@@ -338,9 +320,8 @@ class SiteForm(_FactorForm):
 
 
 class HardwareModelForm(_FactorForm):
-    least_values = {"embodied_kgco2e": 0.0, "min_kgco2e": 0.0, "max_kgco2e": 0.0}
+    least_values = {"embodied_kgco2e": 0.0}
     positive = ("lifetime_years",)
-    bounds = (("embodied_kgco2e", "min_kgco2e", "max_kgco2e"),)
 
     class Meta:
         model = HardwareModel
@@ -351,6 +332,8 @@ class HardwareModelForm(_FactorForm):
             "min_kgco2e",
             "max_kgco2e",
             "lifetime_years",
+            "lifetime_years_min",
+            "lifetime_years_max",
             "source",
             "nvml_names",
         ]

@@ -22,6 +22,8 @@ class DeviceInfo:
     # dcgm); empty means the agent's own --hostname. Not sent as a device field: each host's
     # samples go in a batch of their own.
     host: str = ""
+    # True for synthetic energy (the sim source): sent as the device's "source".
+    simulated: bool = False
 
     def to_payload(self) -> dict:
         payload = {"uuid": self.uuid, "kind": self.kind, "index": self.index, "name": self.name}
@@ -30,6 +32,8 @@ class DeviceInfo:
         if self.parent_uuid:
             payload["is_mig"] = True
             payload["parent_uuid"] = self.parent_uuid
+        if self.simulated:
+            payload["source"] = "simulated"
         return payload
 
 

@@ -84,6 +84,11 @@ def inventory_dump() -> str:
                 "pue_source": s.pue_source if s.pue is not None else None,
                 "energy_price_per_kwh": s.energy_price_per_kwh,
                 "price_source": s.price_source if s.energy_price_per_kwh is not None else None,
+                "pue_min": s.pue_min,
+                "pue_max": s.pue_max,
+                "grid_uncertainty_pct": s.grid_uncertainty_pct,
+                "price_min": s.price_min,
+                "price_max": s.price_max,
             }
         )
         for s in Site.objects.order_by("name")
@@ -97,6 +102,10 @@ def inventory_dump() -> str:
                 "embodied_kgco2e": h.embodied_kgco2e,
                 "embodied_source": h.embodied_source if h.embodied_kgco2e is not None else None,
                 "lifetime_years": h.lifetime_years,
+                "min_kgco2e": h.min_kgco2e,
+                "max_kgco2e": h.max_kgco2e,
+                "lifetime_years_min": h.lifetime_years_min,
+                "lifetime_years_max": h.lifetime_years_max,
                 "purchased": h.purchased,
                 "decommissioned": h.decommissioned,
             }
@@ -116,6 +125,8 @@ def inventory_dump() -> str:
                         "min_kgco2e": m.min_kgco2e,
                         "max_kgco2e": m.max_kgco2e,
                         "lifetime_years": m.lifetime_years,
+                        "lifetime_years_min": m.lifetime_years_min,
+                        "lifetime_years_max": m.lifetime_years_max,
                         "source": m.source,
                         "nvml_names": nvml_names,
                     }

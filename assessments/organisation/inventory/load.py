@@ -29,12 +29,14 @@ from assessments.models import (
     Team,
 )
 from assessments.models.watch import ALERT_THRESHOLDS, scope_parts
+from assessments.organisation.factor_bounds import bound_problems
 from assessments.organisation.factor_changes import (
     factor_change_record,
     inventory_label,
     stored_snapshot,
 )
 from assessments.organisation.inventory.parse import (
+    BOUNDED_SECTIONS,
     INVENTORY_SOURCE,
     SECTION_ORDER,
     Entry,
@@ -131,6 +133,18 @@ class _Loader:
     def problem(self, entry: Entry, name: str, message: str):
         self.problems.append(Problem(entry.line_of(name), _join(entry.path, name), message))
 
+    def bounds_checked(self, entry: Entry, section: str, model, lookup: dict, values: dict):
+        """Whether the entry's values, merged with what is stored, keep every bound around its
+        value (docs/methodology.md, "Ranges"); each problem is recorded against the field."""
+        bounds, pct_fields = BOUNDED_SECTIONS[section]
+        names = {name for triple in bounds for name in triple} | set(pct_fields)
+        stored = model.objects.filter(**lookup).values(*names).first() or {}
+        merged = {**stored, **{name: values[name] for name in names if name in values}}
+        problems = bound_problems(merged, bounds, pct_fields)
+        for name, message in problems.items():
+            self.problem(entry, name, message if name in values else f"stored value {message}")
+        return not problems
+
     def entries(self, section: str) -> list[Entry]:
         return self.inventory.sections.get(section, [])
 
@@ -172,6 +186,8 @@ class _Loader:
                     f"{entry.path}.grid_zone: unknown zone {_show(zone)}{hint}; "
                     "the world average will be used and shown as a data gap"
                 )
+            if not self.bounds_checked(entry, "sites", Site, {"name": name}, values):
+                continue
             self.sites[name], outcome = self._factor_upsert(Site, {"name": name}, values)
             self.count("sites", outcome)
 
@@ -189,6 +205,8 @@ class _Loader:
                     self.problem(entry, field_name, f"required for a new GPU model {_show(name)}")
                 if missing:
                     continue
+            if not self.bounds_checked(entry, "gpu_models", HardwareModel, lookup, values):
+                continue
             _, outcome = self._factor_upsert(HardwareModel, lookup, values)
             self.count("gpu_models", outcome)
 
@@ -229,6 +247,8 @@ class _Loader:
             if "hardware_model" in values:
                 values["hardware_model"] = self._host_model(entry, values["hardware_model"])
             _with_source(values, "embodied_kgco2e", "embodied_source")
+            if not self.bounds_checked(entry, "hosts", Host, {"hostname": hostname}, values):
+                continue
             self.hosts[hostname], outcome = _upsert(Host, {"hostname": hostname}, values)
             self.count("hosts", outcome)
 

@@ -14,6 +14,12 @@ import yaml
 from assessments.models import AlertRule, Budget, NotificationChannel, Phase
 from assessments.models.watch import ALERT_THRESHOLDS, ScopeError, scope_parts
 from assessments.organisation.attribution import rule_problem
+from assessments.organisation.factor_bounds import (
+    EMBODIED_BOUNDS,
+    SITE_BOUNDS,
+    UNCERTAINTY_PCT_FIELDS,
+    bound_problems,
+)
 from assessments.organisation.work_kinds import KINDS as WORK_KINDS
 
 INVENTORY_SOURCE = "organisation's inventory"
@@ -321,6 +327,11 @@ _SECTIONS = {
         "pue_source": _optional_text,
         "energy_price_per_kwh": _number(0),
         "price_source": _optional_text,
+        "pue_min": _number(1.0),
+        "pue_max": _number(1.0),
+        "grid_uncertainty_pct": _number(0),
+        "price_min": _number(0),
+        "price_max": _number(0),
     },
     "hosts": {
         "hostname": _text,
@@ -329,6 +340,10 @@ _SECTIONS = {
         "embodied_kgco2e": _number(0),
         "embodied_source": _optional_text,
         "lifetime_years": _number(above=0),
+        "min_kgco2e": _number(0),
+        "max_kgco2e": _number(0),
+        "lifetime_years_min": _number(above=0),
+        "lifetime_years_max": _number(above=0),
         "purchased": _date,
         "decommissioned": _date,
     },
@@ -338,6 +353,8 @@ _SECTIONS = {
         "min_kgco2e": _number(0),
         "max_kgco2e": _number(0),
         "lifetime_years": _number(above=0, nullable=False),
+        "lifetime_years_min": _number(above=0),
+        "lifetime_years_max": _number(above=0),
         "source": _text,
         "nvml_names": _names_list,
     },
@@ -615,11 +632,29 @@ def _check_within_file(inventory: Inventory, problems: list[Problem]) -> None:
                 _check_channel(entry, problems)
             if section == "alert_rules":
                 _check_rule(entry, problems)
-            low, high = values.get("min_kgco2e"), values.get("max_kgco2e")
-            if low is not None and high is not None and low > high:
-                problems.append(
-                    Problem(entry.line_of("min_kgco2e"), _join(entry.path, "min_kgco2e"), "> max")
-                )
+            if section in BOUNDED_SECTIONS:
+                # Against the values given in the file; loading checks them again against
+                # the stored values of what the file leaves out.
+                for name, message in bounds_in_file(section, values).items():
+                    problems.append(Problem(entry.line_of(name), _join(entry.path, name), message))
+
+
+# Sections whose inputs carry uncertainty bounds (docs/methodology.md, "Ranges").
+BOUNDED_SECTIONS = {
+    "sites": (SITE_BOUNDS, UNCERTAINTY_PCT_FIELDS),
+    "hosts": (EMBODIED_BOUNDS, ()),
+    "gpu_models": (EMBODIED_BOUNDS, ()),
+}
+
+
+def bounds_in_file(section: str, values: dict) -> dict[str, str]:
+    """The bound problems of an entry's values; a bound whose value the entry leaves out is
+    checked when loading, against the stored value."""
+    bounds, pct_fields = BOUNDED_SECTIONS[section]
+    problems = bound_problems(values, bounds, pct_fields)
+    needs_value = {low for value, low, _ in bounds if value not in values}
+    needs_value |= {high for value, _, high in bounds if value not in values}
+    return {name: message for name, message in problems.items() if name not in needs_value}
 
 
 def _check_channel(entry: Entry, problems: list[Problem]) -> None:

@@ -1,4 +1,5 @@
-"""Reference data shipped with GreenAI: annual grid intensity and embodied carbon of hardware.
+"""Reference data shipped with GreenAI: annual grid intensity and embodied carbon of hardware,
+and the bounds of measured energy and of the fallback factors (docs/methodology.md, "Ranges").
 
 The CSV files next to this module are parsed by pure functions (text in, rows out) and loaded
 into GridZone and HardwareModel by `load_reference_data()`, which the post_migrate hook and
@@ -21,6 +22,14 @@ DATA_DIR = Path(__file__).resolve().parent
 COUNTRIES_FILE = DATA_DIR / "grid_intensity_countries.csv"
 CLOUD_REGIONS_FILE = DATA_DIR / "grid_intensity_cloud_regions.csv"
 HARDWARE_FILE = DATA_DIR / "embodied_hardware.csv"
+MEASUREMENT_BOUNDS_FILE = DATA_DIR / "measurement_bounds.csv"
+FACTOR_BOUNDS_FILE = DATA_DIR / "factor_bounds.csv"
+
+# The kinds of source measured energy comes from, each with its bounds in measurement_bounds.csv.
+MEASUREMENT_KINDS = ("nvml_gpu", "rapl_cpu", "codecarbon", "simulated")
+# The fallback factors (used where the organisation gave none) whose bounds factor_bounds.csv
+# gives: the industry-average PUE and the world-average grid intensity.
+FALLBACK_FACTORS = ("pue_fallback", "grid_fallback")
 
 COUNTRY_SOURCE = "Our World in Data / Ember via CodeCarbon global_energy_mix.json (MIT)"
 CLOUD_SOURCE_SUFFIX = "via CodeCarbon cloud/impact.csv (MIT)"
@@ -59,6 +68,26 @@ class HardwareRow:
     max_kgco2e: float | None
     lifetime_years: float
     source: str
+    lifetime_years_min: float | None = None
+    lifetime_years_max: float | None = None
+
+
+@dataclass(frozen=True)
+class RelativeBounds:
+    """An input's bounds as percentages of its value: low = value * (1 - low_pct / 100),
+    high = value * (1 + high_pct / 100)."""
+
+    low_pct: float
+    high_pct: float
+    source: str
+
+    @property
+    def low_ratio(self) -> float:
+        return 1.0 - self.low_pct / 100.0
+
+    @property
+    def high_ratio(self) -> float:
+        return 1.0 + self.high_pct / 100.0
 
 
 def _rows(text: str, file_name: str, required: list[str]):
@@ -121,6 +150,10 @@ def parse_cloud_regions(text: str, file_name: str = CLOUD_REGIONS_FILE.name) -> 
     return rows
 
 
+def _optional_float(row: dict, column: str, file_name: str, line: int):
+    return _float(row.get(column), file_name, line, column, optional=True)
+
+
 def parse_hardware(text: str, file_name: str = HARDWARE_FILE.name) -> list[HardwareRow]:
     rows = []
     required = ["kind", "model", "embodied_kgco2e", "default_lifetime_years", "source"]
@@ -139,9 +172,60 @@ def parse_hardware(text: str, file_name: str = HARDWARE_FILE.name) -> list[Hardw
                     row["default_lifetime_years"], file_name, line, "default_lifetime_years"
                 ),
                 source=row["source"].strip(),
+                lifetime_years_min=_optional_float(row, "lifetime_years_min", file_name, line),
+                lifetime_years_max=_optional_float(row, "lifetime_years_max", file_name, line),
             )
         )
     return rows
+
+
+def parse_relative_bounds(
+    text: str, file_name: str, key_column: str, expected: tuple[str, ...]
+) -> dict[str, RelativeBounds]:
+    """{key: RelativeBounds} of a bounds file; every expected key once, low_pct in [0, 100),
+    high_pct >= 0, a source on every row."""
+    result: dict[str, RelativeBounds] = {}
+    for line, row in _rows(text, file_name, [key_column, "low_pct", "high_pct", "source"]):
+        key = row[key_column].strip()
+        if key not in expected:
+            known = ", ".join(expected)
+            raise ReferenceDataError(
+                f"{file_name} line {line}: {key_column}: {key!r} is not one of {known}"
+            )
+        if key in result:
+            raise ReferenceDataError(f"{file_name} line {line}: {key_column}: {key!r} twice")
+        low = _float(row["low_pct"], file_name, line, "low_pct")
+        high = _float(row["high_pct"], file_name, line, "high_pct")
+        if low >= 100:
+            raise ReferenceDataError(f"{file_name} line {line}: low_pct: must be < 100: {low:g}")
+        source = (row["source"] or "").strip()
+        if not source:
+            raise ReferenceDataError(f"{file_name} line {line}: source: required")
+        result[key] = RelativeBounds(low, high, source)
+    missing = [key for key in expected if key not in result]
+    if missing:
+        raise ReferenceDataError(f"{file_name}: no row for {', '.join(missing)}")
+    return result
+
+
+@functools.cache
+def measurement_bounds() -> dict[str, RelativeBounds]:
+    """{source kind: bounds of the energy it measured} (MEASUREMENT_KINDS)."""
+    return parse_relative_bounds(
+        MEASUREMENT_BOUNDS_FILE.read_text("utf-8"),
+        MEASUREMENT_BOUNDS_FILE.name,
+        "source_kind",
+        MEASUREMENT_KINDS,
+    )
+
+
+@functools.cache
+def fallback_factor_bounds() -> dict[str, RelativeBounds]:
+    """{fallback factor: bounds} of the defaults used where the organisation gave no value
+    (FALLBACK_FACTORS); a value the organisation gave has only the bounds it gave."""
+    return parse_relative_bounds(
+        FACTOR_BOUNDS_FILE.read_text("utf-8"), FACTOR_BOUNDS_FILE.name, "factor", FALLBACK_FACTORS
+    )
 
 
 def shipped_zones() -> list[ZoneRow]:
@@ -218,7 +302,15 @@ def load_reference_data(using: str = "default") -> dict[str, LoadCounts]:
                 HardwareModel,
                 hardware,
                 ("kind", "name"),
-                ("embodied_kgco2e", "min_kgco2e", "max_kgco2e", "lifetime_years", "source"),
+                (
+                    "embodied_kgco2e",
+                    "min_kgco2e",
+                    "max_kgco2e",
+                    "lifetime_years",
+                    "lifetime_years_min",
+                    "lifetime_years_max",
+                    "source",
+                ),
                 using,
             ),
         }

@@ -159,7 +159,12 @@ class SimSource(Source):
             uuid_text = device_uuid(self.hostname, index)
             phase = (uuid.UUID(uuid_text[4:]).int % 6283) / 1000.0
             device = DeviceInfo(
-                uuid=uuid_text, kind="gpu", index=index, name=GPU_NAME, power_limit_w=POWER_LIMIT_W
+                uuid=uuid_text,
+                kind="gpu",
+                index=index,
+                name=GPU_NAME,
+                power_limit_w=POWER_LIMIT_W,
+                simulated=True,
             )
             self._devices.append((device, role_for(index, phase)))
         saved = (state or {}).get("last_end", {})

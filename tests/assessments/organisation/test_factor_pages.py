@@ -9,7 +9,6 @@ from django.urls import reverse
 
 from assessments.models import FactorChange, HardwareModel, Site, UserProfile
 from assessments.organisation.factor_changes import changed_values
-from assessments.organisation.forms import bound_errors
 from assessments.organisation.inventory import inventory_load
 from tests.assessments.dashboards import page_factories as pf
 
@@ -32,8 +31,13 @@ def _site_data(**changes):
         "name": "lyon-dc2",
         "grid_zone": "FRA",
         "pue": "1.4",
+        "pue_min": "",
+        "pue_max": "",
         "pue_source": "Operator's 2025 report",
+        "grid_uncertainty_pct": "",
         "energy_price_per_kwh": "0.2",
+        "price_min": "",
+        "price_max": "",
         "price_source": "Contract 2026",
     }
     data.update(changes)
@@ -48,6 +52,8 @@ def _gpu_data(**changes):
         "min_kgco2e": "200",
         "max_kgco2e": "450",
         "lifetime_years": "4",
+        "lifetime_years_min": "",
+        "lifetime_years_max": "",
         "source": "Vendor PCF 2025",
         "nvml_names": "",
     }
@@ -64,17 +70,6 @@ def test_changed_values_keeps_only_what_differs():
         {"pue": 1.4},
     )
     assert changed_values({"pue": 1.3}, {"pue": 1.3}) == ({}, {})
-
-
-def test_bound_errors_name_the_bound_out_of_order():
-    assert bound_errors({"v": 5, "lo": 6, "hi": 4}, "v", "lo", "hi") == {
-        "lo": "must not be above v (5)",
-        "hi": "must not be below v (5)",
-    }
-    assert bound_errors({"v": 5, "lo": 5, "hi": None}, "v", "lo", "hi") == {}
-    assert bound_errors({"v": None, "lo": 1, "hi": None}, "v", "lo", "hi") == {
-        "lo": "needs a value of v to bound"
-    }
 
 
 # --- Permissions -------------------------------------------------------------------------------
@@ -177,12 +172,44 @@ def test_saving_an_unchanged_form_records_nothing(client, world):
 def test_admin_edits_a_hardware_model_bounds(client, world):
     _login(client, Role.ADMIN)
     gpu = HardwareModel.objects.get(name="Test GPU 80GB")
-    data = _gpu_data(name=gpu.name, embodied_kgco2e="150", min_kgco2e="100", max_kgco2e="240")
+    data = _gpu_data(
+        name=gpu.name,
+        embodied_kgco2e="150",
+        min_kgco2e="100",
+        max_kgco2e="240",
+        lifetime_years_min="3",
+        lifetime_years_max="6",
+    )
     assert client.post(reverse("hardware_model_edit", args=[gpu.pk]), data).status_code == 302
     gpu.refresh_from_db()
     assert (gpu.min_kgco2e, gpu.max_kgco2e) == (100, 240)
+    assert (gpu.lifetime_years_min, gpu.lifetime_years_max) == (3, 6)
     change = FactorChange.objects.get()
     assert change.before["min_kgco2e"] is None and change.after["max_kgco2e"] == 240
+    assert change.after["lifetime_years_max"] == 6
+
+
+def test_admin_sets_a_site_pue_grid_and_price_bounds(client, world):
+    _login(client, Role.ADMIN)
+    data = _site_data(
+        name="paris-dc1",
+        pue=str(pf.PUE),
+        pue_min="1.2",
+        pue_max="1.5",
+        grid_uncertainty_pct="10",
+        energy_price_per_kwh=str(pf.PRICE),
+        price_min="0.1",
+        price_max="0.3",
+    )
+    assert client.post(reverse("site_edit", args=[world.site.pk]), data).status_code == 302
+    world.site.refresh_from_db()
+    assert (world.site.pue_min, world.site.pue_max, world.site.grid_uncertainty_pct) == (
+        1.2,
+        1.5,
+        10,
+    )
+    change = FactorChange.objects.get()
+    assert change.after["pue_min"] == 1.2 and change.before["pue_min"] is None
 
 
 # --- Refused forms: 400 naming the field, nothing stored ---------------------------------------
@@ -196,6 +223,13 @@ SITE_FAILURES = {
     "missing name": ({"name": ""}, "name", "required"),
     "name too long": ({"name": "x" * 101}, "name", "at most 100"),
     "duplicate name": ({"name": "paris-dc1"}, "name", "already exists"),
+    "pue min above pue": ({"pue_min": "1.5"}, "pue_min", "must be <= pue"),
+    "pue max below pue": ({"pue_max": "1.3"}, "pue_max", "must be >= pue"),
+    "pue bound without pue": ({"pue": "", "pue_min": "1.2"}, "pue_min", "needs pue"),
+    "price max below price": ({"price_max": "0.1"}, "price_max", "must be >= energy_price"),
+    "negative price bound": ({"price_min": "-1"}, "price_min", "must be >= 0"),
+    "grid pct of 100": ({"grid_uncertainty_pct": "100"}, "grid_uncertainty_pct", "percentage"),
+    "negative grid pct": ({"grid_uncertainty_pct": "-5"}, "grid_uncertainty_pct", "percentage"),
 }
 
 
@@ -212,10 +246,13 @@ def test_a_refused_site_is_a_400_naming_the_field_and_stores_nothing(client, wor
 
 
 GPU_FAILURES = {
-    "min above value": ({"min_kgco2e": "310"}, "min_kgco2e", "must not be above"),
-    "max below value": ({"max_kgco2e": "290"}, "max_kgco2e", "must not be below"),
+    "min above value": ({"min_kgco2e": "310"}, "min_kgco2e", "must be <= embodied"),
+    "max below value": ({"max_kgco2e": "290"}, "max_kgco2e", "must be >= embodied"),
     "negative value": ({"embodied_kgco2e": "-1", "min_kgco2e": ""}, "embodied_kgco2e", "at least"),
-    "negative bound": ({"min_kgco2e": "-5"}, "min_kgco2e", "at least 0"),
+    "negative bound": ({"min_kgco2e": "-5"}, "min_kgco2e", "must be >= 0"),
+    "lifetime min above": ({"lifetime_years_min": "5"}, "lifetime_years_min", "must be <= life"),
+    "lifetime max below": ({"lifetime_years_max": "3"}, "lifetime_years_max", "must be >= life"),
+    "zero lifetime bound": ({"lifetime_years_min": "0"}, "lifetime_years_min", "must be > 0"),
     "zero lifetime": ({"lifetime_years": "0"}, "lifetime_years", "above 0"),
     "unknown kind": ({"kind": "tpu"}, "kind", "valid choice"),
     "missing source": ({"source": ""}, "source", "required"),
@@ -293,8 +330,13 @@ def test_an_edit_in_the_django_admin_is_recorded(admin_client, world):
         "name": "paris-dc1",
         "grid_zone": "FRA",
         "pue": "1.45",
+        "pue_min": "",
+        "pue_max": "",
+        "grid_uncertainty_pct": "",
         "pue_source": "Test PUE",
         "energy_price_per_kwh": str(pf.PRICE),
+        "price_min": "",
+        "price_max": "",
         "price_source": "",
     }
     response = admin_client.post(url, data)

@@ -239,7 +239,8 @@ def test_dump_inventory_command_writes_a_file(tmp_path):
         (
             "sites:\n  - {name: a, peu: 1.2}\n",
             "inventory.yaml line 2: sites[0].peu: unknown field (expected one of: name, "
-            'grid_zone, pue, pue_source, energy_price_per_kwh, price_source); did you mean "pue"?',
+            "grid_zone, pue, pue_source, energy_price_per_kwh, price_source, pue_min, pue_max, "
+            'grid_uncertainty_pct, price_min, price_max); did you mean "pue"?',
         ),
         (
             "organisation: {name: X}\ncolour: green\n",
