@@ -42,19 +42,31 @@ def _scoped_facts(*, start, end, project=None, team=None, site=None, phase=None)
 
 
 def codecarbon_counted_by(
-    key, *, start: datetime, end: datetime, project=None, team=None, site=None, phase=None
+    key,
+    *,
+    start: datetime,
+    end: datetime,
+    project=None,
+    team=None,
+    site=None,
+    phase=None,
+    and_site: bool = False,
 ) -> dict:
     """{value of `key` (a fact column: team_id, site_id, phase, project_id; or an expression of
     the hour, such as its UTC day): the counted figures} over [start, end): the same rule as
-    codecarbon_footprint, per group (the breakdowns and the series)."""
+    codecarbon_footprint, per group (the breakdowns and the series). and_site: keyed by
+    (value, site id), for the ranges, whose bounds differ per site."""
     facts = _scoped_facts(
         start=start, end=end, project=project, team=team, site=site, phase=phase
     ).filter(~Exists(_agent_measured()))
     if not isinstance(key, str):
         facts, key = facts.annotate(group=key), "group"
+    columns = [key, "site_id"] if and_site else [key]
     return {
-        row[key]: {name: row[name] or 0.0 for name in COUNTED_FIELDS}
-        for row in facts.values(key).annotate(**{n: Sum(n) for n in COUNTED_FIELDS}).order_by()
+        (tuple(row[c] for c in columns) if and_site else row[key]): {
+            name: row[name] or 0.0 for name in COUNTED_FIELDS
+        }
+        for row in facts.values(*columns).annotate(**{n: Sum(n) for n in COUNTED_FIELDS}).order_by()
     }
 
 

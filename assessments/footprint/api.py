@@ -21,6 +21,7 @@ from assessments.footprint.schemas import (
     WorkRecorded,
     WorkRequest,
 )
+from assessments.footprint.scope_figures import API_RANGE_NAMES
 from assessments.footprint.selectors import footprint, footprint_factors
 from assessments.models import ApiToken, Organisation, Project, Site, Team
 from assessments.organisation.services import WorkRecordError, work_record_create
@@ -106,6 +107,10 @@ def _figures(*, start: date, end: date, **scope) -> dict:
         0.0,
     )
     empty.update(sci=None, coverage=None, codecarbon=None, currency=Organisation.get().currency)
+    empty["ranges"] = {
+        name: {"low": 0.0, "high": 0.0} for name in API_RANGE_NAMES.values() if name != "sci"
+    } | {"sci": None}
+    empty["range_drivers"] = []
     if not scope.get("project") and not scope.get("team"):
         empty.update(unallocated_energy_kwh=0.0, unallocated_embodied_kgco2e=0.0)
     return empty

@@ -10,6 +10,9 @@ from greenai_site.openapi import NO_CONTROL_CHARACTERS
 
 
 class SiteFactors(BaseModel):
+    """The factor values used across the days of the period at one site: their spread from
+    day to day, not their uncertainty (that is `ranges`)."""
+
     site: str | None = Field(description="Site name; null for hosts without a site.")
     pue: list[float | None] = Field(description="[lowest, highest] PUE used in the period.")
     pue_source: str
@@ -23,6 +26,10 @@ class SiteFactors(BaseModel):
 
 
 class FootprintFactors(BaseModel):
+    """The factors the period's figures were computed with, and their spread across its days
+    (lowest and highest value seen). Variation over time, not uncertainty: a figure's
+    uncertainty bounds are in `ranges`."""
+
     sites: list[SiteFactors]
     grid_sources: list[str] = Field(description="Sources of the grid intensities used.")
     notes: list[str] = Field(description="Data gaps and fallbacks in the period.")
@@ -42,6 +49,41 @@ class ReportedByCodeCarbon(BaseModel):
     )
     overlap_operational_kgco2e: float
     runs: int = Field(description="CodeCarbon runs with energy in the period.")
+
+
+class FigureRange(BaseModel):
+    """A figure's low and high within the bounds of its inputs (docs/methodology.md, "Ranges")."""
+
+    low: float = Field(description="Every input at the bound that lowers the figure.")
+    high: float = Field(description="Every input at the bound that raises the figure.")
+
+
+class FigureRanges(BaseModel):
+    """The uncertainty range of each figure; counts (gpu_hours, work_units, coverage) have none."""
+
+    energy_kwh: FigureRange
+    facility_energy_kwh: FigureRange
+    operational_kgco2e: FigureRange
+    embodied_kgco2e: FigureRange
+    total_kgco2e: FigureRange
+    cost: FigureRange
+    sci: FigureRange | None = Field(description="Total's range / work units; null without SCI.")
+
+
+class RangeDriver(BaseModel):
+    """An input's share of the width of total_kgco2e's range."""
+
+    input: str = Field(
+        description='The input: "site:NAME:pue", "site:NAME:grid", "site:NAME:price", '
+        '"hardware_model:NAME:embodied", "hardware_model:NAME:lifetime", "host:NAME:embodied", '
+        '"host:NAME:lifetime" or "measurement:KIND" (nvml_gpu, rapl_cpu, codecarbon, '
+        'simulated); site "-" stands for devices without a site.'
+    )
+    label: str = Field(description='The input in words, e.g. "PUE of paris-dc1".')
+    share: float = Field(
+        description="(width - width with this input at its value) / width; shares need not "
+        "add up to 1."
+    )
 
 
 class WorkOfKind(BaseModel):
@@ -106,7 +148,18 @@ class Footprint(BaseModel):
     coverage: float | None = Field(
         description="Measured / expected device-seconds of the devices that reported (0..1)."
     )
-    factors: FootprintFactors
+    factors: FootprintFactors = Field(
+        description="The factors used and their spread across the days of the period (not "
+        "uncertainty: see `ranges`)."
+    )
+    ranges: FigureRanges = Field(
+        description="Uncertainty: each figure's low and high, every input at the bound that "
+        'lowers or raises it (docs/methodology.md, "Ranges").'
+    )
+    range_drivers: list[RangeDriver] = Field(
+        description="The inputs that widen total_kgco2e's range, largest share first; empty "
+        "when the range has no width."
+    )
     codecarbon: ReportedByCodeCarbon | None = Field(
         default=None, description="Of the figures above, the energy reported by CodeCarbon."
     )

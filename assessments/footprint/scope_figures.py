@@ -15,6 +15,10 @@ figure cannot mean one thing on a page and another in the API. The rules (docs/m
   kind, measured work winning over posted work for the hours it covers (footprint.work); SCI
   only where the scope's projects (all of them, active or not) declare one unit
   (footprint_math).
+- Ranges: every figure's low and high within its inputs' bounds, and the inputs that widen
+  total carbon's range most (footprint.scope_ranges, footprint.ranges_math), from one more
+  query grouping the facts by device and site: daily device facts for whole days of a fleet
+  scope, else hourly facts (project facts name no device per day).
 """
 
 import math
@@ -28,6 +32,15 @@ from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_f
 from assessments.footprint import footprint_math as fm
 from assessments.footprint import selectors as in_service
 from assessments.footprint.in_service import in_service_figures
+from assessments.footprint.ranges_math import Bounds, Driver
+from assessments.footprint.scope_ranges import (
+    FigureTerms,
+    RangeInputs,
+    bounds_of,
+    drivers_of,
+    fact_groups,
+    unmeasured_by_device,
+)
 from assessments.footprint.work import (
     declared_work_units,
     scope_work,
@@ -141,6 +154,11 @@ class ScopeFigures:
     work_units_by_kind: dict = field(default_factory=dict)
     work_by_kind: dict = field(default_factory=dict)
     is_project: bool = False
+    # Uncertainty (docs/methodology.md, "Ranges"): {facts' name: Bounds} of RANGED_FIGURES
+    # (sci None without SCI), and the inputs by their share of total carbon's range. Not the
+    # spread of factors across days (footprint.selectors.footprint_factors).
+    ranges: dict[str, Bounds | None] = field(default_factory=dict)
+    range_drivers: tuple[Driver, ...] = ()
 
     @property
     def total_kgco2e(self) -> float:
@@ -162,6 +180,8 @@ class ScopeFigures:
             "sci": self.sci,
             "sci_note": self.sci_note,
             "coverage": self.coverage,
+            "ranges": self.ranges,
+            "range_drivers": self.range_drivers,
         }
 
     def as_footprint(self) -> dict:
@@ -181,6 +201,10 @@ class ScopeFigures:
             "work_units_by_kind": self.work_units_by_kind,
             "work_by_kind": self.work_by_kind,
         }
+        result["ranges"] = api_ranges(self.ranges)
+        result["range_drivers"] = [
+            {"input": d.input, "label": d.label, "share": d.share} for d in self.range_drivers
+        ]
         if self.is_project:
             result["serving"] = serving_figures(result)
         if self.unallocated_energy_kwh is not None:
@@ -189,8 +213,37 @@ class ScopeFigures:
         return result
 
 
-def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime) -> ScopeFigures:
-    """Energy, carbon, cost, work units, SCI and coverage of a scope over [start, end)."""
+# The read API's name of each ranged figure (the facts' names in ScopeFigures.ranges). Counts
+# (GPU-hours, work units, coverage) are not uncertain and have no range.
+API_RANGE_NAMES = {
+    "energy_it_kwh": "energy_kwh",
+    "energy_facility_kwh": "facility_energy_kwh",
+    "operational_kgco2e": "operational_kgco2e",
+    "embodied_kgco2e": "embodied_kgco2e",
+    "total_kgco2e": "total_kgco2e",
+    "cost": "cost",
+    "sci": "sci",
+}
+
+
+def api_ranges(ranges: dict) -> dict:
+    """{API name: {"low", "high"} or None} of ranges under the facts' names."""
+    return {
+        api: (
+            None
+            if ranges.get(name) is None
+            else {"low": ranges[name].low, "high": ranges[name].high}
+        )
+        for name, api in API_RANGE_NAMES.items()
+        if name in ranges
+    }
+
+
+def scope_figures(
+    *, scope: Scope, start: date | datetime, end: date | datetime, with_ranges: bool = True
+) -> ScopeFigures:
+    """Energy, carbon, cost, work units, SCI and coverage of a scope over [start, end), with
+    their ranges (with_ranges False: none, for reads that show no range, such as /metrics)."""
     period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
     if period_end <= period_start:
         raise ValueError("end must be after start")
@@ -211,27 +264,40 @@ def scope_figures(*, scope: Scope, start: date | datetime, end: date | datetime)
     unallocated = {}
     if scope.is_fleet and not scope.by_device:
         unallocated = _unallocated(scope, period_start, period_end, days, unmeasured)
+    work_units = math.fsum(units.values())
+    sci = fm.scope_sci(operational, embodied, units.values(), unit)
+    ranges, drivers = {}, ()
+    if with_ranges:
+        values = totals | {"embodied_kgco2e": embodied, "sci": sci}
+        ranges, drivers = _ranges(
+            scope, (period_start, period_end, days), values, unmeasured, work_units
+        )
     return ScopeFigures(
         **(totals | {"embodied_kgco2e": embodied}),
-        work_units=math.fsum(units.values()),
+        work_units=work_units,
         work_unit=unit,
-        sci=fm.scope_sci(operational, embodied, units.values(), unit),
+        sci=sci,
         coverage=_coverage(scope, period_start, period_end, days),
         unmeasured_embodied_kgco2e=unmeasured,
         codecarbon=reported["summary"],
         work_units_by_kind=work["work_units_by_kind"],
         work_by_kind=work["work_by_kind"],
         is_project=scope.project is not None,
+        ranges=ranges,
+        range_drivers=drivers,
         **unallocated,
     )
 
 
-def scope_breakdown(*, by: str, scope: Scope, start: date, end: date) -> dict:
+def scope_breakdown(
+    *, by: str, scope: Scope, start: date, end: date, with_ranges: bool = True
+) -> dict:
     """{key: figures under the facts' names} of a scope's measured facts split by "team",
     "phase", "site" or "project" (their ids, or the phase), or by "day" or "month" (the
     bucket's first day), CodeCarbon's counted energy included as in scope_figures: each row is
     what scope_figures says of that team, phase, site, project or bucket within the scope (the
-    un-measured in-service hours belong to no row; the dashboards show them apart)."""
+    un-measured in-service hours belong to no row; the dashboards show them apart), with its
+    "ranges" as scope_figures' (with_ranges False: none)."""
     fields = {"team": "team_id", "phase": "phase", "site": "site_id", "project": "project_id"}
     # Per day or month: the trend's buckets, keyed by their first day.
     periods = {
@@ -258,7 +324,81 @@ def scope_breakdown(*, by: str, scope: Scope, start: date, end: date) -> dict:
                 row[name] += value
     for row in rows.values():
         row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
+    if with_ranges:
+        hourly_key = periods[by][1] if by in periods else fields[by]
+        _breakdown_ranges(scope, (period_start, period_end), rows, hourly_key)
     return rows
+
+
+def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float):
+    """The scope's ranges and range drivers: its facts grouped by device and site, CodeCarbon's
+    counted energy by site, its un-measured in-service embodied carbon by device."""
+    period_start, period_end, days = period
+    inputs, terms = RangeInputs(), FigureTerms()
+    groups = fact_groups(_range_facts(scope, period_start, period_end, days))
+    reported = {}
+    if not scope.by_device:
+        reported = codecarbon_counted_by(
+            "site_id", start=period_start, end=period_end, **_codecarbon_filter(scope)
+        )
+    unmeasured_split = unmeasured_by_device(
+        unmeasured, period_start, period_end, site=scope.site, device_ids=_scope_devices(scope)
+    )
+    inputs.load_sites({site_id for _, _, site_id, _ in groups} | set(reported))
+    inputs.load_devices({device_id for _, device_id, _, _ in groups} | set(unmeasured_split))
+    for _, device_id, site_id, sums in groups:
+        inputs.add_facts(terms, device_id, site_id, sums)
+    for site_id, sums in reported.items():
+        inputs.add_reported(terms, site_id, sums)
+    for device_id, kgco2e in unmeasured_split.items():
+        inputs.add_embodied(terms, device_id, kgco2e)
+    return bounds_of(values, terms, inputs.inputs, work_units), drivers_of(terms, inputs.inputs)
+
+
+def _range_facts(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
+    """Facts that name their device: a fleet scope's device facts (daily for whole days), a
+    project scope's hourly project facts (the daily ones are not kept per device)."""
+    if scope.by_device:
+        return _facts(scope, period_start, period_end, days)
+    if scope.is_fleet:
+        if days:
+            facts = DailyDeviceFact.objects.filter(
+                day__gte=period_start.date(), day__lt=period_end.date()
+            )
+        else:
+            facts = HourlyDeviceFact.objects.filter(hour__gte=period_start, hour__lt=period_end)
+        return facts.filter(site=scope.site) if scope.site is not None else facts
+    return _facts(scope, period_start, period_end, days=False)
+
+
+def _breakdown_ranges(scope: Scope, period, rows: dict, hourly_key) -> None:
+    """Each breakdown row's ranges under "ranges" (its facts read per hour and device)."""
+    period_start, period_end = period
+    facts = _facts(_project_part(scope), period_start, period_end, days=False)
+    if isinstance(hourly_key, str):
+        key = hourly_key
+    else:
+        facts, key = facts.annotate(range_key=hourly_key), "range_key"
+    groups = fact_groups(facts, key)
+    reported = {}
+    if not scope.by_device:
+        reported = codecarbon_counted_by(
+            hourly_key,
+            start=period_start,
+            end=period_end,
+            and_site=True,
+            **_codecarbon_filter(scope),
+        )
+    inputs = RangeInputs()
+    inputs.load_sites({site_id for _, _, site_id, _ in groups} | {s for _, s in reported})
+    inputs.load_devices({device_id for _, device_id, _, _ in groups})
+    terms: dict = {}
+    for row_key, device_id, site_id, sums in groups:
+        inputs.add_facts(terms.setdefault(row_key, FigureTerms()), device_id, site_id, sums)
+    for (row_key, site_id), sums in reported.items():
+        inputs.add_reported(terms.setdefault(row_key, FigureTerms()), site_id, sums)
+    for row_key, row in rows.items():
+        row["ranges"] = bounds_of(row, terms.get(row_key, FigureTerms()), inputs.inputs)
 
 
 def work_units_by_project(*, projects, start: date, end: date) -> dict[int, float]:

@@ -41,15 +41,17 @@ def _totals(kind: str, name: str, measures: dict | None) -> ScopeTotals:
 def scope_totals(*, start: date, end: date) -> list[ScopeTotals]:
     """Totals over the UTC days [start, end) of the organisation, every site, every team and
     every project with figures in those days."""
-    organisation = scope_figures(scope=Scope(), start=start, end=end)
+    organisation = scope_figures(scope=Scope(), start=start, end=end, with_ranges=False)
     totals = [_totals("organisation", Organisation.get().name, organisation.as_measures())]
     for site in Site.objects.order_by("name"):
-        figures = scope_figures(scope=Scope(site=site), start=start, end=end)
+        figures = scope_figures(scope=Scope(site=site), start=start, end=end, with_ranges=False)
         totals.append(_totals("site", site.name, figures.as_measures()))
-    by_team = scope_breakdown(by="team", scope=Scope(), start=start, end=end)
+    by_team = scope_breakdown(by="team", scope=Scope(), start=start, end=end, with_ranges=False)
     for pk, slug in Team.objects.order_by("slug").values_list("pk", "slug"):
         totals.append(_totals("team", slug, by_team.get(pk)))
-    by_project = scope_breakdown(by="project", scope=Scope(), start=start, end=end)
+    by_project = scope_breakdown(
+        by="project", scope=Scope(), start=start, end=end, with_ranges=False
+    )
     projects = Project.objects.filter(pk__in=by_project).order_by("slug").values_list("pk", "slug")
     for pk, slug in projects:
         totals.append(_totals("project", slug, by_project[pk]))

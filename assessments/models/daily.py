@@ -6,9 +6,11 @@ from django.db import models
 from assessments.models.facts import FootprintMeasures
 
 
-class FactorRanges(models.Model):
+class FactorSpread(models.Model):
     """The factor values a set of facts was computed with: lowest and highest PUE, price and
-    grid intensity, the grid sources and every fallback note."""
+    grid intensity seen across its hours, the grid sources and every fallback note. The spread
+    of the values used over time, not their uncertainty (the bounds of docs/methodology.md,
+    "Ranges", live on Site, Host and HardwareModel)."""
 
     pue_min = models.FloatField(null=True, blank=True)
     pue_max = models.FloatField(null=True, blank=True)
@@ -47,7 +49,7 @@ class DailyProjectFact(FootprintMeasures):
         ]
 
 
-class DailyDeviceFact(FootprintMeasures, FactorRanges):
+class DailyDeviceFact(FootprintMeasures, FactorSpread):
     """One device over one UTC day: sums of its HourlyDeviceFact rows."""
 
     day = models.DateField()
@@ -74,7 +76,7 @@ class DailyDeviceFact(FootprintMeasures, FactorRanges):
         indexes = [models.Index(fields=["day"], name="dailydevice_day")]
 
 
-class DailySiteFactors(FactorRanges):
+class DailySiteFactors(FactorSpread):
     """The factor values one UTC day's facts at one site were computed with.
 
     What footprint_factors shows over whole days, in one row per site-day rather than one per
