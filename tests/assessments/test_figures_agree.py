@@ -16,7 +16,7 @@ from django.urls import reverse
 from assessments.dashboards import selectors as dashboards
 from assessments.footprint.selectors import unmeasured_embodied
 from assessments.models import DailyProjectFact, UserProfile
-from assessments.reports.report_summary import format_number
+from assessments.reports.report_summary import format_number, with_bounds
 from assessments.reports.selectors import month_window, project_rows, report_context
 from tests.assessments.reports.report_factories import OCTOBER, make_scenario
 
@@ -77,11 +77,18 @@ def test_a_projects_month_reads_the_same_on_its_page_in_the_api_and_in_the_repor
     rows = {row["name"]: row for row in project_rows(window=window, team=None, currency="EUR")}
     for project in scenario["projects"]:
         page = dashboards.period_totals(start=OCTOBER, end=NOVEMBER, project=project)
-        assert_same(page, api(f"/api/v1/projects/{project.slug}/footprint"))
-        # The report prints the project's row rounded as the board reads it.
+        from_api = api(f"/api/v1/projects/{project.slug}/footprint")
+        assert_same(page, from_api)
+        # The report prints the project's row rounded as the board reads it, with its range.
         row = rows[project.name]
         for field, name in FIGURES.items():
-            expected = format_number(page[field], 2 if name == "cost" else None)
+            decimals = 2 if name == "cost" else None
+            expected = with_bounds(
+                format_number(page[field], decimals),
+                page[field],
+                from_api["ranges"][name],
+                decimals,
+            )
             assert row[name] == expected, name
 
 
@@ -323,7 +330,12 @@ def test_a_projects_month_reads_the_same_on_every_surface(reported, viewer):
     window = month_window(OCTOBER)
     row = {r["name"]: r for r in project_rows(window=window, team=None, currency="EUR")}
     for field, name in FIGURES.items():
-        expected_text = format_number(getattr(expected, field), 2 if name == "cost" else None)
+        decimals = 2 if name == "cost" else None
+        value = getattr(expected, field)
+        bounds = expected.ranges[field]
+        expected_text = with_bounds(
+            format_number(value, decimals), value, {"low": bounds.low, "high": bounds.high}, decimals
+        )
         assert row[inference.name][name] == expected_text, name
     # The decisions' month of the project.
     [month] = [m for m in _project_months(window.start, window.end) if m.project_id == inference.pk]
