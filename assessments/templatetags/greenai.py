@@ -49,7 +49,7 @@ def format_with_range(value, bounds, digits: int = 1, unit: str = "") -> str:
 
 @register.simple_tag
 def qty(value, unit: str, digits: int = 1, bounds=None):
-    """A number and its unit: 1,234.5 kWh; with `bounds`, its range: 1,234.5 kWh (1,172.8–1,296.2)."""
+    """A number and its unit, 1,234.5 kWh; with `bounds`, 1,234.5 kWh (1,172.8–1,296.2)."""
     return format_with_range(value, bounds, digits, unit)
 
 

@@ -332,10 +332,8 @@ def test_a_projects_month_reads_the_same_on_every_surface(reported, viewer):
     for field, name in FIGURES.items():
         decimals = 2 if name == "cost" else None
         value = getattr(expected, field)
-        bounds = expected.ranges[field]
-        expected_text = with_bounds(
-            format_number(value, decimals), value, {"low": bounds.low, "high": bounds.high}, decimals
-        )
+        ends = {"low": expected.ranges[field].low, "high": expected.ranges[field].high}
+        expected_text = with_bounds(format_number(value, decimals), value, ends, decimals)
         assert row[inference.name][name] == expected_text, name
     # The decisions' month of the project.
     [month] = [m for m in _project_months(window.start, window.end) if m.project_id == inference.pk]
