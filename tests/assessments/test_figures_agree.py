@@ -400,3 +400,197 @@ def test_a_trends_buckets_add_up_to_the_scopes_figures(reported, bucket):
         assert row["energy_it_kwh"] == pytest.approx(
             measured.measure_sums()["energy_it_kwh"] + 0.4, rel=1e-9
         )
+
+
+# --- Ranges: the same low and high, and the same drivers, on every surface ---------------------
+
+RANGED = (*FIGURES, "sci")
+
+
+@pytest.fixture
+def bounded(reported):
+    """The scenario with bounds on every input of its one site and host."""
+    from assessments.models import Site
+    from collectors.models import Host
+    from tests.assessments.reports.report_factories import PRICE, PUE
+
+    Site.objects.filter(pk=reported["site"].pk).update(
+        pue_min=PUE - 0.1,
+        pue_max=PUE + 0.3,
+        grid_uncertainty_pct=10,
+        price_min=PRICE * 0.8,
+        price_max=PRICE * 1.25,
+    )
+    Host.objects.filter(pk=reported["host"].pk).update(
+        min_kgco2e=3000, max_kgco2e=6500, lifetime_years_min=3, lifetime_years_max=6
+    )
+    return reported
+
+
+def _ends(bounds) -> dict | None:
+    return None if bounds is None else {"low": bounds.low, "high": bounds.high}
+
+
+def _same_ranges(expected, surface: str, ranges: dict, names=RANGED) -> None:
+    """`ranges` ({facts' name: {"low", "high"} or None}) equal the selector's."""
+    for name in names:
+        want, got = _ends(expected.ranges.get(name)), ranges.get(name)
+        if want is None:
+            assert got is None, (surface, name)
+            continue
+        assert got is not None, (surface, name)
+        for end in ("low", "high"):
+            assert got[end] == pytest.approx(want[end], rel=1e-9, abs=1e-12), (surface, name, end)
+
+
+def _api_ranges(data: dict) -> dict:
+    names = {**FIGURES, "sci": "sci"}
+    return {name: data["ranges"].get(api_name) for name, api_name in names.items()}
+
+
+def _drivers(drivers) -> list[tuple]:
+    return [
+        (d["input"], d["label"], pytest.approx(d["share"], rel=1e-9))
+        if isinstance(d, dict)
+        else (d.input, d.label, pytest.approx(d.share, rel=1e-9))
+        for d in drivers
+    ]
+
+
+def test_the_organisations_ranges_and_drivers_read_the_same_on_every_surface(bounded, viewer):
+    from assessments.footprint.range_words import narrowing_sentences
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.reports.report_summary import SUMMARY_METRICS, format_metric
+    from assessments.templatetags.greenai import format_with_range
+
+    expected = scope_figures(scope=Scope(), start=OCTOBER, end=NOVEMBER)
+    for name in ("energy_it_kwh", "operational_kgco2e", "embodied_kgco2e", "total_kgco2e"):
+        bounds = expected.ranges[name]
+        assert bounds.low < getattr(expected, name) < bounds.high, name
+    assert len(expected.range_drivers) >= 5
+
+    tiles = viewer.get(
+        reverse("overview"), {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    )
+    rows = {row["key"]: row for row in tiles.context["kpis"].rows}
+    _same_ranges(
+        expected, "tiles", {name: _ends(rows[name]["ranges"]["current"]) for name in RANGED}
+    )
+    html = tiles.content.decode()
+    total = format_with_range(expected.total_kgco2e, expected.ranges["total_kgco2e"], 1, "kgCO2e")
+    assert "(" in total and total in html
+
+    api = viewer.get(
+        "/api/v1/footprint", {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    ).json()
+    _same_ranges(expected, "API", _api_ranges(api))
+    assert _drivers(api["range_drivers"]) == _drivers(expected.range_drivers)
+
+    report = report_context(
+        window=month_window(OCTOBER), team=None, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    _same_ranges(expected, "PDF", _api_ranges(report["footprint"]))
+    summary_rows = {row["label"]: row["value"] for row in report["comparison_rows"]}
+    for metric in SUMMARY_METRICS:
+        value = report["footprint"][metric.key]
+        bounds = report["footprint"]["ranges"][metric.key]
+        assert summary_rows[metric.label] == format_metric(value, metric, "EUR", bounds)
+        assert "–" in summary_rows[metric.label], metric.label
+
+    # What would narrow the range most: the same words from the same drivers.
+    words = narrowing_sentences(expected.range_drivers, whose="the organisation's")
+    assert words and expected.range_drivers[0].label in words[0].lower()
+    assert tiles.context["narrowing"] == words
+    assert report["narrowing"] == words
+
+
+def test_a_teams_ranges_and_drivers_read_the_same_on_every_surface(bounded, viewer):
+    from assessments.footprint.range_words import narrowing_sentences
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.templatetags.greenai import format_with_range
+
+    vision = bounded["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    assert expected.ranges["total_kgco2e"].low < expected.total_kgco2e
+    query = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+
+    page = viewer.get(reverse("team_detail", args=[vision.slug]), query)
+    totals = page.context["totals"]
+    _same_ranges(expected, "team page", {n: _ends(totals["ranges"].get(n)) for n in RANGED})
+    html = page.content.decode()
+    for name, unit, digits in (("total_kgco2e", "kgCO2e", 1), ("energy_it_kwh", "kWh", 1)):
+        text = format_with_range(getattr(expected, name), expected.ranges[name], digits, unit)
+        assert "–" in text and text in html, name
+
+    tiles = viewer.get(reverse("overview"), {**query, "team": vision.slug})
+    rows = {row["key"]: row for row in tiles.context["kpis"].rows}
+    _same_ranges(expected, "tiles", {n: _ends(rows[n]["ranges"]["current"]) for n in RANGED})
+
+    # The overview's by-team table: the team's row, its total carbon with its range.
+    overview = viewer.get(reverse("overview"), query)
+    [by_team] = [t for t in overview.context["tables"] if t.name == "by-team"]
+    [row] = [r for r in by_team.rows if r["label"] == vision.name]
+    by_team_ranges = {n: _ends(row["ranges"].get(n)) for n in FIGURES}
+    _same_ranges(expected, "by-team table", by_team_ranges, names=FIGURES)
+    cell_text = format_with_range(row["total_kgco2e"], row["ranges"]["total_kgco2e"], 2)
+    assert "–" in cell_text and cell_text in overview.content.decode()
+
+    api = viewer.get(f"/api/v1/teams/{vision.slug}/footprint", query).json()
+    _same_ranges(expected, "API", _api_ranges(api))
+    assert _drivers(api["range_drivers"]) == _drivers(expected.range_drivers)
+
+    report = report_context(
+        window=month_window(OCTOBER), team=vision, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    _same_ranges(expected, "PDF", _api_ranges(report["footprint"]))
+    organisation_report = report_context(
+        window=month_window(OCTOBER), team=None, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    [team_row] = [r for r in organisation_report["team_rows"] if r["name"] == vision.name]
+    bounds = api["ranges"]["total_kgco2e"]
+    assert team_row["total_kgco2e"] == with_bounds(
+        format_number(api["total_kgco2e"]), api["total_kgco2e"], bounds
+    )
+
+    words = narrowing_sentences(expected.range_drivers, whose=f"team {vision.name}'s")
+    assert words
+    assert page.context["narrowing"] == words
+    assert tiles.context["narrowing"] == words
+    assert report["narrowing"] == words
+    assert team_row["narrowing"] == words
+
+
+def test_a_projects_ranges_read_the_same_on_its_page_and_in_the_api(bounded, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    inference = bounded["projects"][1]
+    expected = scope_figures(scope=Scope(project=inference), start=OCTOBER, end=NOVEMBER)
+    assert expected.ranges["sci"] is not None
+    query = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    page = viewer.get(reverse("project_detail", args=[inference.slug]), query)
+    totals = page.context["totals"]
+    _same_ranges(expected, "project page", {n: _ends(totals["ranges"].get(n)) for n in RANGED})
+    api = viewer.get(f"/api/v1/projects/{inference.slug}/footprint", query).json()
+    _same_ranges(expected, "API", _api_ranges(api))
+
+
+def test_without_bounds_on_the_inputs_embodied_carbon_has_no_range_on_the_pages(reported, viewer):
+    """With no bound on any hardware model or host, embodied carbon reads its value alone
+    (low = value = high), while measured energy keeps NVML's range."""
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.models import HardwareModel
+    from assessments.templatetags.greenai import format_with_range
+
+    HardwareModel.objects.update(
+        min_kgco2e=None, max_kgco2e=None, lifetime_years_min=None, lifetime_years_max=None
+    )
+    vision = reported["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    embodied = expected.ranges["embodied_kgco2e"]
+    assert embodied.low == expected.embodied_kgco2e == embodied.high
+    query = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    html = viewer.get(reverse("team_detail", args=[vision.slug]), query).content.decode()
+    text = format_with_range(expected.embodied_kgco2e, embodied, 1, "kgCO2e")
+    assert "(" not in text and f"embodied {text} (<a" in html
+    energy = format_with_range(expected.energy_it_kwh, expected.ranges["energy_it_kwh"], 1, "kWh")
+    assert "–" in energy and energy in html
