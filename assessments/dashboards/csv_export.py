@@ -33,12 +33,37 @@ def _cell(value):
     return text_cell(str(value))
 
 
+def _ranged(table: Table) -> set[str]:
+    """The columns of the table whose rows carry uncertainty ranges (scope_figures' "ranges")."""
+    keys = set()
+    for row in table.rows:
+        keys |= set(row.get("ranges") or ())
+    return {column.key for column in table.columns if column.key in keys}
+
+
+def _bound(row: dict, key: str, side: str):
+    bounds = (row.get("ranges") or {}).get(key)
+    return None if bounds is None else getattr(bounds, side)
+
+
 def table_csv(table: Table) -> str:
+    """The table's columns; after each figure that has a range, its low and its high
+    (docs/methodology.md, "Ranges")."""
+    ranged = _ranged(table)
+    header, cells = [], []
+    for column in table.columns:
+        header.append(column.header)
+        cells.append(lambda row, key=column.key: row.get(key))
+        if column.key in ranged:
+            unit = f" ({column.unit})" if column.unit else ""
+            for side in ("low", "high"):
+                header.append(f"{column.label} {side}{unit}")
+                cells.append(lambda row, key=column.key, side=side: _bound(row, key, side))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([text_cell(str(column.header)) for column in table.columns])
+    writer.writerow([text_cell(str(name)) for name in header])
     for row in table.rows:
-        writer.writerow([_cell(row.get(column.key)) for column in table.columns])
+        writer.writerow([_cell(cell(row)) for cell in cells])
     return buffer.getvalue()
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from assessments.dashboards.dashboard_math import age_years, delta_pct, month_comparison
 from assessments.footprint.footprint_math import day_start, per_unit, sci
+from assessments.footprint.ranges_math import divided_bounds
 from assessments.footprint.scope_figures import (
     Scope,
     scope_breakdown,
@@ -173,7 +174,15 @@ def top_projects(*, start: date, end: date, team=None, limit: int = 10) -> list[
         project = projects[row["project__slug"]]
         row["work_units"] = units.get(project.pk, 0.0)
         row["sci"] = sci(row["operational_kgco2e"], row["embodied_kgco2e"], row["work_units"])
+        _sci_range(row)
     return rows
+
+
+def _sci_range(row: dict) -> None:
+    """The row's SCI range: its total carbon's range over its units (units are counted)."""
+    if "ranges" in row:
+        total = row["ranges"].get("total_kgco2e") if row["sci"] is not None else None
+        row["ranges"] = row["ranges"] | {"sci": divided_bounds(total, row["work_units"])}
 
 
 def unallocated(*, start: date, end: date) -> dict:
@@ -306,6 +315,7 @@ def project_rows(*, start: date, end: date, team=None) -> list[dict]:
             work_units=units.get(project.pk, 0.0),
         )
         row["sci"] = sci(row["operational_kgco2e"], row["embodied_kgco2e"], row["work_units"])
+        _sci_range(row)
         rows.append(row)
     return rows
 

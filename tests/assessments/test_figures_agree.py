@@ -402,50 +402,113 @@ def test_a_trends_buckets_add_up_to_the_scopes_figures(reported, bucket):
         )
 
 
-# --- Ranges: the same low and high, and the same drivers, on every surface ---------------------
+# --- Ranges (docs/methodology.md, "Ranges") -------------------------------------------------
 
-RANGED = (*FIGURES, "sci")
+API_NAMES = FIGURES | {"sci": "sci"}
+CSV_HEADERS = {
+    "energy_it_kwh": ("IT energy", "kWh"),
+    "energy_facility_kwh": ("Facility energy", "kWh"),
+    "operational_kgco2e": ("Operational carbon", "kgCO2e"),
+    "embodied_kgco2e": ("Embodied carbon", "kgCO2e"),
+    "total_kgco2e": ("Total carbon", "kgCO2e"),
+    "cost": ("Cost", "EUR"),
+    "sci": ("SCI", "kgCO2e per unit"),
+}
 
 
 @pytest.fixture
-def bounded(reported):
-    """The scenario with bounds on every input of its one site and host."""
-    from assessments.models import Site
+def bounded(reported, monkeypatch):
+    """The scenario with bounds on every kind of input, so that every range has a width."""
+    from assessments.footprint import scope_ranges
+    from assessments.models import HardwareModel, Site
+    from assessments.organisation.factors import gpu_model_for
+    from assessments.organisation.reference_data import RelativeBounds
     from collectors.models import Host
-    from tests.assessments.reports.report_factories import PRICE, PUE
 
-    Site.objects.filter(pk=reported["site"].pk).update(
-        pue_min=PUE - 0.1,
-        pue_max=PUE + 0.3,
-        grid_uncertainty_pct=10,
-        price_min=PRICE * 0.8,
-        price_max=PRICE * 1.25,
+    Site.objects.filter(name="paris-dc1").update(
+        pue_min=1.1, pue_max=1.6, grid_uncertainty_pct=15, price_min=0.1, price_max=0.3
     )
-    Host.objects.filter(pk=reported["host"].pk).update(
-        min_kgco2e=3000, max_kgco2e=6500, lifetime_years_min=3, lifetime_years_max=6
+    Host.objects.filter(hostname="gpu-node-01").update(min_kgco2e=3000, max_kgco2e=6500)
+    model = gpu_model_for(reported["gpus"][0])
+    HardwareModel.objects.filter(pk=model.pk).update(
+        min_kgco2e=model.embodied_kgco2e * 0.7,
+        max_kgco2e=model.embodied_kgco2e * 1.6,
+        lifetime_years_min=model.lifetime_years - 1,
+        lifetime_years_max=model.lifetime_years + 2,
     )
+    measured = {
+        kind: RelativeBounds(pct, pct, "test")
+        for kind, pct in (("nvml_gpu", 5), ("rapl_cpu", 10), ("codecarbon", 25), ("simulated", 1))
+    }
+    monkeypatch.setattr(scope_ranges, "measurement_bounds", lambda: measured)
     return reported
+
+
+def _api_ranges(data: dict) -> dict:
+    return {name: data["ranges"][api] for name, api in API_NAMES.items()}
+
+
+def _csv_ranges(row: dict) -> dict:
+    result = {}
+    for name, (label, unit) in CSV_HEADERS.items():
+        if f"{label} low ({unit})" in row:
+            low, high = row[f"{label} low ({unit})"], row[f"{label} high ({unit})"]
+            result[name] = {"low": float(low), "high": float(high)} if low else None
+    return result
+
+
+def _ranges_agree(expected, *surfaces: tuple[str, dict]) -> None:
+    """Each surface's lows and highs equal the selector's; every range but SCI has a width."""
+    for name in ("energy_it_kwh", "embodied_kgco2e", "total_kgco2e", "cost"):
+        assert expected.ranges[name].low < expected.ranges[name].high, name
+    for surface, ranges in surfaces:
+        assert ranges, surface
+        for name, answer in ranges.items():
+            want = expected.ranges[name]
+            if want is None or answer is None:
+                assert answer is None and want is None, (surface, name)
+                continue
+            for side in ("low", "high"):
+                assert answer[side] == pytest.approx(getattr(want, side), rel=1e-9, abs=1e-9), (
+                    surface,
+                    name,
+                    side,
+                )
+
+
+def _period() -> dict:
+    return {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+
+
+def test_the_organisations_ranges_read_the_same_in_the_api(bounded, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    expected = scope_figures(scope=Scope(), start=OCTOBER, end=NOVEMBER)
+    data = viewer.get("/api/v1/footprint", _period()).json()
+    _ranges_agree(expected, ("API", _api_ranges(data)))
+    drivers = [(d.input, d.label, pytest.approx(d.share)) for d in expected.range_drivers]
+    assert [(d["input"], d["label"], d["share"]) for d in data["range_drivers"]] == drivers
+    assert "measurement:codecarbon" in {d.input for d in expected.range_drivers}
+
+
+def test_a_teams_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded, viewer):
+    from assessments.footprint.scope_figures import Scope, scope_figures
+
+    vision = bounded["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    by_team = {row["Team"]: row for row in _csv_rows(viewer, "by-team")}
+    teams_csv = {row["Team"]: row for row in _csv_rows(viewer, "teams")}
+    api = viewer.get(f"/api/v1/teams/{vision.slug}/footprint", _period()).json()
+    _ranges_agree(
+        expected,
+        ("API", _api_ranges(api)),
+        ("by-team CSV", _csv_ranges(by_team[vision.name])),
+        ("teams CSV", _csv_ranges(teams_csv[vision.name])),
+    )
 
 
 def _ends(bounds) -> dict | None:
     return None if bounds is None else {"low": bounds.low, "high": bounds.high}
-
-
-def _same_ranges(expected, surface: str, ranges: dict, names=RANGED) -> None:
-    """`ranges` ({facts' name: {"low", "high"} or None}) equal the selector's."""
-    for name in names:
-        want, got = _ends(expected.ranges.get(name)), ranges.get(name)
-        if want is None:
-            assert got is None, (surface, name)
-            continue
-        assert got is not None, (surface, name)
-        for end in ("low", "high"):
-            assert got[end] == pytest.approx(want[end], rel=1e-9, abs=1e-12), (surface, name, end)
-
-
-def _api_ranges(data: dict) -> dict:
-    names = {**FIGURES, "sci": "sci"}
-    return {name: data["ranges"].get(api_name) for name, api_name in names.items()}
 
 
 def _drivers(drivers) -> list[tuple]:
@@ -473,8 +536,8 @@ def test_the_organisations_ranges_and_drivers_read_the_same_on_every_surface(bou
         reverse("overview"), {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
     )
     rows = {row["key"]: row for row in tiles.context["kpis"].rows}
-    _same_ranges(
-        expected, "tiles", {name: _ends(rows[name]["ranges"]["current"]) for name in RANGED}
+    _ranges_agree(
+        expected, ("tiles", {name: _ends(rows[name]["ranges"]["current"]) for name in API_NAMES})
     )
     html = tiles.content.decode()
     total = format_with_range(expected.total_kgco2e, expected.ranges["total_kgco2e"], 1, "kgCO2e")
@@ -483,13 +546,13 @@ def test_the_organisations_ranges_and_drivers_read_the_same_on_every_surface(bou
     api = viewer.get(
         "/api/v1/footprint", {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
     ).json()
-    _same_ranges(expected, "API", _api_ranges(api))
+    _ranges_agree(expected, ("API", _api_ranges(api)))
     assert _drivers(api["range_drivers"]) == _drivers(expected.range_drivers)
 
     report = report_context(
         window=month_window(OCTOBER), team=None, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
     )
-    _same_ranges(expected, "PDF", _api_ranges(report["footprint"]))
+    _ranges_agree(expected, ("PDF", _api_ranges(report["footprint"])))
     summary_rows = {row["label"]: row["value"] for row in report["comparison_rows"]}
     for metric in SUMMARY_METRICS:
         value = report["footprint"][metric.key]
@@ -516,7 +579,7 @@ def test_a_teams_ranges_and_drivers_read_the_same_on_every_surface(bounded, view
 
     page = viewer.get(reverse("team_detail", args=[vision.slug]), query)
     totals = page.context["totals"]
-    _same_ranges(expected, "team page", {n: _ends(totals["ranges"].get(n)) for n in RANGED})
+    _ranges_agree(expected, ("team page", {n: _ends(totals["ranges"].get(n)) for n in API_NAMES}))
     html = page.content.decode()
     for name, unit, digits in (("total_kgco2e", "kgCO2e", 1), ("energy_it_kwh", "kWh", 1)):
         text = format_with_range(getattr(expected, name), expected.ranges[name], digits, unit)
@@ -524,25 +587,25 @@ def test_a_teams_ranges_and_drivers_read_the_same_on_every_surface(bounded, view
 
     tiles = viewer.get(reverse("overview"), {**query, "team": vision.slug})
     rows = {row["key"]: row for row in tiles.context["kpis"].rows}
-    _same_ranges(expected, "tiles", {n: _ends(rows[n]["ranges"]["current"]) for n in RANGED})
+    _ranges_agree(expected, ("tiles", {n: _ends(rows[n]["ranges"]["current"]) for n in API_NAMES}))
 
     # The overview's by-team table: the team's row, its total carbon with its range.
     overview = viewer.get(reverse("overview"), query)
     [by_team] = [t for t in overview.context["tables"] if t.name == "by-team"]
     [row] = [r for r in by_team.rows if r["label"] == vision.name]
     by_team_ranges = {n: _ends(row["ranges"].get(n)) for n in FIGURES}
-    _same_ranges(expected, "by-team table", by_team_ranges, names=FIGURES)
+    _ranges_agree(expected, ("by-team table", by_team_ranges))
     cell_text = format_with_range(row["total_kgco2e"], row["ranges"]["total_kgco2e"], 2)
     assert "–" in cell_text and cell_text in overview.content.decode()
 
     api = viewer.get(f"/api/v1/teams/{vision.slug}/footprint", query).json()
-    _same_ranges(expected, "API", _api_ranges(api))
+    _ranges_agree(expected, ("API", _api_ranges(api)))
     assert _drivers(api["range_drivers"]) == _drivers(expected.range_drivers)
 
     report = report_context(
         window=month_window(OCTOBER), team=vision, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
     )
-    _same_ranges(expected, "PDF", _api_ranges(report["footprint"]))
+    _ranges_agree(expected, ("PDF", _api_ranges(report["footprint"])))
     organisation_report = report_context(
         window=month_window(OCTOBER), team=None, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
     )
@@ -560,18 +623,29 @@ def test_a_teams_ranges_and_drivers_read_the_same_on_every_surface(bounded, view
     assert team_row["narrowing"] == words
 
 
-def test_a_projects_ranges_read_the_same_on_its_page_and_in_the_api(bounded, viewer):
+def test_a_projects_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded, viewer):
     from assessments.footprint.scope_figures import Scope, scope_figures
 
     inference = bounded["projects"][1]
     expected = scope_figures(scope=Scope(project=inference), start=OCTOBER, end=NOVEMBER)
-    assert expected.ranges["sci"] is not None
-    query = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
-    page = viewer.get(reverse("project_detail", args=[inference.slug]), query)
+    assert expected.ranges["sci"].low < expected.ranges["sci"].high
+    projects_csv = {row["Project"]: row for row in _csv_rows(viewer, "projects")}
+    top_csv = {row["Project"]: row for row in _csv_rows(viewer, "top-projects")}
+    by_phase = {row["Phase"]: row for row in _csv_rows(viewer, "by-phase")}
+    api = viewer.get(f"/api/v1/projects/{inference.slug}/footprint", _period()).json()
+    _ranges_agree(
+        expected,
+        ("API", _api_ranges(api)),
+        ("projects CSV", _csv_ranges(projects_csv[inference.name])),
+        ("top-projects CSV", _csv_ranges(top_csv[inference.name])),
+        ("by-phase CSV", _csv_ranges(by_phase["Inference"])),
+    )
+    assert "SCI low (kgCO2e per unit)" in projects_csv[inference.name]
+    page = viewer.get(reverse("project_detail", args=[inference.slug]), _period())
     totals = page.context["totals"]
-    _same_ranges(expected, "project page", {n: _ends(totals["ranges"].get(n)) for n in RANGED})
-    api = viewer.get(f"/api/v1/projects/{inference.slug}/footprint", query).json()
-    _same_ranges(expected, "API", _api_ranges(api))
+    _ranges_agree(
+        expected, ("project page", {n: _ends(totals["ranges"].get(n)) for n in API_NAMES})
+    )
 
 
 def test_without_bounds_on_the_inputs_embodied_carbon_has_no_range_on_the_pages(reported, viewer):

@@ -169,6 +169,8 @@ def test_the_formulas_live_in_the_pure_modules():
     modules = {name.rsplit(".", 1)[0] for name in CODE_NAME.findall(text)}
     pure = {
         "assessments.footprint.footprint_math",
+        "assessments.footprint.ranges_math",
+        "assessments.organisation.factor_bounds",
         "assessments.decisions.roi",
         "assessments.organisation.attribution",
         "assessments.codecarbon.reported_energy",
