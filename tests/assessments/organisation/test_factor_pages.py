@@ -344,3 +344,16 @@ def test_an_edit_in_the_django_admin_is_recorded(admin_client, world):
     change = FactorChange.objects.get()
     assert change.changed_by_label == "admin"
     assert (change.before, change.after) == ({"pue": pf.PUE}, {"pue": 1.45})
+
+
+def test_the_methodology_page_shows_each_sites_factors_with_their_bounds(client, world):
+    Site.objects.filter(pk=world.site.pk).update(pue_min=1.2, pue_max=1.5, grid_uncertainty_pct=10)
+    _login(client, Role.VIEWER)
+    page = client.get(reverse("methodology")).content.decode()
+    assert f"{pf.PUE:.2f} (1.20–1.50)" in page
+    grid = pf.GRID
+    assert f"{grid:,.1f} ({grid * 0.9:,.1f}–{grid * 1.1:,.1f})" in page
+    # The shipped bounds of the defaults and of measured energy, with their sources.
+    assert "1.56 (1.1 to 2.5)" in page
+    assert "Measured energy: GPU through NVML" in page and "-5 % to +5 %" in page
+    assert "NVML API Reference" in page
