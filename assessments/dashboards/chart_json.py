@@ -29,7 +29,9 @@ def _span(f: Filters) -> dict:
 
 def _breakdown(by: str, title: str):
     def build(f: Filters, project=None):
-        rows = dashboards.breakdown(by=by, start=f.start, end=f.end, team=f.team, project=project)
+        rows = dashboards.breakdown(
+            by=by, start=f.start, end=f.end, team=f.team, project=project, with_ranges=False
+        )
         return charts.carbon_split_figure(rows, title=title)
 
     return build

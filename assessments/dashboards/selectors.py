@@ -101,12 +101,15 @@ def trend_bucket(start: date, end: date) -> str:
     return "day" if (end - start).days <= DAILY_TREND_MAX_DAYS else "month"
 
 
-def time_series(*, start: date, end: date, team=None, project=None, bucket=None) -> list[dict]:
+def time_series(
+    *, start: date, end: date, team=None, project=None, bucket=None, with_ranges: bool = False
+) -> list[dict]:
     """Sums per day (or month) with the period's first day under `period` (scope_breakdown: the
-    buckets add up to scope_figures' measured and CodeCarbon-counted figures)."""
+    buckets add up to scope_figures' measured and CodeCarbon-counted figures). The charts
+    draw the figures only: their ranges are read when asked for."""
     bucket = bucket or trend_bucket(start, end)
     scope = _scope(team=team, project=project)
-    rows = scope_breakdown(by=bucket, scope=scope, start=start, end=end)
+    rows = scope_breakdown(by=bucket, scope=scope, start=start, end=end, with_ranges=with_ranges)
     return [_with_total(row | {"period": period}) for period, row in sorted(rows.items())]
 
 
@@ -114,12 +117,16 @@ def _label_phase(value: str) -> str:
     return Phase(value).label if value in Phase.values else (value or "No project (unallocated)")
 
 
-def breakdown(*, by: str, start: date, end: date, team=None, project=None) -> list[dict]:
+def breakdown(
+    *, by: str, start: date, end: date, team=None, project=None, with_ranges: bool = True
+) -> list[dict]:
     """Sums split by team, phase, site or project, largest carbon first (scope_breakdown: the
-    rows' figures are those of scope_figures, CodeCarbon's counted energy included)."""
+    rows' figures are those of scope_figures, CodeCarbon's counted energy included; with their
+    ranges unless with_ranges is False, as for a chart)."""
     if by not in _LABELS:
         raise ValueError(f"Unknown breakdown {by!r}; use one of {sorted(_LABELS)}.")
-    rows = scope_breakdown(by=by, scope=_scope(team=team, project=project), start=start, end=end)
+    scope = _scope(team=team, project=project)
+    rows = scope_breakdown(by=by, scope=scope, start=start, end=end, with_ranges=with_ranges)
     labels = _LABELS[by](set(rows))
     labelled = [_with_total(row) | labels[key] for key, row in rows.items()]
     return sorted(labelled, key=lambda r: r["total_kgco2e"], reverse=True)

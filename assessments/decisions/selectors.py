@@ -115,6 +115,7 @@ def project_last_30_days(project_id: int, *, now: datetime | None = None) -> Mon
         scope=Scope(project=Project.objects.get(pk=project_id)),
         start=today - timedelta(days=30),
         end=today,
+        with_ranges=False,
     )
     return MonthlyFootprint(
         facility_energy_kwh=figures.energy_facility_kwh,
@@ -465,7 +466,9 @@ def _project_months(start: datetime, end: datetime) -> list[rules.ProjectMonth]:
     )
     result = []
     for project in projects:
-        figures = scope_figures(scope=Scope(project=project), start=start, end=end)
+        figures = scope_figures(
+            scope=Scope(project=project), start=start, end=end, with_ranges=False
+        )
         result.append(
             rules.ProjectMonth(
                 project_id=project.pk,

@@ -28,8 +28,9 @@ METRIC_UNITS = {
 
 def scope_totals(*, scope: Scope, start: datetime, end: datetime) -> dict:
     """The scope's figures over [start, end): the one read of figures that budgets and alerts
-    make, the same the read API, the pages and the monthly report show."""
-    return scope_figures(scope=scope, start=start, end=end).as_footprint()
+    make, the same the read API, the pages and the monthly report show (their ranges aside:
+    budgets and alerts compare the figures themselves)."""
+    return scope_figures(scope=scope, start=start, end=end, with_ranges=False).as_footprint()
 
 
 def metric_unit(metric: str) -> str:

@@ -79,6 +79,18 @@ def assert_same(daily: dict, hourly: dict):
     for key, value in hourly.items():
         if isinstance(value, float):
             assert daily[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        elif key == "ranges":
+            # Daily device facts (whole days) and hourly facts give the same lows and highs.
+            for name, bounds in value.items():
+                if bounds is None:
+                    assert daily[key][name] is None, name
+                    continue
+                for side in ("low", "high"):
+                    assert daily[key][name][side] == pytest.approx(bounds[side], rel=1e-9), name
+        elif key == "range_drivers":
+            assert [d["input"] for d in daily[key]] == [d["input"] for d in value]
+            for got, want in zip(daily[key], value, strict=True):
+                assert got["share"] == pytest.approx(want["share"], rel=1e-9), want["input"]
         else:
             assert daily[key] == value, key
 
