@@ -70,18 +70,24 @@ def _scope(*, team=None, project=None) -> Scope:
     return Scope(team=team, project=project)
 
 
-def period_totals(*, start: date, end: date, team=None, project=None) -> dict:
+def period_totals(
+    *, start: date, end: date, team=None, project=None, with_ranges: bool = True
+) -> dict:
     """Energy, carbon, cost and SCI over [start, end), for everything, a team or a project
-    (scope_figures under the facts' names)."""
+    (scope_figures under the facts' names), with their ranges unless with_ranges is False."""
     scope = _scope(team=team, project=project)
-    return scope_figures(scope=scope, start=start, end=end).as_measures()
+    figures = scope_figures(scope=scope, start=start, end=end, with_ranges=with_ranges)
+    return figures.as_measures()
 
 
 def kpi_comparison(*, end: date, team=None) -> dict:
     """This month (to date) against the same days of last month and of a year earlier."""
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
+    # Only this month's range is shown (the tiles); the comparisons need none.
     figures = {
-        key: period_totals(start=period.start, end=period.end, team=team)
+        key: period_totals(
+            start=period.start, end=period.end, team=team, with_ranges=key == "current"
+        )
         for key, period in periods.items()
     }
     deltas = {
