@@ -168,6 +168,18 @@ def test_report_totals_equal_the_footprint_api_figures(october):
     assert summary.format_money(totals["cost"], "EUR") in text
 
 
+def test_the_summary_tables_carry_the_ranges_and_what_narrows_them(october):
+    totals, text = october["totals"], october["text"]
+    squeezed = text.replace(" ", "")
+    for key, unit in [("energy_kwh", "kWh"), ("total_kgco2e", "kgCO2e")]:
+        ranged = summary.format_quantity(totals[key], unit, bounds=totals["ranges"][key])
+        assert "–" in ranged and ranged.replace(" ", "") in squeezed, key
+    money = summary.format_money(totals["cost"], "EUR", totals["ranges"]["cost"])
+    assert money.replace(" ", "") in squeezed
+    assert "What would narrow the range most." in text
+    assert "of the range;" in text
+
+
 def test_report_stores_the_totals_it_printed(october):
     stored = october["first"].totals
     for key in ("energy_kwh", "operational_kgco2e", "embodied_kgco2e", "cost"):
