@@ -34,6 +34,15 @@ def range_text(value_text: str, low_text: str | None, high_text: str | None) -> 
     return f"{value_text} ({low_text}{RANGE_DASH}{high_text})"
 
 
+def split_range(text: str) -> tuple[str, str]:
+    """range_text's parts: ('1,234.5 kgCO2e', '(987.6–1,610.2)'), or (text, '') without a range;
+    for a layout that puts the range under its value."""
+    head, sep, tail = text.rpartition(" (")
+    if sep and tail.endswith(")") and RANGE_DASH in tail:
+        return head, f"({tail}"
+    return text, ""
+
+
 def share_text(share: float) -> str:
     """A driver's share of a range, 0..1, as '41 %'."""
     return f"{share * 100:.0f} %"

@@ -276,8 +276,12 @@ def project_rows(*, window: Window, team: Team | None, currency: str) -> list[di
         row["work_unit"] = project.work_unit or "units"
         row["has_units"] = bool(figures.get("work_units"))
         sci = figures.get("sci")
+        sci_bounds = (figures.get("ranges") or {}).get("sci")
+        grams = sci_bounds and {"low": sci_bounds["low"] * 1000, "high": sci_bounds["high"] * 1000}
         row["sci"] = (
-            summary.format_quantity(sci * 1000, f"gCO2e per {summary.singular(row['work_unit'])}")
+            summary.format_quantity(
+                sci * 1000, f"gCO2e per {summary.singular(row['work_unit'])}", bounds=grams
+            )
             if sci is not None
             else "no units recorded"
         )

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from assessments.footprint.range_words import range_text
+from assessments.footprint.range_words import range_text, split_range
 
 register = template.Library()
 
@@ -51,6 +51,16 @@ def format_with_range(value, bounds, digits: int = 1, unit: str = "") -> str:
 def qty(value, unit: str, digits: int = 1, bounds=None):
     """A number and its unit, 1,234.5 kWh; with `bounds`, 1,234.5 kWh (1,172.8–1,296.2)."""
     return format_with_range(value, bounds, digits, unit)
+
+
+@register.filter
+def range_below(text: str):
+    """A figure written with its range, '12.4 t (9.8–16.1)', as the value with the range on a
+    line of its own below (a narrow table cell or tile of the printed report)."""
+    value, bounds = split_range(str(text))
+    if not bounds:
+        return value
+    return format_html('{}<span class="range">{}</span>', value, bounds)
 
 
 @register.filter

@@ -85,3 +85,15 @@ def test_whose_figure_and_shares():
     assert whose_figure(team_name="NLP") == "team NLP's"
     assert whose_figure(project_name="LLM") == "project LLM's"
     assert share_text(0.405) == "40 %" and share_text(1.0) == "100 %"
+
+
+def test_a_figure_splits_back_into_its_value_and_its_range():
+    from assessments.footprint.range_words import split_range
+    from assessments.templatetags.greenai import range_below
+
+    assert split_range("12.4 t (9.8–16.1)") == ("12.4 t", "(9.8–16.1)")
+    assert split_range("12.4 t") == ("12.4 t", "")
+    assert split_range("CPU (package)") == ("CPU (package)", "")
+    assert range_below("12.4 t (9.8–16.1)") == '12.4 t<span class="range">(9.8–16.1)</span>'
+    assert range_below("<b> (1–2)") == '&lt;b&gt;<span class="range">(1–2)</span>'
+    assert range_below("not available") == "not available"
