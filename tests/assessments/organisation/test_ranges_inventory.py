@@ -135,7 +135,7 @@ def test_shipped_bounds_files_have_a_row_per_kind_with_a_source():
     for bounds in [*measurement_bounds().values(), *fallback_factor_bounds().values()]:
         assert 0 <= bounds.low_pct < 100 and bounds.high_pct >= 0 and bounds.source
     for row in shipped_hardware():
-        assert row.lifetime_years_min <= row.lifetime_years <= row.lifetime_years_max
+        assert bound_problems(vars(row), EMBODIED_BOUNDS) == {}, row.name
 
 
 @pytest.mark.parametrize(
