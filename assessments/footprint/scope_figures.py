@@ -154,7 +154,7 @@ class ScopeFigures:
     work_units_by_kind: dict = field(default_factory=dict)
     work_by_kind: dict = field(default_factory=dict)
     is_project: bool = False
-    # Uncertainty (docs/methodology.md, "Ranges"): {facts' name: Bounds} of RANGED_FIGURES
+    # Uncertainty (docs/methodology.md, "Ranges"): {facts' name: Bounds} of scope_ranges.RANGED
     # (sci None without SCI), and the inputs by their share of total carbon's range. Not the
     # spread of factors across days (footprint.selectors.footprint_factors).
     ranges: dict[str, Bounds | None] = field(default_factory=dict)
