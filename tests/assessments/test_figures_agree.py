@@ -540,6 +540,20 @@ def test_the_organisations_ranges_and_drivers_read_the_same_on_every_surface(bou
     _ranges_agree(
         expected, ("tiles", {name: _ends(rows[name]["ranges"]["current"]) for name in API_NAMES})
     )
+    # The kpis CSV: this month's column, then its low and high.
+    kpis_csv = {row["Metric"]: row for row in _csv_rows(viewer, "kpis")}
+    headers = list(next(iter(kpis_csv.values())))
+    low = next(h for h in headers if "October" in h and h.endswith(" low"))
+    high = next(h for h in headers if "October" in h and h.endswith(" high"))
+    assert headers.index(high) == headers.index(low) + 1
+    total_row = kpis_csv["Total carbon"]
+    _ranges_agree(
+        expected,
+        (
+            "kpis CSV",
+            {"total_kgco2e": {"low": float(total_row[low]), "high": float(total_row[high])}},
+        ),
+    )
     html = tiles.content.decode()
     total = format_with_range(expected.total_kgco2e, expected.ranges["total_kgco2e"], 1, "kgCO2e")
     assert "(" in total and str(range_below(total)) in html
