@@ -1,7 +1,8 @@
 """Writes of the factors that move every team's figures (sites, hardware models), each recorded.
 
-A page edit and an inventory load both go through `factor_object_save`, so the methodology page's
-list of changes is complete whichever way a factor changed.
+A page edit (and the Django admin) saves through `factor_object_save`; an inventory load records
+through `factor_change_record` after its own write: the methodology page's list of changes is
+complete whichever way a factor changed.
 """
 
 from django.db import transaction

@@ -322,6 +322,30 @@ class SiteForm(_FactorForm):
 class HardwareModelForm(_FactorForm):
     least_values = {"embodied_kgco2e": 0.0}
     positive = ("lifetime_years",)
+    # A shipped row is refreshed from the reference data on upgrade while it carries the shipped
+    # source (organisation/reference_data/README.md): new values need their own source.
+    SOURCED = (
+        "embodied_kgco2e",
+        "min_kgco2e",
+        "max_kgco2e",
+        "lifetime_years",
+        "lifetime_years_min",
+        "lifetime_years_max",
+    )
+
+    def clean(self):
+        from assessments.organisation.reference_data import shipped_sources
+
+        cleaned = super().clean()
+        source = cleaned.get("source")
+        changed = [name for name in self.SOURCED if name in self.changed_data]
+        if changed and source in shipped_sources():
+            self.add_error(
+                "source",
+                "still the shipped source: say where the new values come from, or the next "
+                "upgrade replaces them with the shipped ones",
+            )
+        return cleaned
 
     class Meta:
         model = HardwareModel

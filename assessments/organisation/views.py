@@ -57,9 +57,13 @@ def _factor_form_page(request, form_class, instance, what: str):
     if request.method == "POST":
         if form.is_valid():
             obj = form.save(commit=False)
-            factor_object_save(obj=obj, changed_by=request.user)
-            messages.success(request, f"{what} {obj} saved; the change is recorded below.")
-            return redirect(f"{reverse('methodology')}#factor-changes")
+            try:
+                factor_object_save(obj=obj, changed_by=request.user)
+            except IntegrityError:  # the same name saved meanwhile by someone else
+                form.add_error("name", f"{what} {obj} exists already.")
+            else:
+                messages.success(request, f"{what} {obj} saved; the change is recorded below.")
+                return redirect(f"{reverse('methodology')}#factor-changes")
         status = 400
     else:
         status = 200

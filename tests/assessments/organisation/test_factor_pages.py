@@ -357,3 +357,48 @@ def test_the_methodology_page_shows_each_sites_factors_with_their_bounds(client,
     assert "1.56 (1.1 to 2.5)" in page
     assert "Measured energy: GPU through NVML" in page and "-5 % to +5 %" in page
     assert "NVML API Reference" in page
+
+
+def test_new_values_on_a_shipped_row_need_their_own_source(client, world):
+    from assessments.organisation.reference_data import shipped_hardware
+
+    _login(client, Role.ADMIN)
+    row = next(r for r in shipped_hardware() if r.name == "NVIDIA L4")
+    model = HardwareModel.objects.get(kind="gpu", name="NVIDIA L4")
+    url = reverse("hardware_model_edit", args=[model.pk])
+    data = _gpu_data(
+        name=model.name,
+        embodied_kgco2e="130",
+        min_kgco2e=str(row.min_kgco2e),
+        max_kgco2e=str(row.max_kgco2e),
+        lifetime_years=str(row.lifetime_years),
+        lifetime_years_min=str(row.lifetime_years_min),
+        lifetime_years_max=str(row.lifetime_years_max),
+        source=row.source,
+    )
+    response = client.post(url, data)
+    assert response.status_code == 400
+    assert "shipped source" in " ".join(response.context["form"].errors["source"])
+    model.refresh_from_db()
+    assert model.embodied_kgco2e == row.embodied_kgco2e and not FactorChange.objects.exists()
+
+    data["source"] = "Our supplier's PCF, 2026"
+    assert client.post(url, data).status_code == 302
+    model.refresh_from_db()
+    assert (model.embodied_kgco2e, model.source) == (130, "Our supplier's PCF, 2026")
+
+
+def test_a_name_taken_meanwhile_is_a_400_naming_the_field(client, world, monkeypatch):
+    from django.db import IntegrityError
+
+    from assessments.organisation import views
+
+    def taken(**kwargs):
+        raise IntegrityError("UNIQUE constraint failed: assessments_site.name")
+
+    monkeypatch.setattr(views, "factor_object_save", taken)
+    _login(client, Role.ADMIN)
+    response = client.post(reverse("site_create"), _site_data())
+    assert response.status_code == 400
+    assert "exists already" in " ".join(response.context["form"].errors["name"])
+    assert not Site.objects.filter(name="lyon-dc2").exists()
