@@ -26,6 +26,7 @@ from assessments.models import (
     DailyProjectFact,
     DailySiteFactors,
     DeviceInService,
+    FactorChange,
     GridIntensityHour,
     GridZone,
     HardwareModel,
@@ -47,6 +48,7 @@ from assessments.models import (
     VersionProject,
     WorkRecord,
 )
+from assessments.organisation.factor_changes import factor_object_save
 from assessments.organisation.services import attribution_rule_delete, attribution_rule_save
 
 
@@ -91,8 +93,31 @@ class OrganisationAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
+class FactorRecordingAdmin(admin.ModelAdmin):
+    """Edits here are recorded in the factors' change log like those made on the app's pages."""
+
+    def save_model(self, request, obj, form, change):
+        factor_object_save(obj=obj, changed_by=request.user)
+
+
+@admin.register(FactorChange)
+class FactorChangeAdmin(admin.ModelAdmin):
+    list_display = ("changed_at", "changed_by_label", "object_kind", "object_name", "action")
+    list_filter = ("object_kind", "action")
+    search_fields = ("object_name", "changed_by_label")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(FactorRecordingAdmin):
     list_display = (
         "name",
         "grid_zone",
@@ -147,7 +172,7 @@ class GridIntensityHourAdmin(admin.ModelAdmin):
 
 
 @admin.register(HardwareModel)
-class HardwareModelAdmin(admin.ModelAdmin):
+class HardwareModelAdmin(FactorRecordingAdmin):
     list_display = (
         "name",
         "kind",

@@ -84,6 +84,8 @@ def kpis(
                 "year_ago": figures["year_ago"][key],
                 "vs_previous_pct": delta["vs_previous_pct"],
                 "vs_year_ago_pct": delta["vs_year_ago_pct"],
+                # This month's range, under the column that shows this month.
+                "ranges": {"current": (figures["current"].get("ranges") or {}).get(key)},
             }
         )
     return Table(

@@ -16,6 +16,7 @@ from assessments.dashboards import selectors as dashboards
 from assessments.dashboards import tables
 from assessments.dashboards.csv_export import csv_response
 from assessments.footprint.footprint_math import day_start
+from assessments.footprint.range_words import narrowing_sentences, whose_figure
 from assessments.footprint.work import project_work_panel
 from assessments.jobs.forms import JobFilterForm
 from assessments.models import Optimisation, Project, Team, WorkSource
@@ -72,6 +73,10 @@ def overview(request):
         currency=currency,
         kpis=tables.kpis(filters, comparison=comparison, currency=currency),
         periods=comparison["periods"],
+        narrowing=narrowing_sentences(
+            comparison["figures"]["current"]["range_drivers"],
+            whose=whose_figure(team_name=filters.team.name if filters.team else None),
+        ),
         unallocated_total=unallocated["total"],
         coverage_pct=None if share is None else share * 100,
         tables=[
@@ -148,12 +153,16 @@ def team_detail(request, slug: str):
     team = get_object_or_404(Team, slug=slug)
     filters = request_filters(request)
     team_filters = Filters(start=filters.start, end=filters.end, team=team)
+    totals = dashboards.period_totals(start=filters.start, end=filters.end, team=team)
     return filtered_page(
         request,
         "assessments/team_detail.html",
         team=team,
         team_query=urlencode(team_filters.query()),
-        totals=dashboards.period_totals(start=filters.start, end=filters.end, team=team),
+        totals=totals,
+        narrowing=narrowing_sentences(
+            totals["range_drivers"], whose=whose_figure(team_name=team.name)
+        ),
         table=tables.projects(team_filters),
         user_table=tables.users(team_filters),
         members=team.members.select_related("user").order_by("user__username"),

@@ -12,6 +12,7 @@ from assessments.models.codecarbon import (
 )
 from assessments.models.daily import DailyDeviceFact, DailyProjectFact, DailySiteFactors
 from assessments.models.decisions import Optimisation, Recommendation, Technique
+from assessments.models.factor_changes import FactorChange
 from assessments.models.facts import (
     MEASURE_FIELDS,
     HourlyDeviceFact,
@@ -69,6 +70,7 @@ __all__ = [
     "DailyProjectFact",
     "DailySiteFactors",
     "DeviceInService",
+    "FactorChange",
     "GridIntensityHour",
     "GridZone",
     "HardwareModel",

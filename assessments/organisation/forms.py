@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from assessments.footprint.footprint_math import day_start
-from assessments.models import ApiToken, Phase, Project, Team
+from assessments.models import ApiToken, GridZone, HardwareModel, Phase, Project, Site, Team
 from assessments.organisation import work_bounds
 from assessments.organisation.services import (
     allocation_cross_team_overlaps,
@@ -269,3 +269,100 @@ class ApiTokenForm(forms.Form):
         help_text="Read: the read API only. Read and record work units: also "
         "POST /api/v1/projects/<slug>/work, for the projects your role lets you edit.",
     )
+
+
+# --- Factors (admins only: they move every team's figures) -------------------------------------
+
+
+class _FactorForm(forms.ModelForm):
+    """A site or hardware model form: every value at or above its least value (as in an inventory
+    file). The bounds are checked by the model's clean() (assessments.organisation.factor_bounds,
+    the rules the inventory and the admin use too); each problem is attached to its field."""
+
+    least_values: dict[str, float] = {}
+    positive: tuple[str, ...] = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, least in self.least_values.items():
+            value = cleaned.get(name)
+            if value is not None and value < least:
+                self.add_error(name, f"must be at least {least:g}")
+        for name in self.positive:
+            value = cleaned.get(name)
+            if value is not None and value <= 0:
+                self.add_error(name, "must be above 0")
+        return cleaned
+
+
+class SiteForm(_FactorForm):
+    least_values = {"pue": 1.0, "energy_price_per_kwh": 0.0}
+
+    class Meta:
+        model = Site
+        fields = [
+            "name",
+            "grid_zone",
+            "grid_uncertainty_pct",
+            "pue",
+            "pue_min",
+            "pue_max",
+            "pue_source",
+            "energy_price_per_kwh",
+            "price_min",
+            "price_max",
+            "price_source",
+        ]
+
+    def clean_grid_zone(self):
+        code = self.cleaned_data["grid_zone"].strip()
+        if not GridZone.objects.filter(code=code).exists():
+            raise forms.ValidationError(
+                f"unknown grid zone {code!r}: an ISO 3166 alpha-3 code (FRA) or a cloud region "
+                "(gcp:europe-west1) listed on the methodology page"
+            )
+        return code
+
+
+class HardwareModelForm(_FactorForm):
+    least_values = {"embodied_kgco2e": 0.0}
+    positive = ("lifetime_years",)
+    # A shipped row is refreshed from the reference data on upgrade while it carries the shipped
+    # source (organisation/reference_data/README.md): new values need their own source.
+    SOURCED = (
+        "embodied_kgco2e",
+        "min_kgco2e",
+        "max_kgco2e",
+        "lifetime_years",
+        "lifetime_years_min",
+        "lifetime_years_max",
+    )
+
+    def clean(self):
+        from assessments.organisation.reference_data import shipped_sources
+
+        cleaned = super().clean()
+        source = cleaned.get("source")
+        changed = [name for name in self.SOURCED if name in self.changed_data]
+        if changed and source in shipped_sources():
+            self.add_error(
+                "source",
+                "still the shipped source: say where the new values come from, or the next "
+                "upgrade replaces them with the shipped ones",
+            )
+        return cleaned
+
+    class Meta:
+        model = HardwareModel
+        fields = [
+            "kind",
+            "name",
+            "embodied_kgco2e",
+            "min_kgco2e",
+            "max_kgco2e",
+            "lifetime_years",
+            "lifetime_years_min",
+            "lifetime_years_max",
+            "source",
+            "nvml_names",
+        ]

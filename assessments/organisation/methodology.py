@@ -8,7 +8,8 @@ import markdown
 from django.conf import settings
 from django.db.models import Count, Max, Min
 
-from assessments.models import GridIntensityHour, GridZone, HardwareModel, Site
+from assessments.footprint.ranges_math import Bounds
+from assessments.models import FactorChange, GridIntensityHour, GridZone, HardwareModel, Site
 from assessments.organisation import factors
 from assessments.organisation.reference_data import (
     FALLBACK_GPU_KGCO2E,
@@ -17,6 +18,8 @@ from assessments.organisation.reference_data import (
     FALLBACK_HOST_NAME,
     FALLBACK_LIFETIME_YEARS,
     FALLBACK_SOURCE,
+    fallback_factor_bounds,
+    measurement_bounds,
 )
 
 METHODOLOGY_FILE = Path(settings.BASE_DIR) / "docs" / "methodology.md"
@@ -35,12 +38,39 @@ def methodology_html(path: Path = METHODOLOGY_FILE) -> str:
 
 @dataclass(frozen=True)
 class SiteRow:
+    pk: int
     name: str
     grid_zone: str
     grid: factors.Factor
     pue: factors.Factor
     price: factors.Factor
     host_count: int
+    # The bounds of each factor (docs/methodology.md, "Ranges"); None where it has none.
+    pue_bounds: Bounds | None = None
+    grid_bounds: Bounds | None = None
+    price_bounds: Bounds | None = None
+
+
+def _relative(value: float, key: str) -> Bounds:
+    bounds = fallback_factor_bounds()[key]
+    return Bounds(value * bounds.low_ratio, value * bounds.high_ratio)
+
+
+def site_bounds(site: Site, pue: factors.Factor, grid: factors.Factor, price: factors.Factor):
+    """(PUE, grid, price) bounds of a site's factors, None where a factor has none: the site's
+    own or the shipped fallback's, by the rule the figures' ranges use (footprint.scope_ranges)."""
+    from assessments.footprint.scope_ranges import RangeInputs
+
+    inputs = RangeInputs()
+    inputs.load_sites([site.pk])
+
+    def bounds(kind: str, value: float) -> Bounds | None:
+        found = inputs.inputs[f"site:{site.name}:{kind}"]
+        if found.low_factor == found.high_factor == 1.0:
+            return None
+        return Bounds(value * found.low_factor, value * found.high_factor)
+
+    return bounds("pue", pue.value), bounds("grid", grid.value), bounds("price", price.value)
 
 
 @dataclass(frozen=True)
@@ -65,14 +95,21 @@ class GpuModelRow:
 def site_rows() -> list[SiteRow]:
     rows = []
     for site in Site.objects.annotate(host_count=Count("hosts")).order_by("name"):
+        grid = factors.zone_annual_intensity(site.grid_zone)
+        pue, price = factors.site_pue(site), factors.site_price(site)
+        pue_bounds, grid_bounds, price_bounds = site_bounds(site, pue, grid, price)
         rows.append(
             SiteRow(
+                pk=site.pk,
                 name=site.name,
                 grid_zone=site.grid_zone,
-                grid=factors.zone_annual_intensity(site.grid_zone),
-                pue=factors.site_pue(site),
-                price=factors.site_price(site),
+                grid=grid,
+                pue=pue,
+                price=price,
                 host_count=site.host_count,
+                pue_bounds=pue_bounds,
+                grid_bounds=grid_bounds,
+                price_bounds=price_bounds,
             )
         )
     return rows
@@ -188,18 +225,27 @@ def data_gaps(sites: list[SiteRow], devices) -> list[str]:
     return gaps
 
 
+def _between(value: float, key: str, unit: str = "") -> str:
+    bounds = _relative(value, key)
+    return f"{bounds.low:.3g} to {bounds.high:.3g}{unit}"
+
+
 def default_factor_rows() -> list[dict]:
+    fallback_bounds = fallback_factor_bounds()
     return [
         {
             "factor": "PUE of a site without one",
-            "value": f"{settings.DEFAULT_PUE:g}",
-            "source": factors.PUE_FALLBACK_SOURCE,
+            "value": f"{settings.DEFAULT_PUE:g} ({_between(settings.DEFAULT_PUE, 'pue_fallback')})",
+            "source": f"{factors.PUE_FALLBACK_SOURCE}; bounds: "
+            f"{fallback_bounds['pue_fallback'].source}",
             "year": factors.PUE_FALLBACK_YEAR,
         },
         {
             "factor": "Grid intensity of an unknown zone",
-            "value": f"{settings.DEFAULT_GRID_INTENSITY_G_PER_KWH:g} gCO2e/kWh",
-            "source": factors.GRID_FALLBACK_SOURCE,
+            "value": f"{settings.DEFAULT_GRID_INTENSITY_G_PER_KWH:g} gCO2e/kWh "
+            f"({_between(settings.DEFAULT_GRID_INTENSITY_G_PER_KWH, 'grid_fallback')})",
+            "source": f"{factors.GRID_FALLBACK_SOURCE}; bounds: "
+            f"{fallback_bounds['grid_fallback'].source}",
             "year": None,
         },
         {
@@ -220,7 +266,47 @@ def default_factor_rows() -> list[dict]:
             "source": "no price set",
             "year": None,
         },
+        *(
+            {
+                "factor": f"Measured energy: {MEASUREMENT_WORDS[kind]}",
+                "value": f"-{bounds.low_pct:g} % to +{bounds.high_pct:g} %",
+                "source": bounds.source,
+                "year": None,
+            }
+            for kind, bounds in measurement_bounds().items()
+        ),
     ]
+
+
+MEASUREMENT_WORDS = {
+    "nvml_gpu": "GPU through NVML",
+    "rapl_cpu": "CPU package through RAPL",
+    "codecarbon": "reported by CodeCarbon",
+    "simulated": "simulated (demo)",
+}
+
+
+FACTOR_CHANGES_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class FactorChangeRow:
+    change: FactorChange
+    # (field, before, after) for each field the change set; before is None for a creation.
+    fields: list[tuple[str, object, object]]
+
+
+def factor_change_rows(limit: int = FACTOR_CHANGES_SHOWN) -> list[FactorChangeRow]:
+    """The latest changes to sites and hardware models, newest first."""
+    rows = []
+    for change in FactorChange.objects.all()[:limit]:
+        fields = [
+            (name, change.before.get(name), value)
+            for name, value in change.after.items()
+            if change.action == FactorChange.Action.UPDATED or value not in (None, "")
+        ]
+        rows.append(FactorChangeRow(change, fields))
+    return rows
 
 
 def methodology_context() -> dict:
@@ -235,4 +321,5 @@ def methodology_context() -> dict:
         "data_gaps": data_gaps(sites, devices),
         "defaults": default_factor_rows(),
         "reference_hardware": HardwareModel.objects.order_by("kind", "name"),
+        "factor_changes": factor_change_rows(),
     }

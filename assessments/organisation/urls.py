@@ -30,4 +30,8 @@ urlpatterns = [
     path("account/tokens/", views.token_list, name="token_list"),
     path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("methodology/", views.methodology, name="methodology"),
+    path("factors/sites/new/", views.site_create, name="site_create"),
+    path("factors/sites/<int:pk>/edit/", views.site_edit, name="site_edit"),
+    path("factors/hardware/new/", views.hardware_model_create, name="hardware_model_create"),
+    path("factors/hardware/<int:pk>/edit/", views.hardware_model_edit, name="hardware_model_edit"),
 ]

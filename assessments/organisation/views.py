@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -19,13 +20,16 @@ from assessments.dashboards import selectors as dashboards
 from assessments.dashboards import tables
 from assessments.dashboards.views import filtered_page, request_filters
 from assessments.footprint.selectors import rollup_status
-from assessments.models import Allocation, ApiToken, Project, WorkRecord
+from assessments.models import Allocation, ApiToken, HardwareModel, Project, Site, WorkRecord
 from assessments.organisation import services
+from assessments.organisation.factor_changes import factor_object_save
 from assessments.organisation.forms import (
     AllocationForm,
     ApiTokenForm,
     CollectorForm,
+    HardwareModelForm,
     ProjectForm,
+    SiteForm,
     WorkRecordForm,
 )
 from assessments.organisation.methodology import methodology_context
@@ -38,7 +42,64 @@ NEW_API_TOKEN = "new_api_token"
 
 @login_required
 def methodology(request):
-    return render(request, "assessments/methodology.html", methodology_context())
+    context = methodology_context()
+    context["can_edit_factors"] = permissions.is_admin(request.user)
+    return render(request, "assessments/methodology.html", context)
+
+
+# --- Factors: sites and hardware models (admins only) ------------------------------------------
+
+
+def _factor_form_page(request, form_class, instance, what: str):
+    """Create or edit a site or hardware model; a refused form is a 400 naming its fields, and
+    nothing is stored unless everything is valid."""
+    form = form_class(request.POST or None, instance=instance)
+    if request.method == "POST":
+        if form.is_valid():
+            obj = form.save(commit=False)
+            try:
+                factor_object_save(obj=obj, changed_by=request.user)
+            except IntegrityError:  # the same name saved meanwhile by someone else
+                form.add_error("name", f"{what} {obj} exists already.")
+            else:
+                messages.success(request, f"{what} {obj} saved; the change is recorded below.")
+                return redirect(f"{reverse('methodology')}#factor-changes")
+        status = 400
+    else:
+        status = 200
+    verb = "Edit" if instance is not None else "Add"
+    title = f"{verb} {what.lower()}" + (f" {instance}" if instance is not None else "")
+    return render(
+        request,
+        "assessments/factor_form.html",
+        {"form": form, "title": title},
+        status=status,
+    )
+
+
+@login_required
+@permissions.admin_required
+def site_create(request):
+    return _factor_form_page(request, SiteForm, None, "Site")
+
+
+@login_required
+@permissions.admin_required
+def site_edit(request, pk: int):
+    return _factor_form_page(request, SiteForm, get_object_or_404(Site, pk=pk), "Site")
+
+
+@login_required
+@permissions.admin_required
+def hardware_model_create(request):
+    return _factor_form_page(request, HardwareModelForm, None, "Hardware model")
+
+
+@login_required
+@permissions.admin_required
+def hardware_model_edit(request, pk: int):
+    model = get_object_or_404(HardwareModel, pk=pk)
+    return _factor_form_page(request, HardwareModelForm, model, "Hardware model")
 
 
 # --- Collectors --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from assessments.dashboards.dashboard_math import delta_pct
+from assessments.footprint.range_words import range_text
 
 # Below this coverage (share of expected device time measured) the report warns plainly that
 # its figures are lower bounds: a few missing minutes per day are normal agent restarts.
@@ -46,38 +47,59 @@ def month_title(month: date) -> str:
     return f"{calendar.month_name[month.month]} {month.year}"
 
 
+def decimals_for(value: float) -> int:
+    """Decimals by magnitude, so small values keep meaning."""
+    size = abs(value)
+    if size >= 100 or size == 0:
+        return 0
+    if size >= 10:
+        return 1
+    if size >= 1:
+        return 2
+    # Three significant digits for small values (0.00123), never "0" for a non-zero one.
+    return min(6, 2 - math.floor(math.log10(size)))
+
+
 def format_number(value: float | None, decimals: int | None = None) -> str:
     """Thousands separators; decimals by magnitude unless given, so small values keep meaning."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return NOT_AVAILABLE
     if decimals is None:
-        size = abs(value)
-        if size >= 100 or size == 0:
-            decimals = 0
-        elif size >= 10:
-            decimals = 1
-        elif size >= 1:
-            decimals = 2
-        else:
-            # Three significant digits for small values (0.00123), never "0" for a non-zero one.
-            decimals = min(6, 2 - math.floor(math.log10(size)))
+        decimals = decimals_for(value)
     text = f"{value:,.{decimals}f}"
     if text.startswith("-") and float(text[1:].replace(",", "")) == 0:
         text = text[1:]  # "-0" reads as an error to a board member
     return text
 
 
-def format_quantity(value: float | None, unit: str, decimals: int | None = None) -> str:
-    """'1,234 kWh'; a missing value reads 'not available', never a zero."""
-    if value is None:
-        return NOT_AVAILABLE
-    return f"{format_number(value, decimals)} {unit}"
+def with_bounds(
+    text: str, value: float | None, bounds: dict | None, decimals: int | None = None
+) -> str:
+    """`text` (the value as written) followed by its range, '(987–1,610)', written with the
+    value's decimals (footprint.range_words); `bounds` as the read API gives them, {"low",
+    "high"}, or None (then `text` alone)."""
+    if value is None or not bounds:
+        return text
+    decimals = decimals_for(value) if decimals is None else decimals
+    return range_text(
+        text, format_number(bounds["low"], decimals), format_number(bounds["high"], decimals)
+    )
 
 
-def format_money(value: float | None, currency: str) -> str:
+def format_quantity(
+    value: float | None, unit: str, decimals: int | None = None, bounds: dict | None = None
+) -> str:
+    """'1,234 kWh', with `bounds` '1,234 kWh (987–1,610)'; a missing value reads 'not
+    available', never a zero."""
     if value is None:
         return NOT_AVAILABLE
-    return f"{format_number(value, 2)} {currency}"
+    return with_bounds(f"{format_number(value, decimals)} {unit}", value, bounds, decimals)
+
+
+def format_money(value: float | None, currency: str, bounds: dict | None = None) -> str:
+    if value is None:
+        return NOT_AVAILABLE
+    return with_bounds(f"{format_number(value, 2)} {currency}", value, bounds, 2)
 
 
 def format_percent(share: float | None, decimals: int = 1) -> str:
@@ -119,12 +141,15 @@ SCI_METRIC = Metric("sci", "Software Carbon Intensity (SCI)", "sci")
 SCI_UNIT = "gCO2e per unit of work"
 
 
-def format_metric(value: float | None, metric: Metric, currency: str) -> str:
+def format_metric(
+    value: float | None, metric: Metric, currency: str, bounds: dict | None = None
+) -> str:
     if metric.unit == "money":
-        return format_money(value, currency)
+        return format_money(value, currency, bounds)
     if metric.unit == "sci":  # stored in kgCO2e per unit, read in grams
-        return format_quantity(None if value is None else value * 1000, SCI_UNIT)
-    return format_quantity(value, metric.unit)
+        grams = None if not bounds else {"low": bounds["low"] * 1000, "high": bounds["high"] * 1000}
+        return format_quantity(None if value is None else value * 1000, SCI_UNIT, bounds=grams)
+    return format_quantity(value, metric.unit, bounds=bounds)
 
 
 def has_data(footprint: dict | None) -> bool:
@@ -146,7 +171,8 @@ def comparison_rows(
     rows = []
     for metric in [*SUMMARY_METRICS, *([SCI_METRIC] if include_sci else [])]:
         value = current.get(metric.key)
-        row = {"label": metric.label, "value": format_metric(value, metric, currency)}
+        bounds = (current.get("ranges") or {}).get(metric.key)
+        row = {"label": metric.label, "value": format_metric(value, metric, currency, bounds)}
         for name, other in (("previous", previous), ("last_year", last_year)):
             other_value = other.get(metric.key) if has_data(other) else None
             row[name] = format_metric(other_value, metric, currency)

@@ -14,6 +14,8 @@ from django.db.models import Avg, Count, Max, Min, Q
 
 from assessments.dashboards import selectors as dashboards
 from assessments.decisions import selectors as decision_selectors
+from assessments.footprint.range_words import narrowing_sentences, whose_figure
+from assessments.footprint.ranges_math import Driver
 from assessments.footprint.selectors import (
     footprint,  # scope_figures under the read API's names, as the API answers
 )
@@ -95,6 +97,7 @@ def report_context(*, window: Window, team: Team | None, generated_at: datetime)
             currency=currency,
         ),
         "key_figures": _key_figures(current, currency) if has_data else [],
+        "narrowing": narrowing(current, team_name=team.name if team else None),
         "codecarbon": _codecarbon_lines(current),
         "comparison_rows": (
             summary.comparison_rows(current, previous, last_year, currency, include_sci=same_unit)
@@ -202,18 +205,26 @@ def budget_rows(*, window: Window, team: Team | None) -> list[dict]:
 
 
 def _key_figures(current: dict, currency: str) -> list[dict]:
+    ranges = current.get("ranges") or {}
+
+    def quantity(name: str, unit: str) -> str:
+        return summary.format_quantity(current.get(name), unit, bounds=ranges.get(name))
+
     return [
-        {"label": "IT energy", "value": summary.format_quantity(current.get("energy_kwh"), "kWh")},
+        {"label": "IT energy", "value": quantity("energy_kwh", "kWh")},
+        {"label": "Facility energy", "value": quantity("facility_energy_kwh", "kWh")},
+        {"label": "Total carbon", "value": quantity("total_kgco2e", "kgCO2e")},
         {
-            "label": "Facility energy",
-            "value": summary.format_quantity(current.get("facility_energy_kwh"), "kWh"),
+            "label": "Energy cost",
+            "value": summary.format_money(current.get("cost"), currency, ranges.get("cost")),
         },
-        {
-            "label": "Total carbon",
-            "value": summary.format_quantity(current.get("total_kgco2e"), "kgCO2e"),
-        },
-        {"label": "Energy cost", "value": summary.format_money(current.get("cost"), currency)},
     ]
+
+
+def narrowing(figures: dict, *, team_name: str | None = None) -> list[str]:
+    """What would narrow the scope's total carbon most, in words (footprint.range_words)."""
+    drivers = [Driver(**driver) for driver in figures.get("range_drivers") or ()]
+    return narrowing_sentences(drivers, whose=whose_figure(team_name=team_name))
 
 
 def _codecarbon_lines(current: dict) -> dict | None:
@@ -282,7 +293,9 @@ def team_rows(*, window: Window, currency: str) -> tuple[list[dict], list[dict]]
     for team in Team.objects.filter(pk__in=team_ids).order_by("name"):
         figures = footprint(start=window.start, end=window.end, team=team)
         all_figures.append(figures)
-        rows.append(_footprint_row(team.name, figures, currency))
+        row = _footprint_row(team.name, figures, currency)
+        row["narrowing"] = narrowing(figures, team_name=team.name)
+        rows.append(row)
     rows.sort(key=lambda row: -row["sort_key"])
     return rows, all_figures
 
@@ -299,8 +312,12 @@ def project_rows(*, window: Window, team: Team | None, currency: str) -> list[di
         row["work_unit"] = project.work_unit or "units"
         row["has_units"] = bool(figures.get("work_units"))
         sci = figures.get("sci")
+        sci_bounds = (figures.get("ranges") or {}).get("sci")
+        grams = sci_bounds and {"low": sci_bounds["low"] * 1000, "high": sci_bounds["high"] * 1000}
         row["sci"] = (
-            summary.format_quantity(sci * 1000, f"gCO2e per {summary.singular(row['work_unit'])}")
+            summary.format_quantity(
+                sci * 1000, f"gCO2e per {summary.singular(row['work_unit'])}", bounds=grams
+            )
             if sci is not None
             else "no units recorded"
         )
@@ -311,15 +328,22 @@ def project_rows(*, window: Window, team: Team | None, currency: str) -> list[di
 
 def _footprint_row(name: str, figures: dict, currency: str) -> dict:
     number = summary.format_number
+    ranges = figures.get("ranges") or {}
+
+    def ranged(key: str, decimals: int | None = None) -> str:
+        """The figure and its range, '1,234 (987–1,610)' (the unit is in the header)."""
+        value = figures.get(key)
+        return summary.with_bounds(number(value, decimals), value, ranges.get(key), decimals)
+
     return {
         "name": name,
         "sort_key": figures.get("total_kgco2e") or 0,
-        "energy_kwh": number(figures.get("energy_kwh")),
-        "facility_energy_kwh": number(figures.get("facility_energy_kwh")),
-        "operational_kgco2e": number(figures.get("operational_kgco2e")),
-        "embodied_kgco2e": number(figures.get("embodied_kgco2e")),
-        "total_kgco2e": number(figures.get("total_kgco2e")),
-        "cost": number(figures.get("cost"), 2),
+        "energy_kwh": ranged("energy_kwh"),
+        "facility_energy_kwh": ranged("facility_energy_kwh"),
+        "operational_kgco2e": ranged("operational_kgco2e"),
+        "embodied_kgco2e": ranged("embodied_kgco2e"),
+        "total_kgco2e": ranged("total_kgco2e"),
+        "cost": ranged("cost", 2),
         "gpu_hours": number(figures.get("gpu_hours")),
         "work_units": number(figures.get("work_units")) if figures.get("work_units") else "none",
     }

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from assessments.footprint.range_words import range_text, split_range
+
 register = template.Library()
 
 FILTER_KEYS = ("start", "end", "team")
@@ -31,11 +33,34 @@ def num(value, digits=1):
     return format_number(value, int(digits))
 
 
-@register.simple_tag
-def qty(value, unit: str, digits: int = 1):
-    """A number and its unit: 1,234.5 kWh."""
+def format_with_range(value, bounds, digits: int = 1, unit: str = "") -> str:
+    """'1,234.5 kgCO2e (987.6–1,610.2)': the value, its unit, then its low and high in the same
+    format (footprint.range_words); just the value where `bounds` (anything with .low and .high,
+    such as ScopeFigures.ranges' values) is None."""
     text = format_number(value, digits)
-    return text if text == MISSING else f"{text} {unit}"
+    if text == MISSING:
+        return text
+    if unit:
+        text = f"{text} {unit}"
+    if bounds is None:
+        return text
+    return range_text(text, format_number(bounds.low, digits), format_number(bounds.high, digits))
+
+
+@register.simple_tag
+def qty(value, unit: str, digits: int = 1, bounds=None):
+    """A number and its unit, 1,234.5 kWh; with `bounds`, 1,234.5 kWh (1,172.8–1,296.2)."""
+    return format_with_range(value, bounds, digits, unit)
+
+
+@register.filter
+def range_below(text: str):
+    """A figure written with its range, '12.4 t (9.8–16.1)', as the value with the range on a
+    line of its own below (a narrow table cell or tile of the printed report)."""
+    value, bounds = split_range(str(text))
+    if not bounds:
+        return value
+    return format_html('{}<span class="range">{}</span>', value, bounds)
 
 
 @register.filter
@@ -58,7 +83,9 @@ def delta_class(value):
 def cell(row: dict, column, links: dict):
     value = row.get(column.key)
     if column.digits is not None and not isinstance(value, str):
-        text = format_number(value, column.digits)
+        # A figure's range where the row carries one (scope_breakdown's per-row "ranges").
+        bounds = (row.get("ranges") or {}).get(column.key)
+        text = format_with_range(value, bounds, column.digits)
     elif isinstance(value, datetime):
         text = value.strftime("%Y-%m-%d %H:%M")
     elif isinstance(value, date):

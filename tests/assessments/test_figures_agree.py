@@ -16,8 +16,9 @@ from django.urls import reverse
 from assessments.dashboards import selectors as dashboards
 from assessments.footprint.selectors import unmeasured_embodied
 from assessments.models import DailyProjectFact, UserProfile
-from assessments.reports.report_summary import format_number
+from assessments.reports.report_summary import format_number, with_bounds
 from assessments.reports.selectors import month_window, project_rows, report_context
+from assessments.templatetags.greenai import range_below
 from tests.assessments.reports.report_factories import OCTOBER, make_scenario
 
 pytestmark = pytest.mark.django_db
@@ -77,11 +78,18 @@ def test_a_projects_month_reads_the_same_on_its_page_in_the_api_and_in_the_repor
     rows = {row["name"]: row for row in project_rows(window=window, team=None, currency="EUR")}
     for project in scenario["projects"]:
         page = dashboards.period_totals(start=OCTOBER, end=NOVEMBER, project=project)
-        assert_same(page, api(f"/api/v1/projects/{project.slug}/footprint"))
-        # The report prints the project's row rounded as the board reads it.
+        from_api = api(f"/api/v1/projects/{project.slug}/footprint")
+        assert_same(page, from_api)
+        # The report prints the project's row rounded as the board reads it, with its range.
         row = rows[project.name]
         for field, name in FIGURES.items():
-            expected = format_number(page[field], 2 if name == "cost" else None)
+            decimals = 2 if name == "cost" else None
+            expected = with_bounds(
+                format_number(page[field], decimals),
+                page[field],
+                from_api["ranges"][name],
+                decimals,
+            )
             assert row[name] == expected, name
 
 
@@ -323,7 +331,10 @@ def test_a_projects_month_reads_the_same_on_every_surface(reported, viewer):
     window = month_window(OCTOBER)
     row = {r["name"]: r for r in project_rows(window=window, team=None, currency="EUR")}
     for field, name in FIGURES.items():
-        expected_text = format_number(getattr(expected, field), 2 if name == "cost" else None)
+        decimals = 2 if name == "cost" else None
+        value = getattr(expected, field)
+        ends = {"low": expected.ranges[field].low, "high": expected.ranges[field].high}
+        expected_text = with_bounds(format_number(value, decimals), value, ends, decimals)
         assert row[inference.name][name] == expected_text, name
     # The decisions' month of the project.
     [month] = [m for m in _project_months(window.start, window.end) if m.project_id == inference.pk]
@@ -497,6 +508,136 @@ def test_a_teams_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded, vi
     )
 
 
+def _ends(bounds) -> dict | None:
+    return None if bounds is None else {"low": bounds.low, "high": bounds.high}
+
+
+def _drivers(drivers) -> list[tuple]:
+    return [
+        (d["input"], d["label"], pytest.approx(d["share"], rel=1e-9))
+        if isinstance(d, dict)
+        else (d.input, d.label, pytest.approx(d.share, rel=1e-9))
+        for d in drivers
+    ]
+
+
+def test_the_organisations_ranges_and_drivers_read_the_same_on_every_surface(bounded, viewer):
+    from assessments.footprint.range_words import narrowing_sentences
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.reports.report_summary import SUMMARY_METRICS, format_metric
+    from assessments.templatetags.greenai import format_with_range
+
+    expected = scope_figures(scope=Scope(), start=OCTOBER, end=NOVEMBER)
+    for name in ("energy_it_kwh", "operational_kgco2e", "embodied_kgco2e", "total_kgco2e"):
+        bounds = expected.ranges[name]
+        assert bounds.low < getattr(expected, name) < bounds.high, name
+    assert len(expected.range_drivers) >= 5
+
+    tiles = viewer.get(
+        reverse("overview"), {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    )
+    rows = {row["key"]: row for row in tiles.context["kpis"].rows}
+    _ranges_agree(
+        expected, ("tiles", {name: _ends(rows[name]["ranges"]["current"]) for name in API_NAMES})
+    )
+    # The kpis CSV: this month's column, then its low and high.
+    kpis_csv = {row["Metric"]: row for row in _csv_rows(viewer, "kpis")}
+    headers = list(next(iter(kpis_csv.values())))
+    low = next(h for h in headers if "October" in h and h.endswith(" low"))
+    high = next(h for h in headers if "October" in h and h.endswith(" high"))
+    assert headers.index(high) == headers.index(low) + 1
+    total_row = kpis_csv["Total carbon"]
+    _ranges_agree(
+        expected,
+        (
+            "kpis CSV",
+            {"total_kgco2e": {"low": float(total_row[low]), "high": float(total_row[high])}},
+        ),
+    )
+    html = tiles.content.decode()
+    total = format_with_range(expected.total_kgco2e, expected.ranges["total_kgco2e"], 1, "kgCO2e")
+    assert "(" in total and str(range_below(total)) in html
+
+    api = viewer.get(
+        "/api/v1/footprint", {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    ).json()
+    _ranges_agree(expected, ("API", _api_ranges(api)))
+    assert _drivers(api["range_drivers"]) == _drivers(expected.range_drivers)
+
+    report = report_context(
+        window=month_window(OCTOBER), team=None, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    _ranges_agree(expected, ("PDF", _api_ranges(report["footprint"])))
+    summary_rows = {row["label"]: row["value"] for row in report["comparison_rows"]}
+    for metric in SUMMARY_METRICS:
+        value = report["footprint"][metric.key]
+        bounds = report["footprint"]["ranges"][metric.key]
+        assert summary_rows[metric.label] == format_metric(value, metric, "EUR", bounds)
+        assert "–" in summary_rows[metric.label], metric.label
+
+    # What would narrow the range most: the same words from the same drivers.
+    words = narrowing_sentences(expected.range_drivers, whose="the organisation's")
+    assert words and expected.range_drivers[0].label in words[0].lower()
+    assert tiles.context["narrowing"] == words
+    assert report["narrowing"] == words
+
+
+def test_a_teams_ranges_and_drivers_read_the_same_on_every_surface(bounded, viewer):
+    from assessments.footprint.range_words import narrowing_sentences
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.templatetags.greenai import format_with_range
+
+    vision = bounded["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    assert expected.ranges["total_kgco2e"].low < expected.total_kgco2e
+    query = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+
+    page = viewer.get(reverse("team_detail", args=[vision.slug]), query)
+    totals = page.context["totals"]
+    _ranges_agree(expected, ("team page", {n: _ends(totals["ranges"].get(n)) for n in API_NAMES}))
+    html = page.content.decode()
+    for name, unit, digits in (("total_kgco2e", "kgCO2e", 1), ("energy_it_kwh", "kWh", 1)):
+        text = format_with_range(getattr(expected, name), expected.ranges[name], digits, unit)
+        assert "–" in text and str(range_below(text)) in html, name
+
+    tiles = viewer.get(reverse("overview"), {**query, "team": vision.slug})
+    rows = {row["key"]: row for row in tiles.context["kpis"].rows}
+    _ranges_agree(expected, ("tiles", {n: _ends(rows[n]["ranges"]["current"]) for n in API_NAMES}))
+
+    # The overview's by-team table: the team's row, its total carbon with its range.
+    overview = viewer.get(reverse("overview"), query)
+    [by_team] = [t for t in overview.context["tables"] if t.name == "by-team"]
+    [row] = [r for r in by_team.rows if r["label"] == vision.name]
+    by_team_ranges = {n: _ends(row["ranges"].get(n)) for n in FIGURES}
+    _ranges_agree(expected, ("by-team table", by_team_ranges))
+    cell_text = format_with_range(row["total_kgco2e"], row["ranges"]["total_kgco2e"], 2)
+    assert "–" in cell_text and cell_text in overview.content.decode()
+
+    api = viewer.get(f"/api/v1/teams/{vision.slug}/footprint", query).json()
+    _ranges_agree(expected, ("API", _api_ranges(api)))
+    assert _drivers(api["range_drivers"]) == _drivers(expected.range_drivers)
+
+    report = report_context(
+        window=month_window(OCTOBER), team=vision, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    _ranges_agree(expected, ("PDF", _api_ranges(report["footprint"])))
+    organisation_report = report_context(
+        window=month_window(OCTOBER), team=None, generated_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    [team_row] = [r for r in organisation_report["team_rows"] if r["name"] == vision.name]
+    bounds = api["ranges"]["total_kgco2e"]
+    assert team_row["total_kgco2e"] == with_bounds(
+        format_number(api["total_kgco2e"]), api["total_kgco2e"], bounds
+    )
+
+    words = narrowing_sentences(expected.range_drivers, whose=f"team {vision.name}'s")
+    assert words
+    assert page.context["narrowing"] == words
+    assert tiles.context["narrowing"] == words
+    assert report["narrowing"] == words
+    assert team_row["narrowing"] == words
+
+
 def test_a_projects_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded, viewer):
     from assessments.footprint.scope_figures import Scope, scope_figures
 
@@ -515,3 +656,30 @@ def test_a_projects_ranges_read_the_same_in_the_api_and_the_csv_exports(bounded,
         ("by-phase CSV", _csv_ranges(by_phase["Inference"])),
     )
     assert "SCI low (kgCO2e per unit)" in projects_csv[inference.name]
+    page = viewer.get(reverse("project_detail", args=[inference.slug]), _period())
+    totals = page.context["totals"]
+    _ranges_agree(
+        expected, ("project page", {n: _ends(totals["ranges"].get(n)) for n in API_NAMES})
+    )
+
+
+def test_without_bounds_on_the_inputs_embodied_carbon_has_no_range_on_the_pages(reported, viewer):
+    """With no bound on any hardware model or host, embodied carbon reads its value alone
+    (low = value = high), while measured energy keeps NVML's range."""
+    from assessments.footprint.scope_figures import Scope, scope_figures
+    from assessments.models import HardwareModel
+    from assessments.templatetags.greenai import format_with_range
+
+    HardwareModel.objects.update(
+        min_kgco2e=None, max_kgco2e=None, lifetime_years_min=None, lifetime_years_max=None
+    )
+    vision = reported["teams"][1]
+    expected = scope_figures(scope=Scope(team=vision), start=OCTOBER, end=NOVEMBER)
+    embodied = expected.ranges["embodied_kgco2e"]
+    assert embodied.low == expected.embodied_kgco2e == embodied.high
+    query = {"start": OCTOBER.isoformat(), "end": NOVEMBER.isoformat()}
+    html = viewer.get(reverse("team_detail", args=[vision.slug]), query).content.decode()
+    text = format_with_range(expected.embodied_kgco2e, embodied, 1, "kgCO2e")
+    assert "(" not in text and f"embodied {text} (<a" in html
+    energy = format_with_range(expected.energy_it_kwh, expected.ranges["energy_it_kwh"], 1, "kWh")
+    assert "–" in energy and str(range_below(energy)) in html

@@ -37,6 +37,11 @@ from assessments.models import (
 )
 from assessments.models.watch import ALERT_THRESHOLDS, scope_parts
 from assessments.organisation.factor_bounds import bound_problems
+from assessments.organisation.factor_changes import (
+    factor_change_record,
+    inventory_label,
+    stored_snapshot,
+)
 from assessments.organisation.inventory.parse import (
     BOUNDED_SECTIONS,
     INVENTORY_SOURCE,
@@ -115,8 +120,11 @@ def _upsert(model, lookup: dict, values: dict) -> tuple[object, str]:
 class _Loader:
     """Writes a parsed inventory section by section, collecting reference problems."""
 
-    def __init__(self, inventory: Inventory, *, allow_cross_team: bool = False):
+    def __init__(
+        self, inventory: Inventory, *, allow_cross_team: bool = False, changed_by_label: str = ""
+    ):
         self.inventory = inventory
+        self.changed_by_label = changed_by_label or inventory_label("")
         self.allow_cross_team = allow_cross_team
         self.result = LoadResult()
         self.problems: list[Problem] = []
@@ -188,7 +196,7 @@ class _Loader:
                 )
             if not self.bounds_checked(entry, "sites", Site, {"name": name}, values):
                 continue
-            self.sites[name], outcome = _upsert(Site, {"name": name}, values)
+            self.sites[name], outcome = self._factor_upsert(Site, {"name": name}, values)
             self.count("sites", outcome)
 
     def load_gpu_models(self):
@@ -207,8 +215,17 @@ class _Loader:
                     continue
             if not self.bounds_checked(entry, "gpu_models", HardwareModel, lookup, values):
                 continue
-            _, outcome = _upsert(HardwareModel, lookup, values)
+            _, outcome = self._factor_upsert(HardwareModel, lookup, values)
             self.count("gpu_models", outcome)
+
+    def _factor_upsert(self, model, lookup: dict, values: dict) -> tuple[object, str]:
+        """_upsert of a site or hardware model, recorded in the factors' change log."""
+        stored = model.objects.filter(**lookup).first()
+        before = stored_snapshot(stored) if stored is not None else None
+        obj, outcome = _upsert(model, lookup, values)
+        if outcome != "unchanged":
+            factor_change_record(obj=obj, before=before, label=self.changed_by_label)
+        return obj, outcome
 
     def _site(self, entry: Entry, name):
         if name is None:
@@ -627,7 +644,11 @@ def inventory_load(
     inventory = parse_inventory(text, file_name)
     try:
         with transaction.atomic():
-            result = _Loader(inventory, allow_cross_team=allow_cross_team).run()
+            result = _Loader(
+                inventory,
+                allow_cross_team=allow_cross_team,
+                changed_by_label=inventory_label(file_name),
+            ).run()
             if dry_run:
                 transaction.set_rollback(True)
             return result

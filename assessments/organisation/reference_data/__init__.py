@@ -40,6 +40,16 @@ FALLBACK_HOST_NAME = "baseline server (Impact Framework sci-embodied default)"
 FALLBACK_SOURCE = (
     "Green Software Foundation Impact Framework, builtin sci-embodied (CCF/Teads constants)"
 )
+# Sources the shipped rows carried before their bounds were cited: a stored row still carrying
+# one was never the organisation's own value, so it is refreshed like a shipped row.
+FORMER_SHIPPED_SOURCES = frozenset(
+    {
+        "BoaviztAPI 2.5.0 component/gpu, criteria gwp, embedded (computed 2026-11)",
+        "BoaviztAPI 2.5.0 server rack model, criteria gwp, embedded (computed 2026-11)",
+        "Luccioni et al., Estimating the Carbon Footprint of BLOOM, JMLR 2023",
+        FALLBACK_SOURCE,
+    }
+)
 FALLBACK_GPU_KGCO2E = 150.0
 FALLBACK_HOST_KGCO2E = 1000.0
 FALLBACK_LIFETIME_YEARS = 4.0
@@ -241,8 +251,11 @@ def shipped_hardware() -> list[HardwareRow]:
 @functools.cache
 def shipped_sources() -> frozenset[str]:
     """Every source string the shipped rows carry; a row with another source is the user's."""
-    return frozenset(
-        {row.source for row in shipped_zones()} | {row.source for row in shipped_hardware()}
+    return (
+        frozenset(
+            {row.source for row in shipped_zones()} | {row.source for row in shipped_hardware()}
+        )
+        | FORMER_SHIPPED_SOURCES
     )
 
 
@@ -259,7 +272,7 @@ def _sync(model, rows, key_fields, value_fields, using: str) -> LoadCounts:
     counts = LoadCounts()
     manager = model.objects.using(using)
     existing = {tuple(getattr(obj, f) for f in key_fields): obj for obj in manager.all()}
-    shipped = {row.source for row in rows}
+    shipped = {row.source for row in rows} | FORMER_SHIPPED_SOURCES
     to_create, to_update = [], []
     for row in rows:
         key = tuple(getattr(row, f) for f in key_fields)

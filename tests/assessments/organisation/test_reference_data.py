@@ -42,7 +42,7 @@ def test_hardware_rows_keep_ranges_and_lifetimes():
     )
     assert hgx.lifetime_years == 4
     bloom = by_name["NVIDIA A100 (BLOOM study)"]
-    assert (bloom.min_kgco2e, bloom.max_kgco2e, bloom.lifetime_years) == (None, None, 6)
+    assert (bloom.min_kgco2e, bloom.max_kgco2e, bloom.lifetime_years) == (127.6, 569.4, 6)
     assert by_name[FALLBACK_GPU_NAME].embodied_kgco2e == 150
     assert by_name[FALLBACK_HOST_NAME].embodied_kgco2e == 1000
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.test import override_settings
 from PIL import Image
 
+from assessments.footprint.range_words import split_range
 from assessments.footprint.selectors import footprint
 from assessments.models import Report, Team
 from assessments.reports import report_summary as summary
@@ -166,6 +167,22 @@ def test_report_totals_equal_the_footprint_api_figures(october):
     ]:
         assert summary.format_quantity(totals[key], unit) in text, key
     assert summary.format_money(totals["cost"], "EUR") in text
+
+
+def test_the_summary_tables_carry_the_ranges_and_what_narrows_them(october):
+    totals, text = october["totals"], october["text"]
+    layout = pdf_text(october["pdf"], layout=True)
+    printed = [
+        summary.format_quantity(totals[key], unit, bounds=totals["ranges"][key])
+        for key, unit in [("energy_kwh", "kWh"), ("total_kgco2e", "kgCO2e")]
+    ]
+    printed.append(summary.format_money(totals["cost"], "EUR", totals["ranges"]["cost"]))
+    for figure in printed:
+        # The value, and its range on the line below it.
+        value, bounds = split_range(figure)
+        assert bounds and value in layout and bounds in layout, figure
+    assert "What would narrow the range most." in text
+    assert "of the range;" in text
 
 
 def test_report_stores_the_totals_it_printed(october):
