@@ -14,7 +14,7 @@ from assessments.ai_systems import schemas
 from assessments.ai_systems.selectors import version_footprint
 from assessments.ai_systems.services import AiSystemError, ProjectWindow, version_save
 from assessments.api_auth import api_login_required, json_error, token_may
-from assessments.footprint.api import PERIOD_QUERY, BadRequest, _period
+from assessments.footprint.api import PERIOD_QUERY, BadRequest, period_from_query
 from assessments.footprint.selectors import as_utc_datetime
 from assessments.models import AiSystem, AiSystemVersion, ApiToken, Organisation, Project
 from greenai_site.openapi import api_operation
@@ -251,7 +251,7 @@ def version_footprint_view(request, slug: str, version: str):
     if found is None:
         return json_error(404, f"No version {version!r} of a model with slug {slug!r}.")
     try:
-        start, end = _period(request)
+        start, end = period_from_query(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
     result = version_footprint(found, start=start, end=end)

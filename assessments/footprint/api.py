@@ -69,7 +69,7 @@ def _parse_day(request, name: str) -> date:
         ) from None
 
 
-def _period(request) -> tuple[date, date]:
+def period_from_query(request) -> tuple[date, date]:
     errors = []
     days = {}
     for name in ("start", "end"):
@@ -139,7 +139,7 @@ def project_footprint(request, slug: str):
     if project is None:
         return json_error(404, f"No project with slug {slug!r}.")
     try:
-        start, end = _period(request)
+        start, end = period_from_query(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
     figures = _figures(start=start, end=end, project=project)
@@ -173,7 +173,7 @@ def team_footprint(request, slug: str):
     if team is None:
         return json_error(404, f"No team with slug {slug!r}.")
     try:
-        start, end = _period(request)
+        start, end = period_from_query(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
     figures = _figures(start=start, end=end, team=team)
@@ -200,7 +200,7 @@ def team_footprint(request, slug: str):
 @require_GET
 def organisation_footprint(request):
     try:
-        start, end = _period(request)
+        start, end = period_from_query(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
     site = None

@@ -5,7 +5,12 @@ from django.views.decorators.http import require_GET
 from pydantic import BaseModel, Field
 
 from assessments.api_auth import api_login_required, json_error
-from assessments.footprint.api import FOOTPRINT_STATUSES, PERIOD_QUERY, BadRequest, _period
+from assessments.footprint.api import (
+    FOOTPRINT_STATUSES,
+    PERIOD_QUERY,
+    BadRequest,
+    period_from_query,
+)
 from assessments.jobs.selectors import jobs_list
 from assessments.models import AiSystem, Organisation, Project
 from greenai_site.openapi import api_operation
@@ -88,7 +93,7 @@ def _versions(request):
 @require_GET
 def job_list(request):
     try:
-        start, end = _period(request)
+        start, end = period_from_query(request)
     except BadRequest as exc:
         return json_error(400, str(exc), exc.details)
     project = None
