@@ -156,8 +156,11 @@ def _log_in(base_url: str) -> requests.Session | None:
 
 def _start_run(env: dict, log: Path) -> subprocess.Popen:
     with open(log, "ab") as log_file:
+        # As a terminal starts it: SIGINT at its default even where this suite runs as a
+        # background job (which ignores SIGINT, and a shell cannot trap a signal ignored at
+        # its start).
         return subprocess.Popen(
-            [str(ROOT / "run")],
+            ["env", "--default-signal=INT", str(ROOT / "run")],
             cwd=ROOT,
             env=env,
             stdout=log_file,
