@@ -15,6 +15,7 @@ from assessments.ai_systems.selectors import version_footprint
 from assessments.ai_systems.services import AiSystemError, ProjectWindow, version_save
 from assessments.api_auth import api_login_required, json_error, token_may
 from assessments.footprint.api import PERIOD_QUERY, BadRequest, period_from_query
+from assessments.footprint.scope_figures import api_ranges
 from assessments.footprint.selectors import as_utc_datetime
 from assessments.models import AiSystem, AiSystemVersion, ApiToken, Organisation, Project
 from greenai_site.openapi import api_operation
@@ -37,6 +38,7 @@ def _figures(figures) -> schemas.VersionFigures:
         work_units=figures.work_units,
         sci=figures.sci,
         coverage=figures.coverage,
+        ranges=api_ranges(figures.all_ranges),
     )
 
 
@@ -75,6 +77,10 @@ def footprint_out(result, *, start, end) -> schemas.VersionFootprintOut:
         energy_kwh_per_1m_output_tokens=result.energy_kwh_per_1m_output_tokens,
         kgco2e_per_1k_requests=result.kgco2e_per_1k_requests,
         lifecycle_kgco2e_per_1k_requests=result.lifecycle_kgco2e_per_1k_requests,
+        ranges={
+            name: None if bounds is None else {"low": bounds.low, "high": bounds.high}
+            for name, bounds in result.ranges.items()
+        },
         lineage=[
             schemas.LineageOut(
                 version=step.version, relation=step.relation, one_off_kgco2e=step.one_off_kgco2e

@@ -9,12 +9,17 @@ docs/methodology.md, "AI systems: a version's lifecycle footprint".
 - Lifecycle carbon per 1,000 requests = (serving carbon / requests + amortised one-off per
   request) x 1,000: the consumer's view of GSF's SCI for AI (per request), whereas the one-off
   alone is the provider's view (per training).
+- Ranges: a part's bounds are its project's (footprint.ranges_math) times its share, the bounds
+  of a sum the sums of its parts' bounds; the per-request figures are the same formulas at the
+  low and at the high (work is counted, not uncertain).
 """
 
 import math
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from assessments.footprint import ranges_math as rm
 
 # The summed figures of a footprint (the facts' names; the read API renames them once).
 SUMMED = (
@@ -25,6 +30,15 @@ SUMMED = (
     "cost",
     "gpu_hours",
 )
+# The figures with a range (GPU-hours are counted); SCI's is total's over the work units.
+RANGED = (
+    "energy_it_kwh",
+    "energy_facility_kwh",
+    "operational_kgco2e",
+    "embodied_kgco2e",
+    "total_kgco2e",
+    "cost",
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,8 @@ class Figures:
     work_units: the units of work of the part (its project's declared kind); work_unit: their
     name, None where the parts count different units (then no SCI). coverage: the lowest of the
     parts' (a sum is only as well measured as its worst-measured part), None without any.
+    ranges: {name in RANGED: Bounds}; a name left out has no uncertain input (low = value =
+    high).
     """
 
     energy_it_kwh: float = 0.0
@@ -45,6 +61,7 @@ class Figures:
     work_units: float = 0.0
     work_unit: str | None = ""
     coverage: float | None = None
+    ranges: Mapping[str, rm.Bounds] = field(default_factory=dict, compare=False)
 
     @property
     def total_kgco2e(self) -> float:
@@ -57,10 +74,33 @@ class Figures:
             return None
         return self.total_kgco2e / self.work_units
 
+    def bounds(self, name: str) -> rm.Bounds:
+        """The range of a figure of RANGED."""
+        return self.ranges.get(name) or rm.exact_bounds(getattr(self, name))
+
+    @property
+    def all_ranges(self) -> dict[str, rm.Bounds | None]:
+        """Every figure's range under the facts' names, SCI's None without SCI."""
+        result: dict[str, rm.Bounds | None] = {name: self.bounds(name) for name in RANGED}
+        result["sci"] = (
+            rm.divided_bounds(result["total_kgco2e"], self.work_units)
+            if self.sci is not None
+            else None
+        )
+        return result
+
     def scaled(self, share: float) -> "Figures":
-        """This part's figures times a share (work units and coverage unchanged: the caller
-        counts the share's own work)."""
-        return replace(self, **{name: getattr(self, name) * share for name in SUMMED})
+        """This part's figures and their bounds times a share (work units and coverage
+        unchanged: the caller counts the share's own work)."""
+        return replace(
+            self,
+            **{name: getattr(self, name) * share for name in SUMMED},
+            ranges={name: rm.scaled_bounds(self.bounds(name), share) for name in RANGED},
+        )
+
+    def counting(self, work_units: float, work_unit: str | None) -> "Figures":
+        """The same figures over other units of work (serving: its requests)."""
+        return replace(self, work_units=work_units, work_unit=work_unit)
 
 
 def figures_sum(parts: Iterable[Figures]) -> Figures:
@@ -74,6 +114,7 @@ def figures_sum(parts: Iterable[Figures]) -> Figures:
         work_units=math.fsum(part.work_units for part in parts),
         work_unit=units.pop() if len(units) == 1 else None,
         coverage=min(coverages) if coverages else None,
+        ranges={name: rm.summed_bounds(part.bounds(name) for part in parts) for name in RANGED},
     )
 
 
@@ -135,3 +176,26 @@ def lifecycle_kgco2e_per_1k_requests(
     if requests <= 0:
         return None
     return (serving_kgco2e / requests + (amortised_per_request or 0.0)) * 1_000
+
+
+def lifecycle_bounds(
+    serving_kgco2e: rm.Bounds,
+    one_off_kgco2e: rm.Bounds,
+    requests: float,
+    planned_requests: float | None,
+    requests_to_date: float,
+) -> rm.Bounds | None:
+    """Lifecycle carbon per 1,000 requests at the serving and one-off lows, and at their highs
+    (both grow with every input, so these are its lowest and highest); None without requests."""
+    ends = [
+        lifecycle_kgco2e_per_1k_requests(
+            serving,
+            requests,
+            amortised_one_off_per_request(one_off, planned_requests, requests_to_date),
+        )
+        for serving, one_off in (
+            (serving_kgco2e.low, one_off_kgco2e.low),
+            (serving_kgco2e.high, one_off_kgco2e.high),
+        )
+    ]
+    return None if ends[0] is None else rm.Bounds(ends[0], ends[1])

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assessments.footprint.schemas import FigureRange, FigureRanges
 from greenai_site.openapi import NO_CONTROL_CHARACTERS
 
 RELATIONS = ("fine_tuned", "distilled", "quantised", "pruned", "retrained")
@@ -28,6 +29,23 @@ class VersionFigures(BaseModel):
         description="kgCO2e per work unit; null without units or with mixed units."
     )
     coverage: float | None = Field(description="The lowest coverage of its parts, 0..1.")
+    ranges: FigureRanges = Field(
+        description="Each figure's low and high, as the read API's footprint: each part's "
+        "project's range times its share, summed over the parts (docs/methodology.md, "
+        '"Ranges").'
+    )
+
+
+class VersionRanges(BaseModel):
+    """The low and high of the per-request figures: the same formulas at the low and at the
+    high of one_off and serving (requests and tokens are counted, not uncertain)."""
+
+    amortised_one_off_kgco2e_per_request: FigureRange | None
+    energy_kwh_per_1m_output_tokens: FigureRange | None
+    kgco2e_per_1k_requests: FigureRange | None
+    lifecycle_kgco2e_per_1k_requests: FigureRange | None = Field(
+        description="serving's bounds per 1,000 requests plus the amortised one-off's bounds."
+    )
 
 
 class VersionPartOut(BaseModel):
@@ -70,6 +88,9 @@ class VersionFootprintOut(BaseModel):
     kgco2e_per_1k_requests: float | None = Field(description="Serving.")
     lifecycle_kgco2e_per_1k_requests: float | None = Field(
         description="Serving plus the amortised one-off, per 1,000 requests."
+    )
+    ranges: VersionRanges = Field(
+        description="Low and high of the per-request figures; null where the figure is null."
     )
     lineage: list[LineageOut]
     lineage_lines: list[str]

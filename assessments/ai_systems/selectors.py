@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from assessments.ai_systems import lifecycle_math as lm
 from assessments.footprint import footprint_math as fm
+from assessments.footprint.ranges_math import Bounds
 from assessments.footprint.scope_figures import Scope, scope_figures
 from assessments.footprint.selectors import as_utc_datetime
 from assessments.footprint.work import work_by_kind
@@ -67,8 +68,10 @@ class VersionFootprint:
         + embodied carbon); lifecycle_kgco2e_per_1k_requests: serving plus amortised one-off.
         None where their denominator is zero.
     lineage: the ancestors from the parent up, with how each child was made.
-    ranges: None until the figures carry low and high bounds (docs/methodology.md, ranges); the
-        place where a version's ranges will go.
+    ranges: the low and high (Bounds, None where the figure is None) of
+        amortised_one_off_kgco2e_per_request, energy_kwh_per_1m_output_tokens,
+        kgco2e_per_1k_requests and lifecycle_kgco2e_per_1k_requests; one_off's and serving's
+        own are in their Figures.ranges (docs/methodology.md, "Ranges").
     """
 
     system_slug: str
@@ -94,7 +97,7 @@ class VersionFootprint:
     kgco2e_per_1k_requests: float | None
     lifecycle_kgco2e_per_1k_requests: float | None
     lineage: tuple[LineageStep, ...]
-    ranges: dict | None = None
+    ranges: dict[str, Bounds | None]
 
     @property
     def lineage_lines(self) -> list[str]:
@@ -121,19 +124,25 @@ def version_footprint(
     serving_parts, work = _serving(version, period_start, period_end, with_figures=True)
     requests = work.get("requests", 0.0)
     serving = lm.figures_sum(part.figures for part in serving_parts)
-    serving = lm.Figures(
-        **{name: getattr(serving, name) for name in lm.SUMMED},
-        work_units=requests,
-        work_unit="requests",
-        coverage=serving.coverage,
-    )
+    serving = serving.counting(requests, "requests")
     requests_to_date = _requests_to_date(version, period_end)
     amortised = lm.amortised_one_off_per_request(
         one_off.total_kgco2e, version.planned_requests, requests_to_date
     )
+    output_tokens = work.get("output_tokens", 0.0)
     per_unit = fm.per_thousand_and_million(
-        serving.energy_it_kwh, serving.total_kgco2e, requests, work.get("output_tokens", 0.0)
+        serving.energy_it_kwh, serving.total_kgco2e, requests, output_tokens
     )
+    energy, carbon = serving.bounds("energy_it_kwh"), serving.bounds("total_kgco2e")
+    lows, highs = (
+        fm.per_thousand_and_million(energy.low, carbon.low, requests, output_tokens),
+        fm.per_thousand_and_million(energy.high, carbon.high, requests, output_tokens),
+    )
+    one_off_carbon = one_off.bounds("total_kgco2e")
+    amortised_ends = [
+        lm.amortised_one_off_per_request(end, version.planned_requests, requests_to_date)
+        for end in (one_off_carbon.low, one_off_carbon.high)
+    ]
     return VersionFootprint(
         system_slug=version.system.slug,
         system_name=version.system.name,
@@ -160,6 +169,18 @@ def version_footprint(
             serving.total_kgco2e, requests, amortised
         ),
         lineage=_lineage(version),
+        ranges={
+            "amortised_one_off_kgco2e_per_request": _bounds(*amortised_ends),
+            "energy_kwh_per_1m_output_tokens": _bounds(
+                lows["kwh_per_1m_output_tokens"], highs["kwh_per_1m_output_tokens"]
+            ),
+            "kgco2e_per_1k_requests": _bounds(
+                lows["kgco2e_per_1k_requests"], highs["kgco2e_per_1k_requests"]
+            ),
+            "lifecycle_kgco2e_per_1k_requests": lm.lifecycle_bounds(
+                carbon, one_off_carbon, requests, version.planned_requests, requests_to_date
+            ),
+        },
     )
 
 
@@ -177,6 +198,10 @@ def system_versions(system: AiSystem) -> list[AiSystemVersion]:
 # --- one question each -----------------------------------------------------------------------
 
 
+def _bounds(low: float | None, high: float | None) -> Bounds | None:
+    return None if low is None or high is None else Bounds(low, high)
+
+
 def _project_figures(project, start: datetime, end: datetime) -> lm.Figures:
     figures = scope_figures(scope=Scope(project=project), start=start, end=end)
     return lm.Figures(
@@ -184,6 +209,7 @@ def _project_figures(project, start: datetime, end: datetime) -> lm.Figures:
         work_units=figures.work_units,
         work_unit=figures.work_unit,
         coverage=figures.coverage,
+        ranges={name: figures.ranges[name] for name in lm.RANGED if figures.ranges.get(name)},
     )
 
 

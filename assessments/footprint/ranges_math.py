@@ -142,3 +142,20 @@ def divided_bounds(bounds: Bounds | None, units: float | None) -> Bounds | None:
     if bounds is None or not units:
         return None
     return Bounds(bounds.low / units, bounds.high / units)
+
+
+def exact_bounds(value: float) -> Bounds:
+    """The bounds of a figure without an uncertain input."""
+    return Bounds(value, value)
+
+
+def scaled_bounds(bounds: Bounds, share: float) -> Bounds:
+    """A share of a figure (a version's part of a project's): its bounds times the share."""
+    return Bounds(bounds.low * share, bounds.high * share)
+
+
+def summed_bounds(parts: Iterable[Bounds]) -> Bounds:
+    """The bounds of a sum of figures: the sums of their bounds, as an input they share moves
+    them all together (and inputs they do not share can still all sit at their bounds)."""
+    parts = list(parts)
+    return Bounds(math.fsum(b.low for b in parts), math.fsum(b.high for b in parts))

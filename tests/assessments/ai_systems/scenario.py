@@ -15,12 +15,20 @@ Over October and November: serving 3 kWh IT, 4.5 kWh facility, 1.8 + 4 = 5.8 kgC
 50,000 requests, 10 M output tokens; 60,000 requests to date. Amortised one-off per request
 = 5.2 / max(100,000, 60,000) = 5.2e-5 kg; 0.3 kWh per 1 M output tokens; 0.116 kg per 1,000
 requests serving; lifecycle 0.116 + 0.052 = 0.168 kg per 1,000 requests.
+
+Ranges (bound_the_pue, measurements taken as exact): the site's PUE 1.2 to 1.8 (1.5) moves the
+facility energy, operational carbon and cost of every hour by 0.8 and 1.2; IT energy and
+embodied carbon stay exact. One-off: facility 2.4-3.6 kWh, operational 0.96-1.44, total
+4.96-5.44 kgCO2e, cost 0.48-0.72. Serving: facility 3.6-5.4 kWh, operational 1.44-2.16, total
+5.44-6.16 kgCO2e, cost 0.72-1.08. Per 1,000 requests serving 5.44 / 50 = 0.1088 to 6.16 / 50
+= 0.1232; amortised one-off per request 4.96e-5 to 5.44e-5; lifecycle 0.1088 + 0.0496 = 0.1584
+to 0.1232 + 0.0544 = 0.1776; per 1 M output tokens 0.3 exactly (IT energy).
 """
 
 from datetime import UTC, date, datetime, timedelta
 
 from assessments.footprint.rollup import rollup_dirty_hours
-from assessments.models import WorkRecord
+from assessments.models import Site, WorkRecord
 from tests.assessments.ai_systems.factories import project, system, version, window
 from tests.assessments.footprint.rollup_factories import (
     add_samples,
@@ -42,6 +50,29 @@ EXPECTED = {
     "kgco2e_per_1k_requests": 0.116,
     "lifecycle_kgco2e_per_1k_requests": 0.168,
     "lineage": "2.0 distilled from 1.0: one-off 2.6 kgCO2e, shown, not added",
+}
+# (low, high) with the PUE bounded (bound_the_pue); figures not named here are exact.
+EXPECTED_RANGES = {
+    "one_off": {
+        "energy_kwh": (2.0, 2.0),
+        "facility_energy_kwh": (2.4, 3.6),
+        "operational_kgco2e": (0.96, 1.44),
+        "embodied_kgco2e": (4.0, 4.0),
+        "total_kgco2e": (4.96, 5.44),
+        "cost": (0.48, 0.72),
+    },
+    "serving": {
+        "energy_kwh": (3.0, 3.0),
+        "facility_energy_kwh": (3.6, 5.4),
+        "operational_kgco2e": (1.44, 2.16),
+        "embodied_kgco2e": (4.0, 4.0),
+        "total_kgco2e": (5.44, 6.16),
+        "cost": (0.72, 1.08),
+    },
+    "amortised_one_off_kgco2e_per_request": (4.96e-5, 5.44e-5),
+    "energy_kwh_per_1m_output_tokens": (0.3, 0.3),
+    "kgco2e_per_1k_requests": (0.1088, 0.1232),
+    "lifecycle_kgco2e_per_1k_requests": (0.1584, 0.1776),
 }
 PERIOD = {"start": date(2026, 10, 1), "end": date(2026, 12, 1)}
 PERIOD_QUERY = {"start": "2026-10-01", "end": "2026-12-01"}
@@ -123,6 +154,11 @@ def build_assistant():
         served_by=[window("chat", "2026-09-12")],
     )
     return owner, first, second
+
+
+def bound_the_pue():
+    """The site's PUE between 1.2 and 1.8 (its value 1.5)."""
+    Site.objects.update(pue_min=1.2, pue_max=1.8)
 
 
 def build_shared_project():
