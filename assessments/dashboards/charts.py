@@ -433,7 +433,30 @@ def energy_quality_figure(rows: Sequence[dict]) -> go.Figure:
         y_title="Quality (the version's metric)",
     )
     fig.update_layout(hovermode="closest")
+    # Plotly's autorange pads for the markers only, and clips the version names written beside
+    # the outermost ones at the plot's edges.
+    x_range = _padded_range([x for trace in fig.data for x in trace.x], LABEL_PAD_X)
+    y_range = _padded_range([y for trace in fig.data for y in trace.y], LABEL_PAD_Y)
+    if x_range:
+        fig.update_xaxes(range=x_range)
+    if y_range:
+        fig.update_yaxes(range=y_range)
     return fig
+
+
+# Room for a point's label, as a share of the values' span on each side (a label is about 80 px
+# wide, centred on its point, and 20 px high, above it, on a plot about 500 by 220 px).
+LABEL_PAD_X = 0.25
+LABEL_PAD_Y = 0.2
+
+
+def _padded_range(values: Sequence[float], share: float) -> list[float] | None:
+    """[low, high] of `values` widened by `share` of their span on each side; None (plotly's
+    own autorange) where they do not span anything."""
+    if not values or min(values) == max(values):
+        return None
+    pad = (max(values) - min(values)) * share
+    return [min(values) - pad, max(values) + pad]
 
 
 def budget_burndown_figure(

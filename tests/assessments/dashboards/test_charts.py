@@ -189,3 +189,27 @@ def test_the_chart_json_of_a_project_named_with_a_link_has_no_link(client):
     assert answer.status_code == 200
     assert "<a href" not in answer.content.decode()
     assert "&lt;a href" in answer.content.decode()
+
+
+def _version_row(label, energy_kwh_per_1m, quality):
+    return {
+        "label": label,
+        "energy_kwh_per_1m_output_tokens": energy_kwh_per_1m,
+        "quality_metric": "MMLU accuracy",
+        "quality_value": quality,
+    }
+
+
+def test_energy_against_quality_leaves_room_for_the_outermost_versions_names():
+    fig = charts.energy_quality_figure(
+        [_version_row("assistant 2.0", 0.3, 0.71), _version_row("assistant 2.1", 0.25, 0.69)]
+    )
+    # Spans 0.05 kWh and 0.02: a quarter (0.0125) and a fifth (0.004) of them on each side.
+    assert list(fig.layout.xaxis.range) == pytest.approx([0.2375, 0.3125])
+    assert list(fig.layout.yaxis.range) == pytest.approx([0.686, 0.714])
+
+
+def test_energy_against_quality_of_one_version_keeps_plotlys_own_range():
+    fig = charts.energy_quality_figure([_version_row("assistant 2.0", 0.3, 0.71)])
+    assert fig.layout.xaxis.range is None and fig.layout.yaxis.range is None
+    assert charts.energy_quality_figure([]).layout.xaxis.range is None
