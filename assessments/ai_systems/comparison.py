@@ -12,6 +12,7 @@ from datetime import date
 
 from assessments.ai_systems.selectors import version_footprint
 from assessments.footprint.footprint_math import cost_per_1k_requests
+from assessments.footprint.ranges_math import Bounds
 from assessments.models import AiSystem, AiSystemVersion
 
 
@@ -31,6 +32,7 @@ def comparable_systems(system: AiSystem):
 
 def version_row(version: AiSystemVersion, *, start: date, end: date) -> dict:
     footprint = version_footprint(version, start=start, end=end)
+    serving_cost = footprint.serving.bounds("cost")
     return {
         "model": footprint.system_slug,
         "model_title": footprint.system_name,
@@ -52,7 +54,20 @@ def version_row(version: AiSystemVersion, *, start: date, end: date) -> dict:
         "one_off_cost": footprint.one_off.cost,
         "one_off_kgco2e": footprint.one_off.total_kgco2e,
         "serving_kgco2e": footprint.serving.total_kgco2e,
+        # The figures' ranges, which the page's cells and the CSV's low and high columns show.
+        "ranges": {
+            **footprint.ranges,
+            "serving_cost": serving_cost,
+            "cost_per_1k_requests": _per_1k_bounds(serving_cost, footprint.requests),
+            "one_off_cost": footprint.one_off.bounds("cost"),
+        },
     }
+
+
+def _per_1k_bounds(bounds: Bounds, requests: float) -> Bounds | None:
+    """A cost's bounds per 1,000 requests (requests are counted, not uncertain)."""
+    low, high = (cost_per_1k_requests(end, requests) for end in (bounds.low, bounds.high))
+    return None if low is None else Bounds(low, high)
 
 
 def scope_version_rows(*, team=None, start: date, end: date) -> list[dict]:

@@ -16,10 +16,8 @@ import csv
 import pytest
 
 from assessments.ai_systems.selectors import version_footprint
-from assessments.footprint import scope_ranges
 from assessments.footprint.rollup import rollup_dirty_hours
 from assessments.models import UserProfile
-from assessments.organisation.reference_data import RelativeBounds
 from assessments.templatetags.greenai import format_with_range
 from collectors.models import Device
 from tests.assessments.ai_systems.factories import project, version, window
@@ -32,6 +30,7 @@ from tests.assessments.ai_systems.scenario import (
     build_assistant,
     measured,
     run_hour,
+    take_meters_as_exact,
 )
 from tests.assessments.dashboards.page_factories import make_user
 from tests.browser.conftest import log_in, screenshot, wait_for_charts
@@ -51,10 +50,7 @@ FIGURES = {
 def assistant(transactional_db, plain_static, monkeypatch):
     owner, first, second = build_assistant()
     bound_the_pue()
-    # Meters taken as exact, so that the PUE is the only bounded input (scenario.py's ranges).
-    exact = RelativeBounds(0, 0, "test")
-    kinds = ("nvml_gpu", "rapl_cpu", "codecarbon", "simulated")
-    monkeypatch.setattr(scope_ranges, "measurement_bounds", lambda: dict.fromkeys(kinds, exact))
+    take_meters_as_exact(monkeypatch)
     second.quality_metric, second.quality_value = "MMLU accuracy", 0.71
     second.latency_p50_ms, second.latency_p95_ms = 120.0, 480.0
     second.save()

@@ -27,8 +27,10 @@ to 0.1232 + 0.0544 = 0.1776; per 1 M output tokens 0.3 exactly (IT energy).
 
 from datetime import UTC, date, datetime, timedelta
 
+from assessments.footprint import scope_ranges
 from assessments.footprint.rollup import rollup_dirty_hours
 from assessments.models import Site, WorkRecord
+from assessments.organisation.reference_data import RelativeBounds
 from tests.assessments.ai_systems.factories import project, system, version, window
 from tests.assessments.footprint.rollup_factories import (
     add_samples,
@@ -159,6 +161,14 @@ def build_assistant():
 def bound_the_pue():
     """The site's PUE between 1.2 and 1.8 (its value 1.5)."""
     Site.objects.update(pue_min=1.2, pue_max=1.8)
+
+
+def take_meters_as_exact(monkeypatch):
+    """Measured energy without bounds (the shipped NVML bounds are +-5 %), so that the PUE is
+    the only bounded input of EXPECTED_RANGES."""
+    exact = RelativeBounds(0, 0, "test")
+    kinds = ("nvml_gpu", "rapl_cpu", "codecarbon", "simulated")
+    monkeypatch.setattr(scope_ranges, "measurement_bounds", lambda: dict.fromkeys(kinds, exact))
 
 
 def build_shared_project():

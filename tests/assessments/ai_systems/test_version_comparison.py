@@ -14,9 +14,12 @@ from assessments.reports.render import _chart_specs
 from tests.assessments.ai_systems.factories import system, version, window
 from tests.assessments.ai_systems.scenario import (
     EXPECTED,
+    EXPECTED_RANGES,
     PERIOD,
     PERIOD_QUERY,
+    bound_the_pue,
     build_assistant,
+    take_meters_as_exact,
 )
 from tests.assessments.dashboards.page_factories import make_user
 
@@ -84,6 +87,42 @@ def test_the_csv_holds_each_versions_footprint(reader, assistant):
     never_served = rows[0]
     assert never_served["Carbon per 1,000 requests, serving (kgCO2e)"] == ""
     assert never_served["Cost per 1,000 requests, serving (EUR)"] == ""
+
+
+def test_the_csv_and_the_page_carry_each_figures_range(reader, assistant, monkeypatch):
+    bound_the_pue()
+    take_meters_as_exact(monkeypatch)
+    second = csv_rows(reader)[1]
+    lifecycle = "Carbon per 1,000 requests, lifecycle"
+    assert (
+        number(second[f"{lifecycle} low (kgCO2e)"]),
+        number(second[f"{lifecycle} high (kgCO2e)"]),
+    ) == (
+        approx(EXPECTED_RANGES["lifecycle_kgco2e_per_1k_requests"][0]),
+        approx(EXPECTED_RANGES["lifecycle_kgco2e_per_1k_requests"][1]),
+    )
+    serving = "Carbon per 1,000 requests, serving"
+    assert (
+        number(second[f"{serving} low (kgCO2e)"]),
+        number(second[f"{serving} high (kgCO2e)"]),
+    ) == (
+        approx(0.1088),
+        approx(0.1232),
+    )
+    # Cost by hand: 3 kWh x PUE 1.2 to 1.8 x 0.2 EUR/kWh = 0.72 to 1.08 EUR over 50,000 requests.
+    cost = "Serving cost in the period"
+    assert (number(second[f"{cost} low (EUR)"]), number(second[f"{cost} high (EUR)"])) == (
+        approx(0.72),
+        approx(1.08),
+    )
+    per_1k = "Cost per 1,000 requests, serving"
+    assert (number(second[f"{per_1k} low (EUR)"]), number(second[f"{per_1k} high (EUR)"])) == (
+        approx(0.0144),
+        approx(0.0216),
+    )
+    html = reader.get(reverse("version_comparison", args=["assistant"]), PERIOD_QUERY).content
+    cells = html.decode()
+    assert "0.1680 (0.1584–0.1776)" in cells and "0.0180 (0.0144–0.0216)" in cells
 
 
 def test_cost_per_thousand_requests_needs_requests():

@@ -8,9 +8,7 @@ from django.contrib.auth.models import User
 from assessments.ai_systems import lifecycle_math as lm
 from assessments.ai_systems.selectors import version_footprint
 from assessments.footprint import ranges_math as rm
-from assessments.footprint import scope_ranges
 from assessments.models import UserProfile
-from assessments.organisation.reference_data import RelativeBounds
 from tests.assessments.ai_systems.factories import team
 from tests.assessments.ai_systems.scenario import (
     EXPECTED,
@@ -20,6 +18,7 @@ from tests.assessments.ai_systems.scenario import (
     bound_the_pue,
     build_assistant,
     build_shared_project,
+    take_meters_as_exact,
 )
 
 approx = pytest.approx
@@ -42,9 +41,7 @@ PER_REQUEST = (
 @pytest.fixture
 def exact_measurements(monkeypatch):
     """Meters taken as exact, so that the PUE is the only bounded input."""
-    exact = RelativeBounds(0, 0, "test")
-    kinds = ("nvml_gpu", "rapl_cpu", "codecarbon", "simulated")
-    monkeypatch.setattr(scope_ranges, "measurement_bounds", lambda: dict.fromkeys(kinds, exact))
+    take_meters_as_exact(monkeypatch)
 
 
 # --- pure arithmetic --------------------------------------------------------------------------
