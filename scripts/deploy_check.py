@@ -588,54 +588,22 @@ def remove_what_the_check_made(stack: Stack | None, keep_images: bool) -> None:
     # podman-compose puts the project's containers in a pod of its own.
     if run("podman", "pod", "exists", f"pod_{PROJECT}", check=False).returncode == 0:
         run("podman", "pod", "rm", "-f", f"pod_{PROJECT}", check=False)
-    for kind in ("container", "pod"):
-        ids = output(
-            "podman", kind, "ls", "-a", "-q", "--filter", f"label={LABEL}", check=False
-        ).split()
-        if kind == "container":
-            ids += output(
-                "podman",
-                "ps",
-                "-a",
-                "-q",
-                "--filter",
-                f"label=io.podman.compose.project={PROJECT}",
-                check=False,
-            ).split()
-        if ids:
-            run("podman", kind, "rm", "-f", *sorted(set(ids)), check=False)
-    volumes = output(
-        "podman", "volume", "ls", "-q", "--filter", f"label={LABEL}", check=False
-    ).split()
-    volumes += output(
-        "podman",
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        f"label=io.podman.compose.project={PROJECT}",
-        check=False,
-    ).split()
-    if volumes:
-        run("podman", "volume", "rm", "-f", *sorted(set(volumes)), check=False)
-    networks = output(
-        "podman", "network", "ls", "-q", "--filter", f"label={LABEL}", check=False
-    ).split()
-    networks += output(
-        "podman",
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        f"label=io.podman.compose.project={PROJECT}",
-        check=False,
-    ).split()
-    if networks:
-        run("podman", "network", "rm", "-f", *sorted(set(networks)), check=False)
+    compose_label = f"io.podman.compose.project={PROJECT}"
+    _remove_labelled(("container", "ls", "-a"), "container", (LABEL, compose_label))
+    _remove_labelled(("pod", "ls", "-a"), "pod", (LABEL,))
+    _remove_labelled(("volume", "ls"), "volume", (LABEL, compose_label))
+    _remove_labelled(("network", "ls"), "network", (LABEL, compose_label))
     if not keep_images:
-        images = output("podman", "images", "-q", "--filter", f"label={LABEL}", check=False).split()
-        if images:
-            run("podman", "rmi", "-f", *sorted(set(images)), check=False)
+        _remove_labelled(("images",), "image", (LABEL,))
+
+
+def _remove_labelled(list_args: tuple, kind: str, labels: tuple) -> None:
+    """Removes what `podman LIST_ARGS` lists under any of these labels."""
+    ids = []
+    for label in labels:
+        ids += output("podman", *list_args, "-q", "--filter", f"label={label}", check=False).split()
+    if ids:
+        run("podman", kind, "rm", "-f", *sorted(set(ids)), check=False)
 
 
 def main() -> int:
