@@ -184,8 +184,8 @@ def version_footprint(
     )
 
 
-def systems_visible(user) -> list[AiSystem]:
-    """AI systems as every reader of the app's figures sees them (viewers see everything)."""
+def all_systems() -> list[AiSystem]:
+    """Every AI system: every reader of the app's figures sees them all (viewers included)."""
     return list(AiSystem.objects.select_related("team").order_by("name"))
 
 
