@@ -313,6 +313,16 @@ class SiteForm(_FactorForm):
             "price_max",
             "price_source",
         ]
+        labels = {
+            "grid_uncertainty_pct": "Grid intensity uncertainty (± %)",
+            "pue": "PUE",
+            "pue_min": "PUE, lowest",
+            "pue_max": "PUE, highest",
+            "pue_source": "PUE source",
+            "energy_price_per_kwh": "Energy price (per kWh, organisation's currency)",
+            "price_min": "Energy price, lowest (per kWh)",
+            "price_max": "Energy price, highest (per kWh)",
+        }
 
     def clean_grid_zone(self):
         code = self.cleaned_data["grid_zone"].strip()
@@ -366,3 +376,12 @@ class HardwareModelForm(_FactorForm):
             "source",
             "nvml_names",
         ]
+        labels = {
+            "embodied_kgco2e": "Embodied carbon (kgCO2e)",
+            "min_kgco2e": "Embodied carbon, lowest (kgCO2e)",
+            "max_kgco2e": "Embodied carbon, highest (kgCO2e)",
+            "lifetime_years": "Lifetime (years)",
+            "lifetime_years_min": "Lifetime, shortest (years)",
+            "lifetime_years_max": "Lifetime, longest (years)",
+            "nvml_names": "Other NVML names (one per line)",
+        }

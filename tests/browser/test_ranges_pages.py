@@ -11,7 +11,7 @@ import pytest
 
 from assessments.models import UserProfile
 from tests.assessments.dashboards import page_factories as pf
-from tests.browser.conftest import log_in, screenshot, wait_for_charts
+from tests.browser.conftest import ARTIFACTS, log_in, screenshot, wait_for_charts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 QUERY = "start=2026-10-01&end=2026-11-01"
@@ -36,10 +36,12 @@ def test_an_admin_bounds_a_site_and_the_pages_show_the_ranges(world, new_page):
     page.fill("input[name=pue_min]", "1.1")
     page.fill("input[name=pue_max]", "1.9")
     page.fill("input[name=grid_uncertainty_pct]", "10")
+    screenshot(page, "factor-site-edit")
     page.click("form.stacked button[type=submit]")
     page.wait_for_url(re.compile(r"/methodology/"))
-    changes = page.locator("#factor-changes").inner_text()
-    assert "ada" in changes and "pue_min: blank → 1.1" in changes
+    changes = page.locator("#factor-changes")
+    assert "ada" in changes.inner_text() and "pue_min: blank → 1.1" in changes.inner_text()
+    changes.screenshot(path=str(ARTIFACTS / "methodology-factor-changes.png"))
 
     page.goto(f"/?{QUERY}")
     wait_for_charts(page)
