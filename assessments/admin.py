@@ -22,8 +22,10 @@ from assessments.models import (
     CodeCarbonExperiment,
     CodeCarbonRun,
     DailyDeviceFact,
+    DailyHostRangeFact,
     DailyInServiceFact,
     DailyProjectFact,
+    DailyRangeFact,
     DailySiteFactors,
     DeviceInService,
     FactorChange,
@@ -423,6 +425,45 @@ class DailyProjectFactAdmin(ComputedAdmin):
     list_select_related = ("project", "team", "site")
 
 
+@admin.register(DailyRangeFact)
+class DailyRangeFactAdmin(ComputedAdmin):
+    list_display = (
+        "day",
+        "project",
+        "team",
+        "site",
+        "phase",
+        "host",
+        "measurement",
+        "energy_it_kwh",
+        "operational_kgco2e",
+        "embodied_kgco2e",
+        "cost",
+    )
+    list_filter = ("measurement", "phase", "team", "site")
+    search_fields = ("project__slug", "host__hostname")
+    date_hierarchy = "day"
+    list_select_related = ("project", "team", "site", "host")
+
+
+@admin.register(DailyHostRangeFact)
+class DailyHostRangeFactAdmin(ComputedAdmin):
+    list_display = (
+        "day",
+        "site",
+        "host",
+        "measurement",
+        "energy_it_kwh",
+        "operational_kgco2e",
+        "embodied_kgco2e",
+        "cost",
+    )
+    list_filter = ("measurement", "site")
+    search_fields = ("host__hostname",)
+    date_hierarchy = "day"
+    list_select_related = ("site", "host")
+
+
 @admin.register(DailyDeviceFact)
 class DailyDeviceFactAdmin(ComputedAdmin):
     list_display = (
@@ -458,8 +499,18 @@ class InServiceAdmin(ComputedAdmin):
 
 @admin.register(DeviceInService)
 class DeviceInServiceAdmin(InServiceAdmin):
-    list_display = ("device", "host", "site", "since", "until", "kgco2e_per_hour")
-    list_filter = ("site",)
+    list_display = (
+        "device",
+        "host",
+        "site",
+        "since",
+        "until",
+        "kgco2e_per_hour",
+        "gpu_model",
+        "gpu_kgco2e_per_hour",
+        "measurement",
+    )
+    list_filter = ("site", "measurement")
     list_select_related = ("device__host", "host", "site")
 
 

@@ -1,4 +1,5 @@
-"""Rebuild the daily aggregates (DailyProjectFact, DailyDeviceFact) from the hourly facts.
+"""Rebuild the daily aggregates (DailyProjectFact, DailyRangeFact, DailyHostRangeFact,
+DailyDeviceFact) from the hourly facts.
 
 The rollup keeps them in step as it writes hours (daily_facts_apply, in its own transaction): the
 touched devices' days are rebuilt from their hourly facts (at most 24 rows each) and the
@@ -18,14 +19,28 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, FloatField, IntegerField, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncDate
 
 from assessments.footprint.footprint_math import IDLE_UTIL_PCT
+from assessments.footprint.scope_ranges import measurement_of
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
+    DailyHostRangeFact,
     DailyProjectFact,
+    DailyRangeFact,
     DailySiteFactors,
     HourlyDeviceFact,
     HourlyProjectFact,
@@ -60,8 +75,13 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
         DailyProjectFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
+        DailyRangeFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
+        DailyHostRangeFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
+        range_days = list(_range_days(day_start, day_end))
+        DailyRangeFact.objects.bulk_create(range_days, batch_size=2000)
+        DailyHostRangeFact.objects.bulk_create(_host_range_days(range_days), batch_size=2000)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
         site_factors_rebuild(days)
         # The in-service rows of the same days, from the device-days just rebuilt.
@@ -80,7 +100,9 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
 
 def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) -> None:
     """Rebuild the (device, day) rows given and add `project_deltas`
-    ({(day, project_id, team_id, site_id, phase): {measure: delta}}) to the projects' days.
+    ({(day, project_id, team_id, site_id, phase, host_id, measurement): {measure: delta}}) to
+    the projects' days (DailyProjectFact by the first five, DailyRangeFact by all seven,
+    DailyHostRangeFact by day, site, host and measurement).
 
     Runs inside the rollup's transaction. Several rollups may add to the same project-day at once:
     a row is updated in place (keys in a fixed order, so no deadlock), or added when none exists;
@@ -100,34 +122,63 @@ def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) 
         DailyDeviceFact.objects.bulk_create(
             _device_days(day_start, day_end, device_ids=device_ids), batch_size=2000
         )
-    for key in sorted(project_deltas, key=lambda k: tuple(str(part) for part in k)):
-        delta = project_deltas[key]
-        if not any(delta.values()):
-            continue
-        day, project_id, team_id, site_id, phase = key
-        match = DailyProjectFact.objects.filter(
-            day=day, project_id=project_id, team_id=team_id, site_id=site_id, phase=phase or ""
-        )
-        row = match.order_by("pk").values_list("pk", flat=True).first()
-        if row is None:
-            DailyProjectFact.objects.create(
-                day=day,
-                project_id=project_id,
-                team_id=team_id,
-                site_id=site_id,
-                phase=phase or "",
-                **delta,
-            )
-        else:
-            DailyProjectFact.objects.filter(pk=row).update(
-                **{name: F(name) + value for name, value in delta.items()}
-            )
+    _add_deltas(DailyProjectFact, _PROJECT_KEY, _summed(project_deltas, _PROJECT_KEY))
+    _add_deltas(DailyRangeFact, _RANGE_KEY, project_deltas)
+    _add_deltas(DailyHostRangeFact, _HOST_KEY, _summed(project_deltas, _HOST_KEY))
     # Last: the day locks it takes are held to the commit, and nothing after this waits on
     # another rollup's rows. The in-service rows of the same days are rebuilt under them.
     site_factors_rebuild(by_day)
     from assessments.footprint.in_service import in_service_days_apply
 
     in_service_days_apply(device_days)
+
+
+_PROJECT_KEY = ("day", "project_id", "team_id", "site_id", "phase")
+_RANGE_KEY = (*_PROJECT_KEY, "host_id", "measurement")
+_HOST_KEY = ("day", "site_id", "host_id", "measurement")
+
+
+def _summed(deltas: dict, key_names: tuple[str, ...]) -> dict:
+    """Deltas keyed by _RANGE_KEY, added up by fewer of its columns."""
+    positions = [_RANGE_KEY.index(name) for name in key_names]
+    result: dict = {}
+    for key, delta in deltas.items():
+        total = result.setdefault(tuple(key[p] for p in positions), dict.fromkeys(delta, 0.0))
+        for name, value in delta.items():
+            total[name] += value
+    return result
+
+
+def _host_range_days(range_days):
+    """DailyHostRangeFact rows of these DailyRangeFact rows (the project keys summed away)."""
+    hosts: dict = {}
+    for row in range_days:
+        key = (row.day, row.site_id, row.host_id, row.measurement)
+        total = hosts.setdefault(key, dict.fromkeys(MEASURE_FIELDS, 0.0))
+        for name in MEASURE_FIELDS:
+            total[name] += getattr(row, name)
+    for (day, site_id, host_id, measurement), sums in hosts.items():
+        yield DailyHostRangeFact(
+            day=day, site_id=site_id, host_id=host_id, measurement=measurement, **sums
+        )
+
+
+def _add_deltas(model, key_names: tuple[str, ...], deltas: dict) -> None:
+    """Add each {key: {measure: delta}} to its row of a daily aggregate: updated in place (keys
+    in a fixed order, so no deadlock), or added when none exists."""
+    for key in sorted(deltas, key=lambda k: tuple(str(part) for part in k)):
+        delta = deltas[key]
+        if not any(delta.values()):
+            continue
+        columns = dict(zip(key_names, key, strict=True))
+        if "phase" in columns:
+            columns["phase"] = columns["phase"] or ""
+        first = model.objects.filter(**columns).order_by("pk").values("pk")[:1]
+        updated = model.objects.filter(pk=Subquery(first)).update(
+            **{name: F(name) + value for name, value in delta.items()}
+        )
+        if not updated:
+            model.objects.create(**columns, **delta)
 
 
 def site_factors_rebuild(days) -> None:
@@ -192,6 +243,41 @@ def _project_days(day_start, day_end):
             team_id=row["team_id"],
             site_id=row["site_id"],
             phase=row["phase"] or "",
+            **{name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS},
+        )
+
+
+def _range_days(day_start, day_end):
+    rows = (
+        HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
+        .annotate(
+            day=TruncDate("hour", tzinfo=UTC),
+            device_host=F("device__host_id"),
+            device_kind=F("device__kind"),
+            device_source=F("device__source"),
+        )
+        .values(
+            "day",
+            "project_id",
+            "team_id",
+            "site_id",
+            "phase",
+            "device_host",
+            "device_kind",
+            "device_source",
+        )
+        .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_FIELDS})
+        .order_by()
+    )
+    for row in rows.iterator(chunk_size=5000):
+        yield DailyRangeFact(
+            day=row["day"],
+            project_id=row["project_id"],
+            team_id=row["team_id"],
+            site_id=row["site_id"],
+            phase=row["phase"] or "",
+            host_id=row["device_host"],
+            measurement=measurement_of(row["device_kind"], row["device_source"]),
             **{name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS},
         )
 

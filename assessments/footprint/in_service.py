@@ -7,10 +7,11 @@ The un-measured embodied carbon of a period of whole UTC days is
   + sum over device-days with facts of (stored rate x un-measured hours
                                         - current rate x in-service hours)     [day rows]
 
-DeviceInService keeps each device's window and current rate; DailyInServiceFact keeps the
-second sum per host and day. Reads group the windows in SQL and sum the day rows, so their cost
-follows the distinct windows and hosts x days. The arithmetic per device-day is
-footprint_math.measured_device_day.
+DeviceInService keeps each device's window and current rate (with the rate's GPU part, its GPU
+model and how the device is measured, which the ranges split embodied carbon by: class_rates,
+class_windows); DailyInServiceFact keeps the second sum per host and day. Reads group the
+windows in SQL and sum the day rows, so their cost follows the distinct windows and hosts x
+days. The arithmetic per device-day is footprint_math.measured_device_day.
 
 Kept in step by:
 - the rollup (in_service_days_apply, inside daily_facts_apply's transaction and its day locks):
@@ -33,6 +34,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Sum
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
+from assessments.footprint.scope_ranges import measurement_of
 from assessments.models import (
     DailyDeviceFact,
     DailyInServiceFact,
@@ -55,6 +57,10 @@ class Window(NamedTuple):
     since: datetime | None
     until: datetime | None
     rate: float
+    # What the ranges read (footprint.scope_ranges), kept with the rate they split.
+    gpu_model: str = ""
+    gpu_rate: float = 0.0
+    measurement: str = ""
 
 
 # --- marks ----------------------------------------------------------------------------------
@@ -103,6 +109,8 @@ def _windows(host_ids=None) -> list[Window]:
             "first_seen_at",
             "host__purchased",
             "host__decommissioned",
+            "kind",
+            "source",
         ).order_by()
     )
     if not rows:
@@ -117,21 +125,32 @@ def _windows(host_ids=None) -> list[Window]:
             .values_list("device_id", "first")
             .order_by()
         )
-    rates = {
-        pk: factor.kgco2e_per_hour
-        for pk, factor in embodied_for_devices(
-            _Ref(pk, host_id) for pk, host_id, *_ in rows
-        ).items()
-    }
+    factors = embodied_for_devices(_Ref(pk, host_id) for pk, host_id, *_ in rows)
     windows = []
-    for pk, host_id, site_id, first_seen, purchased, decommissioned in rows:
+    for pk, host_id, site_id, first_seen, purchased, decommissioned, kind, source in rows:
         since, until = fm.service_window(
             _midnight(purchased) if purchased else None,
             first_seen,
             first_fact.get(pk),
             _midnight(decommissioned) if decommissioned else None,
         )
-        windows.append(Window(pk, host_id, site_id, since, until, rates.get(pk, 0.0)))
+        factor = factors.get(pk)
+        gpu_rate = 0.0
+        if factor is not None:
+            gpu_rate = fm.embodied_kg_per_hour(factor.te_gpu, factor.l_gpu, 0.0, None, 1)
+        windows.append(
+            Window(
+                pk,
+                host_id,
+                site_id,
+                since,
+                until,
+                factor.kgco2e_per_hour if factor else 0.0,
+                (factor.gpu_model or "") if factor else "",
+                gpu_rate,
+                measurement_of(kind, source),
+            )
+        )
     return windows
 
 
@@ -233,6 +252,9 @@ def in_service_rebuild(host_ids=None) -> int:
                 since=w.since,
                 until=w.until,
                 kgco2e_per_hour=w.rate,
+                gpu_model=w.gpu_model,
+                gpu_kgco2e_per_hour=w.gpu_rate,
+                measurement=w.measurement,
             )
             for w in windows
         ),
@@ -328,6 +350,82 @@ def in_service_days_apply(device_days: set[tuple[int, date]], whole_days=()) -> 
 
 
 # --- reading --------------------------------------------------------------------------------
+
+
+def class_rates(host_ids, device_ids=None) -> dict[tuple[int, str], dict[str, float]]:
+    """{(host id, measurement): {GPU model name: summed GPU part of the rates, None: the rest}}
+    of these hosts' devices (device_ids: only these), as the rollup stored them, or worked out
+    live for a host marked stale: what the ranges split embodied carbon by
+    (footprint.scope_ranges)."""
+    result: dict = defaultdict(lambda: defaultdict(float))
+
+    def add(host_id, measurement, gpu_model, gpu_rate, rate):
+        rates = result[(host_id, measurement)]
+        if gpu_rate > 0:
+            rates[gpu_model or ""] += gpu_rate
+        rates[None] += max(rate - gpu_rate, 0.0)
+
+    stored, live = _stored_and_live(set(host_ids), device_ids)
+    if stored is not None:
+        for row in (
+            stored.values("host_id", "measurement", "gpu_model")
+            .annotate(gpu=Sum("gpu_kgco2e_per_hour"), rate=Sum("kgco2e_per_hour"))
+            .values_list("host_id", "measurement", "gpu_model", "gpu", "rate")
+            .order_by()
+        ):
+            add(*row)
+    for w in live:
+        add(w.host_id, w.measurement, w.gpu_model, w.gpu_rate, w.rate)
+    return result
+
+
+def class_windows(period_start: datetime, period_end: datetime, *, site_id=None, device_ids=None):
+    """[(host id, measurement, since, until, summed rate)] of the in-service windows that
+    overlap [period_start, period_end) (at one site, of these devices), as stored or worked out
+    live for a host marked stale: what the ranges split un-measured embodied carbon by."""
+    stored, live = _stored_and_live(None, device_ids)
+    rows = []
+    if stored is not None:
+        stored = stored.filter(since__lt=period_end, kgco2e_per_hour__gt=0).exclude(
+            until__lte=period_start
+        )
+        if site_id is not None:
+            stored = stored.filter(site_id=site_id)
+        rows = list(
+            stored.values("host_id", "measurement", "since", "until")
+            .annotate(rate=Sum("kgco2e_per_hour"))
+            .values_list("host_id", "measurement", "since", "until", "rate")
+            .order_by()
+        )
+    for w in live:
+        if w.since is None or w.since >= period_end or w.rate <= 0:
+            continue
+        if (w.until is not None and w.until <= period_start) or (
+            site_id is not None and w.site_id != site_id
+        ):
+            continue
+        rows.append((w.host_id, w.measurement, w.since, w.until, w.rate))
+    return rows
+
+
+def _stored_and_live(host_ids: set | None, device_ids) -> tuple:
+    """(DeviceInService rows of the hosts not marked stale or None, live windows of the stale
+    ones) of these hosts (None: every host) and devices (None: all)."""
+    stale = set(InServiceStale.objects.values_list("host_id", flat=True))
+    only = None if device_ids is None else set(device_ids)
+    everything = None in stale
+    stored = None
+    if not everything:
+        stored = DeviceInService.objects.exclude(host_id__in=stale)
+        if host_ids is not None:
+            stored = stored.filter(host_id__in=host_ids)
+        if only is not None:
+            stored = stored.filter(device_id__in=only)
+    live_hosts = host_ids if everything else (stale if host_ids is None else stale & host_ids)
+    live = []
+    if everything or live_hosts:
+        live = [w for w in _windows(live_hosts) if only is None or w.device_id in only]
+    return stored, live
 
 
 class InServiceFigures(NamedTuple):

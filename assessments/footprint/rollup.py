@@ -36,6 +36,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
+from assessments.footprint.scope_ranges import measurement_of
 from assessments.models import (
     MEASURE_FIELDS,
     Allocation,
@@ -932,14 +933,18 @@ def _daily_facts_update(pairs: dict, project_rows: list[HourlyProjectFact]) -> N
 
     device_days = {(device_id, hour.astimezone(UTC).date()) for device_id, hour in pairs}
     deltas: dict = defaultdict(lambda: dict.fromkeys(MEASURE_FIELDS, 0.0))
+    devices = {device_id: pair.device for (device_id, _), pair in pairs.items()}
 
     def add(part, sign):
+        device = devices[part.device_id]
         key = (
             part.hour.astimezone(UTC).date(),
             part.project_id,
             part.team_id,
             part.site_id,
             part.phase or "",
+            device.host_id,
+            measurement_of(device.kind, device.source),
         )
         for name in MEASURE_FIELDS:
             deltas[key][name] += sign * getattr(part, name)

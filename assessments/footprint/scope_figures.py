@@ -17,8 +17,8 @@ figure cannot mean one thing on a page and another in the API. The rules (docs/m
   (footprint_math).
 - Ranges: every figure's low and high within its inputs' bounds, and the inputs that widen
   total carbon's range most (footprint.scope_ranges, footprint.ranges_math), from one more
-  query grouping the facts by device and site: daily device facts for whole days of a fleet
-  scope, else hourly facts (project facts name no device per day).
+  query grouping the facts by host, way of measuring and site: the daily range facts for
+  whole days, else the hourly facts.
 """
 
 import math
@@ -39,7 +39,7 @@ from assessments.footprint.scope_ranges import (
     bounds_of,
     drivers_of,
     fact_groups,
-    unmeasured_by_device,
+    unmeasured_by_class,
 )
 from assessments.footprint.work import (
     declared_work_units,
@@ -50,7 +50,9 @@ from assessments.footprint.work import (
 from assessments.models import (
     MEASURE_FIELDS,
     DailyDeviceFact,
+    DailyHostRangeFact,
     DailyProjectFact,
+    DailyRangeFact,
     HardwareModel,
     HourlyDeviceFact,
     HourlyProjectFact,
@@ -249,8 +251,15 @@ def scope_figures(
         raise ValueError("end must be after start")
     days = in_service._whole_days(period_start, period_end)
     totals = _fact_sums(_facts(scope, period_start, period_end, days))
-    unmeasured = 0.0
-    if scope.is_fleet:
+    unmeasured, kept = 0.0, None
+    if days and scope.is_fleet and not scope.by_device:
+        # Whole days of the organisation or a site: the in-service rows the rollup keeps give
+        # the un-measured embodied carbon and the coverage in one pass.
+        [kept] = in_service_figures(
+            [(period_start.date(), period_end.date())], site=scope.site, with_coverage=True
+        )
+        unmeasured = kept.unmeasured_embodied_kgco2e
+    elif scope.is_fleet:
         [unmeasured] = in_service.unmeasured_embodied(
             [(period_start, period_end)], site=scope.site, device_ids=_scope_devices(scope)
         )
@@ -277,7 +286,7 @@ def scope_figures(
         work_units=work_units,
         work_unit=unit,
         sci=sci,
-        coverage=_coverage(scope, period_start, period_end, days),
+        coverage=_coverage(scope, period_start, period_end, days, kept),
         unmeasured_embodied_kgco2e=unmeasured,
         codecarbon=reported["summary"],
         work_units_by_kind=work["work_units_by_kind"],
@@ -357,8 +366,9 @@ def scope_breakdowns(
 
 
 def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float):
-    """The scope's ranges and range drivers: its facts grouped by device and site, CodeCarbon's
-    counted energy by site, its un-measured in-service embodied carbon by device."""
+    """The scope's ranges and range drivers: its facts grouped by host, measurement and site,
+    CodeCarbon's counted energy by site, its un-measured in-service embodied carbon by host and
+    measurement."""
     period_start, period_end, days = period
     inputs, terms = RangeInputs(), FigureTerms()
     groups = fact_groups(_range_facts(scope, period_start, period_end, days))
@@ -367,49 +377,53 @@ def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: f
         reported = codecarbon_counted_by(
             "site_id", start=period_start, end=period_end, **_codecarbon_filter(scope)
         )
-    unmeasured_split = unmeasured_by_device(
-        unmeasured, period_start, period_end, site=scope.site, device_ids=_scope_devices(scope)
+    device_ids = _scope_devices(scope)
+    unmeasured_split = unmeasured_by_class(
+        unmeasured, period_start, period_end, site=scope.site, device_ids=device_ids
     )
     inputs.load_sites({site_id for _, _, site_id, _ in groups} | set(reported))
-    inputs.load_devices({device_id for _, device_id, _, _ in groups} | set(unmeasured_split))
-    for _, device_id, site_id, sums in groups:
-        inputs.add_facts(terms, device_id, site_id, sums)
+    inputs.load_hosts(
+        {device_class[0] for _, device_class, _, _ in groups}
+        | {key[0] for key in unmeasured_split if key is not None},
+        device_ids=device_ids,
+    )
+    for _, device_class, site_id, sums in groups:
+        inputs.add_facts(terms, device_class, site_id, sums)
     for site_id, sums in reported.items():
         inputs.add_reported(terms, site_id, sums)
-    for device_id, kgco2e in unmeasured_split.items():
-        inputs.add_embodied(terms, device_id, kgco2e)
+    for device_class, kgco2e in unmeasured_split.items():
+        inputs.add_embodied(terms, device_class, kgco2e)
     return bounds_of(values, terms, inputs.inputs, work_units), drivers_of(terms, inputs.inputs)
 
 
 def _range_facts(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
-    """Facts that name their device: a fleet scope's device facts (daily for whole days), a
-    project scope's hourly project facts (the daily ones are not kept per device)."""
+    """Facts that name their devices' host and measurement: the daily range facts for whole
+    days (per host alone for the organisation or a site), else the hourly project facts (all
+    sum to the device facts, unallocated included); a scope narrowed to devices reads its
+    device facts."""
     if scope.by_device:
         return _facts(scope, period_start, period_end, days)
-    if scope.is_fleet:
-        if days:
-            facts = DailyDeviceFact.objects.filter(
-                day__gte=period_start.date(), day__lt=period_end.date()
-            )
-        else:
-            facts = HourlyDeviceFact.objects.filter(hour__gte=period_start, hour__lt=period_end)
+    if days and scope.is_fleet:
+        facts = DailyHostRangeFact.objects.filter(
+            day__gte=period_start.date(), day__lt=period_end.date()
+        )
         return facts.filter(site=scope.site) if scope.site is not None else facts
-    return _facts(scope, period_start, period_end, days=False)
+    return _facts(_project_part(scope), period_start, period_end, days, ranges=True)
 
 
 def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict]) -> None:
-    """Each breakdown row's ranges under "ranges": the scope's hourly facts grouped by device,
-    site and every breakdown's key in one query (the daily ones are not kept per device)."""
+    """Each breakdown row's ranges under "ranges": the scope's daily range facts grouped by
+    host, measurement, site and every breakdown's key in one query."""
     period_start, period_end = period
-    facts = _facts(_project_part(scope), period_start, period_end, days=False)
+    facts = _facts(_project_part(scope), period_start, period_end, days=True, ranges=True)
     columns = {}
     for by in breakdowns:
-        hourly_key = _breakdown_keys(by)[1]
-        if isinstance(hourly_key, str):
-            columns[by] = hourly_key
+        daily_key = _breakdown_keys(by)[0]
+        if isinstance(daily_key, str):
+            columns[by] = daily_key
         else:
             columns[by] = f"range_{by}"
-            facts = facts.annotate(**{columns[by]: hourly_key})
+            facts = facts.annotate(**{columns[by]: daily_key})
     groups = fact_groups(facts, tuple(columns.values()))
     reported = {}
     if not scope.by_device:
@@ -424,12 +438,12 @@ def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict]) -> None
     inputs = RangeInputs()
     reported_sites = {site_id for counted in reported.values() for _, site_id in counted}
     inputs.load_sites({site_id for _, _, site_id, _ in groups} | reported_sites)
-    inputs.load_devices({device_id for _, device_id, _, _ in groups})
+    inputs.load_hosts({device_class[0] for _, device_class, _, _ in groups})
     for position, (by, rows) in enumerate(breakdowns.items()):
         terms: dict = {}
-        for keys, device_id, site_id, sums in groups:
+        for keys, device_class, site_id, sums in groups:
             inputs.add_facts(
-                terms.setdefault(keys[position], FigureTerms()), device_id, site_id, sums
+                terms.setdefault(keys[position], FigureTerms()), device_class, site_id, sums
             )
         for (row_key, site_id), sums in reported.get(by, {}).items():
             inputs.add_reported(terms.setdefault(row_key, FigureTerms()), site_id, sums)
@@ -458,13 +472,18 @@ def _project_part(scope: Scope) -> Scope:
     return Scope(project=scope.project, team=scope.team, phase=scope.phase, site=scope.site)
 
 
-def _facts(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
+def _facts(
+    scope: Scope, period_start: datetime, period_end: datetime, days: bool, ranges: bool = False
+):
     """The facts of the scope: per day for whole days, else per hour. Device-narrowed scopes
     read the device facts; the others the project facts (which sum to the device facts,
-    unallocated included)."""
+    unallocated included), kept per host and measurement too for the ranges' days."""
     if days:
         in_period = Q(day__gte=period_start.date(), day__lt=period_end.date())
-        model = DailyDeviceFact if scope.by_device else DailyProjectFact
+        if scope.by_device:
+            model = DailyDeviceFact
+        else:
+            model = DailyRangeFact if ranges else DailyProjectFact
     else:
         in_period = Q(hour__gte=period_start, hour__lt=period_end)
         model = HourlyDeviceFact if scope.by_device else HourlyProjectFact
@@ -563,17 +582,14 @@ def _unallocated(
     }
 
 
-def _coverage(scope: Scope, period_start: datetime, period_end: datetime, days: bool):
+def _coverage(scope: Scope, period_start: datetime, period_end: datetime, days: bool, kept=None):
     """Measured / expected device time of the devices that reported for the scope (the devices
-    a project scope used)."""
-    if days and scope.is_fleet and not scope.by_device:
-        # Whole days of the organisation or a site: the in-service day rows the rollup keeps.
-        [figures] = in_service_figures(
-            [(period_start.date(), period_end.date())], site=scope.site, with_coverage=True
-        )
-        if not figures.reported:
+    a project scope used); kept: the in-service figures of the organisation's or a site's whole
+    days, read already."""
+    if kept is not None:
+        if not kept.reported:
             return None
-        return fm.coverage(figures.measured_seconds, figures.expected_seconds or 0.0)
+        return fm.coverage(kept.measured_seconds, kept.expected_seconds or 0.0)
     # Daily device facts name their devices; project facts are read per hour for that.
     facts = _facts(scope, period_start, period_end, days=days and scope.by_device)
     device_ids = set(facts.values_list("device_id", flat=True).distinct())

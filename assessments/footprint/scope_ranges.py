@@ -1,23 +1,27 @@
 """The uncertainty ranges of a scope's figures: which inputs each part of a figure depends on,
 and their bounds (docs/methodology.md, "Ranges"). The arithmetic is footprint.ranges_math.
 
-scope_figures groups the scope's facts by device and site in one query; each group is split
-into terms, each tied to the inputs it depends on:
+scope_figures groups the scope's facts by host, way of measuring and site in one query (the
+daily range facts keep those keys, so a read follows hosts x days, not devices x hours); each
+group is split into terms, each tied to the inputs it depends on, and terms with the same
+inputs are added together:
 
-- IT energy: the device's source of measurement (NVML for a GPU, RAPL for a CPU package, or
+- IT energy: the devices' source of measurement (NVML for a GPU, RAPL for a CPU package, or
   simulated; CodeCarbon's counted energy is its own source);
 - facility energy: that, and the site's PUE; operational carbon: those and the site's grid
   intensity (the zone's value and hourly series share one +-%); cost: the PUE and the site's price;
-- embodied carbon: the facts store TE_gpu / L_gpu + TE_host / (n * L_host) together, so a
-  device's embodied carbon is split into its GPU model's part and its host's part by today's
-  rates of the two; each part depends on its embodied carbon and its lifetime (the host's own
-  where it has them, else its host class's, else the baseline server's).
+- embodied carbon: the facts store TE_gpu / L_gpu + TE_host / (n * L_host) together, so the
+  embodied carbon of a host's devices measured one way is split into its GPU models' parts and
+  its host's part by those devices' rates today (kept with their in-service windows); each part
+  depends on its embodied carbon and its lifetime (the host's own where it has them, else its
+  host class's, else the baseline server's).
 
 A bound is a ratio to the input's value today, applied to what the facts hold. A bound left out
 equals the value; a fallback (the industry-average PUE, the world-average grid) carries the
 shipped bounds of reference_data/factor_bounds.csv.
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,40 +47,62 @@ MEASUREMENT_LABELS = {
     "simulated": "simulated energy",
 }
 NO_SITE = "-"
-# Above this many devices a read loads every device rather than a list of ids.
-DEVICES_BY_ID_MAX = 200
 
 
 @dataclass
 class FigureTerms:
-    """The terms of each summed figure of one scope (or one breakdown row)."""
+    """The terms of each summed figure of one scope (or one breakdown row). Terms with the same
+    inputs are added together as they come (the bounds are linear in each term's value), so a
+    read's work follows its distinct inputs, not its devices."""
 
-    terms: dict[str, list[rm.Term]] = field(default_factory=lambda: defaultdict(list))
+    values: dict[str, dict[tuple[str, ...], float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
 
     def add(self, name: str, value: float, inputs: tuple[str, ...]) -> None:
         if value:
-            self.terms[name].append(rm.Term(value, inputs))
+            self.values[name][inputs] += value
+
+    def of(self, name: str) -> list[rm.Term]:
+        return [rm.Term(value, inputs) for inputs, value in self.values[name].items()]
 
     def total_terms(self) -> list[rm.Term]:
-        return self.terms["operational_kgco2e"] + self.terms["embodied_kgco2e"]
+        return self.of("operational_kgco2e") + self.of("embodied_kgco2e")
+
+
+def measurement_of(kind: str, source: str) -> str:
+    """How a device's energy is measured, the key of its bounds in measurement_bounds(): a
+    simulated device's, else NVML's for a GPU and RAPL's for a CPU package."""
+    if source == "simulated":
+        return "simulated"
+    return "nvml_gpu" if kind == "gpu" else "rapl_cpu"
 
 
 @dataclass(frozen=True)
-class _DeviceInputs:
-    measurement: str
-    gpu_inputs: tuple[str, ...]
-    host_inputs: tuple[str, ...]
-    gpu_rate: float
-    host_rate: float
+class _ClassInputs:
+    """The devices of one host measured one way: the parts their embodied carbon splits into,
+    each (inputs, the devices' summed per-hour rate of that part)."""
+
+    parts: tuple[tuple[tuple[str, ...], float], ...]
+
+    def split(self, kgco2e: float) -> list[tuple[tuple[str, ...], float]]:
+        rate = math.fsum(part_rate for _, part_rate in self.parts)
+        if rate <= 0:
+            return [((), kgco2e)]
+        return [(inputs, kgco2e * part_rate / rate) for inputs, part_rate in self.parts]
 
 
-class _DeviceRow(NamedTuple):
-    """What the ranges read of a device (factors.embodied_for_devices reads pk and host_id)."""
+class _Host(NamedTuple):
+    """What _host_inputs reads of a host."""
 
-    pk: int
-    host_id: int
-    kind: str
-    source: str
+    hostname: str
+    hardware_model: HardwareModel | None
+    embodied_kgco2e: float | None
+    min_kgco2e: float | None
+    max_kgco2e: float | None
+    lifetime_years: float | None
+    lifetime_years_min: float | None
+    lifetime_years_max: float | None
 
 
 class RangeInputs:
@@ -85,7 +111,8 @@ class RangeInputs:
     def __init__(self):
         self.inputs: dict[str, rm.UncertainInput] = {}
         self._sites: dict = {}
-        self._devices: dict[int, _DeviceInputs] = {}
+        self._classes: dict[tuple[int, str], _ClassInputs] = {}
+        self._loaded_hosts: set[int] = set()
 
     def _add(self, key: str, label: str, factors: tuple[float, float]) -> str:
         if key not in self.inputs:
@@ -142,47 +169,48 @@ class RangeInputs:
             self._add(f"site:{name}:price", f"energy price {where}", price),
         )
 
-    # --- devices ---
+    # --- hosts and their devices ---
 
-    def load_devices(self, device_ids: Iterable[int]) -> None:
-        from assessments.organisation.factors import embodied_for_devices
-        from collectors.models import Device, Host
+    def load_hosts(self, host_ids: Iterable, device_ids: Iterable[int] | None = None) -> None:
+        """The inputs of these hosts' devices, by host and measurement (device_ids: only these
+        devices, for a scope narrowed to a host or a hardware model). The devices' rates and
+        GPU models are the in-service rows' (footprint.in_service.class_rates)."""
+        from assessments.footprint.in_service import class_rates
+        from collectors.models import Host
 
-        wanted = set(device_ids) - set(self._devices) - {None}
+        wanted = set(host_ids) - self._loaded_hosts - {None}
         if not wanted:
             return
-        columns = ("pk", "host_id", "kind", "source")
-        if len(wanted) <= DEVICES_BY_ID_MAX:
-            rows = list(Device.objects.filter(pk__in=wanted).values_list(*columns))
-        else:
-            # A fleet's devices: reading them all beats binding thousands of ids.
-            rows = [row for row in Device.objects.values_list(*columns) if row[0] in wanted]
-        devices = [_DeviceRow(*row) for row in rows]
-        hosts = Host.objects.select_related("hardware_model").in_bulk({d.host_id for d in devices})
-        factors = embodied_for_devices(devices)
+        self._loaded_hosts |= wanted
+        rates = class_rates(wanted, device_ids)
         models = {(m.kind, m.name): m for m in HardwareModel.objects.all()}
-        for device in devices:
-            self._devices[device.pk] = self._device_inputs(
-                device, hosts[device.host_id], factors[device.pk], models
+        by_pk = {m.pk: m for m in models.values()}
+        hosts = {
+            pk: _Host(hostname, by_pk.get(model_id), *bounds)
+            for pk, hostname, model_id, *bounds in Host.objects.filter(pk__in=wanted).values_list(
+                "pk",
+                "hostname",
+                "hardware_model_id",
+                "embodied_kgco2e",
+                "min_kgco2e",
+                "max_kgco2e",
+                "lifetime_years",
+                "lifetime_years_min",
+                "lifetime_years_max",
             )
-
-    def _device_inputs(self, device, host, factor, models) -> _DeviceInputs:
-        if device.source == "simulated":
-            kind = "simulated"
-        else:
-            kind = "nvml_gpu" if device.kind == "gpu" else "rapl_cpu"
-        gpu_inputs: tuple[str, ...] = ()
-        gpu_rate = host_rate = 0.0
-        if factor.te_gpu and factor.l_gpu:
-            gpu_rate = factor.te_gpu / factor.l_gpu
-            model = models.get(("gpu", factor.gpu_model))
-            if model is not None:
-                gpu_inputs = self._model_inputs(model)
-        host_inputs: tuple[str, ...] = ()
-        if factor.n_sharing_host and factor.l_host:
-            host_rate = factor.te_host_share / factor.l_host
-            host_inputs = self._host_inputs(host, models)
-        return _DeviceInputs(self._measurement(kind), gpu_inputs, host_inputs, gpu_rate, host_rate)
+        }
+        for key, by_part in rates.items():
+            parts = []
+            for name, rate in by_part.items():
+                if name is None:  # the host's share
+                    host = hosts.get(key[0])
+                    inputs = self._host_inputs(host, models) if host is not None else ()
+                else:
+                    model = models.get(("gpu", name))
+                    inputs = self._model_inputs(model) if model is not None else ()
+                if rate > 0:
+                    parts.append((inputs, rate))
+            self._classes[key] = _ClassInputs(tuple(parts))
 
     def _model_inputs(self, model) -> tuple[str, str]:
         return (
@@ -234,19 +262,21 @@ class RangeInputs:
 
     # --- terms ---
 
-    def add_facts(self, terms: FigureTerms, device_id, site_id, sums: dict) -> None:
-        """A group of facts of one device at one site."""
-        device = self._devices.get(device_id)
+    def _measured(self, measurement: str) -> tuple[str, ...]:
+        return (self._measurement(measurement),) if measurement in MEASUREMENT_LABELS else ()
+
+    def add_facts(self, terms: FigureTerms, device_class, site_id, sums: dict) -> None:
+        """A group of facts of one host's devices measured one way (device_class: (host id,
+        measurement)) at one site."""
         pue, grid, price = self._sites[site_id]
-        measured = (device.measurement,) if device is not None else ()
-        self._add_energy(terms, sums, measured, pue, (grid,), price)
-        self.add_embodied(terms, device_id, sums["embodied_kgco2e"])
+        self._add_energy(terms, sums, self._measured(device_class[1]), pue, (grid,), price)
+        self.add_embodied(terms, device_class, sums["embodied_kgco2e"])
 
     def add_reported(self, terms: FigureTerms, site_id, sums: dict) -> None:
         """CodeCarbon's counted energy at one site (none: the run's own grid zone)."""
         pue, grid, price = self._sites[site_id]
         grid_inputs = (grid,) if site_id is not None else ()
-        self._add_energy(terms, sums, (self._measurement("codecarbon"),), pue, grid_inputs, price)
+        self._add_energy(terms, sums, self._measured("codecarbon"), pue, grid_inputs, price)
 
     def _add_energy(self, terms, sums, measured, pue, grid: tuple[str, ...], price) -> None:
         terms.add("energy_it_kwh", sums["energy_it_kwh"], measured)
@@ -254,22 +284,24 @@ class RangeInputs:
         terms.add("operational_kgco2e", sums["operational_kgco2e"], (*measured, pue, *grid))
         terms.add("cost", sums["cost"], (*measured, pue, price))
 
-    def add_embodied(self, terms: FigureTerms, device_id, kgco2e: float) -> None:
-        device = self._devices.get(device_id)
-        if device is None or device.gpu_rate + device.host_rate <= 0:
-            # No rate today to split by: counted as it is, without bounds.
+    def add_embodied(self, terms: FigureTerms, device_class, kgco2e: float) -> None:
+        """Embodied carbon of one host's devices measured one way (device_class: (host id,
+        measurement)), split into its GPU models' parts and its host's part by their rates
+        today (the facts store the parts added together); without a rate to split by, counted
+        as it is, without bounds."""
+        found = self._classes.get(device_class) if device_class else None
+        if found is None:
             terms.add("embodied_kgco2e", kgco2e, ())
             return
-        gpu_part, host_part = rm.embodied_parts(kgco2e, device.gpu_rate, device.host_rate)
-        terms.add("embodied_kgco2e", gpu_part, device.gpu_inputs)
-        terms.add("embodied_kgco2e", host_part, device.host_inputs)
+        for inputs, part in found.split(kgco2e):
+            terms.add("embodied_kgco2e", part, inputs)
 
 
 def bounds_of(
     values: dict, terms: FigureTerms, inputs: dict, units: float | None = None
 ) -> dict[str, rm.Bounds | None]:
     """{figure name: Bounds} of RANGED for these figure values; sci None without SCI."""
-    result = {name: rm.figure_bounds(values[name], terms.terms[name], inputs) for name in SUMMED}
+    result = {name: rm.figure_bounds(values[name], terms.of(name), inputs) for name in SUMMED}
     result["total_kgco2e"] = rm.figure_bounds(
         values["operational_kgco2e"] + values["embodied_kgco2e"], terms.total_terms(), inputs
     )
@@ -286,49 +318,65 @@ def drivers_of(terms: FigureTerms, inputs: dict) -> tuple[rm.Driver, ...]:
 
 
 def fact_groups(facts, keys: tuple[str, ...] = ()):
-    """[(values of `keys`, device id, site id, sums)] of facts grouped by device and site and by
-    `keys` (columns or annotations of the facts): the one extra query of a scope's ranges."""
-    from django.db.models import Sum
+    """[(values of `keys`, (host id, measurement), site id, sums)] of facts grouped by the host
+    and measurement of their devices, by site and by `keys` (columns or annotations of the
+    facts): the one extra query of a scope's ranges. Daily project facts keep host and
+    measurement; other facts read them from their device."""
+    from django.db.models import F, Sum
 
-    columns = ["device_id", "site_id", *keys]
-    rows = facts.values(*columns).annotate(**{name: Sum(name) for name in SUMMED}).order_by()
-    return [
-        (
-            tuple(row[key] for key in keys),
-            row["device_id"],
-            row["site_id"],
-            {name: row[name] or 0.0 for name in SUMMED},
+    kept = any(f.name == "measurement" for f in facts.model._meta.get_fields())
+    if kept:
+        columns = ["host_id", "measurement"]
+    else:
+        facts = facts.annotate(
+            range_host=F("device__host_id"),
+            range_kind=F("device__kind"),
+            range_source=F("device__source"),
         )
-        for row in rows
-    ]
+        columns = ["range_host", "range_kind", "range_source"]
+    rows = (
+        facts.values(*columns, "site_id", *keys)
+        .annotate(**{name: Sum(name) for name in SUMMED})
+        .order_by()
+    )
+    groups = []
+    for row in rows:
+        if kept:
+            device_class = (row["host_id"], row["measurement"])
+        else:
+            device_class = (
+                row["range_host"],
+                measurement_of(row["range_kind"], row["range_source"]),
+            )
+        groups.append(
+            (
+                tuple(row[key] for key in keys),
+                device_class,
+                row["site_id"],
+                {name: row[name] or 0.0 for name in SUMMED},
+            )
+        )
+    return groups
 
 
-def unmeasured_by_device(
+def unmeasured_by_class(
     total_kgco2e: float, period_start: datetime, period_end: datetime, *, site=None, device_ids=None
-) -> dict[int | None, float]:
+) -> dict[tuple[int, str] | None, float]:
     """The un-measured in-service embodied carbon split among the devices in service in the
     period by their rate times their in-service hours in it (which of those hours no fact
-    measured is not kept per device); None: none known to split by."""
-    from django.db.models import Q
-
-    from assessments.models import DeviceInService
+    measured is not kept per device), summed by (host id, measurement); None: none known to
+    split by."""
+    from assessments.footprint.in_service import class_windows
 
     if not total_kgco2e:
         return {}
-    windows = DeviceInService.objects.filter(since__lt=period_end, kgco2e_per_hour__gt=0).filter(
-        Q(until__isnull=True) | Q(until__gt=period_start)
-    )
-    if site is not None:
-        windows = windows.filter(site=site)
-    if device_ids is not None:
-        windows = windows.filter(device_id__in=device_ids)
-    weights = {}
-    for device_id, since, until, rate in windows.values_list(
-        "device_id", "since", "until", "kgco2e_per_hour"
+    weights: dict = defaultdict(float)
+    for host_id, measurement, since, until, rate in class_windows(
+        period_start, period_end, site_id=getattr(site, "pk", site), device_ids=device_ids
     ):
         start, end = max(since, period_start), min(until or period_end, period_end)
-        weights[device_id] = rate * max((end - start).total_seconds(), 0.0)
-    weight = sum(weights.values())
+        weights[(host_id, measurement)] += rate * max((end - start).total_seconds(), 0.0)
+    weight = math.fsum(weights.values())
     if weight <= 0:
         return {None: total_kgco2e}
-    return {device_id: total_kgco2e * w / weight for device_id, w in weights.items()}
+    return {key: total_kgco2e * w / weight for key, w in weights.items()}

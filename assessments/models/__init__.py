@@ -10,7 +10,13 @@ from assessments.models.codecarbon import (
     CodeCarbonRun,
     HourlyCodeCarbonFact,
 )
-from assessments.models.daily import DailyDeviceFact, DailyProjectFact, DailySiteFactors
+from assessments.models.daily import (
+    DailyDeviceFact,
+    DailyHostRangeFact,
+    DailyProjectFact,
+    DailyRangeFact,
+    DailySiteFactors,
+)
 from assessments.models.decisions import Optimisation, Recommendation, Technique
 from assessments.models.factor_changes import FactorChange
 from assessments.models.facts import (
@@ -67,7 +73,9 @@ __all__ = [
     "CodeCarbonRun",
     "DailyDeviceFact",
     "DailyInServiceFact",
+    "DailyHostRangeFact",
     "DailyProjectFact",
+    "DailyRangeFact",
     "DailySiteFactors",
     "DeviceInService",
     "FactorChange",

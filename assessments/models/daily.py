@@ -49,6 +49,52 @@ class DailyProjectFact(FootprintMeasures):
         ]
 
 
+class DailyRangeFact(FootprintMeasures):
+    """The same sums as DailyProjectFact, per host and measurement too (how the devices' energy
+    was measured, footprint.scope_ranges.measurement_of): what a scope's ranges read, days per
+    host rather than hours per device. Kept apart so that the figures' own reads stay small."""
+
+    day = models.DateField()
+    project = models.ForeignKey(
+        "assessments.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey(
+        "assessments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    site = models.ForeignKey(
+        "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    phase = models.CharField(max_length=20, blank=True)
+    host = models.ForeignKey(
+        "collectors.Host", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    measurement = models.CharField(max_length=12, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day"], name="dailyrange_day"),
+            models.Index(fields=["project", "day"], name="dailyrange_project_day"),
+            models.Index(fields=["team", "day"], name="dailyrange_team_day"),
+        ]
+
+
+class DailyHostRangeFact(FootprintMeasures):
+    """DailyRangeFact's sums without the project keys: one host's facts of a day per site and
+    measurement, unallocated included, what the ranges of the organisation and a site read."""
+
+    day = models.DateField()
+    site = models.ForeignKey(
+        "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    host = models.ForeignKey(
+        "collectors.Host", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    measurement = models.CharField(max_length=12, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="dailyhostrange_day")]
+
+
 class DailyDeviceFact(FootprintMeasures, FactorSpread):
     """One device over one UTC day: sums of its HourlyDeviceFact rows."""
 

@@ -19,6 +19,12 @@ class DeviceInService(models.Model):
     since = models.DateTimeField(null=True, blank=True, help_text="Null: never in service.")
     until = models.DateTimeField(null=True, blank=True, help_text="Null: still in service.")
     kgco2e_per_hour = models.FloatField(default=0)
+    # What the ranges read of the device (footprint.scope_ranges): the GPU model its GPU part
+    # is charged at, that part of the rate (the rest is its host's share), and how its energy
+    # is measured.
+    gpu_model = models.CharField(max_length=200, blank=True)
+    gpu_kgco2e_per_hour = models.FloatField(default=0)
+    measurement = models.CharField(max_length=12, blank=True)
 
 
 class DailyInServiceFact(models.Model):

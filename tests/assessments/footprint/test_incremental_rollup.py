@@ -16,7 +16,9 @@ from assessments.footprint.rollup import rollup_dirty_hours, rollup_shard
 from assessments.models import MEASURE_FIELDS as SUMMED
 from assessments.models import (
     DailyDeviceFact,
+    DailyHostRangeFact,
     DailyProjectFact,
+    DailyRangeFact,
     HourlyDeviceFact,
     HourlyProjectFact,
     RollupShard,
@@ -60,6 +62,15 @@ def snapshot() -> dict:
         }
     for d in DailyProjectFact.objects.all():
         key = ("project-day", d.day, d.project_id, d.team_id, d.site_id, d.phase)
+        for name in SUMMED:
+            parts[key][name] += getattr(d, name)
+    for d in DailyRangeFact.objects.all():
+        key = ("range-day", d.day, d.project_id, d.team_id, d.site_id, d.phase, d.host_id)
+        key += (d.measurement,)
+        for name in SUMMED:
+            parts[key][name] += getattr(d, name)
+    for d in DailyHostRangeFact.objects.all():
+        key = ("host-range-day", d.day, d.site_id, d.host_id, d.measurement)
         for name in SUMMED:
             parts[key][name] += getattr(d, name)
     for key, values in parts.items():
@@ -133,11 +144,15 @@ def test_incremental_steps_equal_a_recompute_from_scratch():
     stepwise = snapshot()
     assert any(key[0] == "project-hour" and key[3] is None for key in stepwise)  # unallocated
     assert any(key[0] == "project-hour" and key[3] == llm.pk for key in stepwise)
+    assert any(key[0] == "range-day" and key[2] == llm.pk for key in stepwise)
+    assert any(key[0] == "host-range-day" for key in stepwise)
 
     HourlyProjectFact.objects.all().delete()
     HourlyDeviceFact.objects.all().delete()
     DailyDeviceFact.objects.all().delete()
     DailyProjectFact.objects.all().delete()
+    DailyRangeFact.objects.all().delete()
+    DailyHostRangeFact.objects.all().delete()
     _, result = facts_recompute(start=T0 - HOUR, end=T0 + 3 * HOUR)
     assert result.incremental == 0
     assert_same(stepwise, snapshot())

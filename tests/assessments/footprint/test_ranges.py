@@ -415,3 +415,53 @@ def test_several_breakdowns_read_at_once_carry_the_same_ranges_as_one_by_one(sce
                     assert (other.low, other.high) == pytest.approx((bounds.low, bounds.high))
     paris = Site.objects.get(name="paris")
     assert_ranges(together["site"][paris.pk]["ranges"], LLM)  # llm is all of paris
+
+
+def test_days_per_host_give_the_ranges_hours_per_device_give_and_a_stale_host_too(
+    scenario, monkeypatch
+):
+    """The daily range facts (per host and measurement) against the hourly project facts, with
+    a second GPU of another model on host P working for another project, and again with every
+    host's in-service rows marked stale (read live from the inventory)."""
+    from assessments.footprint import selectors
+    from assessments.footprint.in_service import in_service_mark_stale, in_service_refresh
+    from collectors.models import Host
+
+    host_p = Host.objects.get(hostname="host-p")
+    second = make_device(host_p, index=1)
+    second.gpu_model_override = HardwareModel.objects.get(name="Model B")
+    second.save()
+    add_samples(
+        second,
+        end=T0 + HOUR,
+        count=360,
+        every_s=10.0,
+        power_w=300.0,
+        tags=[{"project": "cv", "share": 1.0}],
+    )
+    rollup_dirty_hours()
+    in_service_refresh()
+    scopes = ({}, {"team": "cv"}, {"project": "cv"}, {"project": "llm"}, {"site": "paris"})
+
+    def read():
+        return {str(scope): figures(**scope).ranges for scope in scopes}
+
+    by_days = read()
+    assert by_days[str({"project": "cv"})]["embodied_kgco2e"].high > (
+        by_days[str({"project": "cv"})]["embodied_kgco2e"].low
+    )
+    monkeypatch.setattr(selectors, "_whole_days", lambda *_: False)
+    by_hours = read()
+    monkeypatch.undo()
+    in_service_mark_stale(None)
+    stale = read()
+    for other in (by_hours, stale):
+        for scope, ranges in by_days.items():
+            for name, bounds in ranges.items():
+                if bounds is None:
+                    assert other[scope][name] is None, (scope, name)
+                    continue
+                found = other[scope][name]
+                assert (found.low, found.high) == pytest.approx(
+                    (bounds.low, bounds.high), rel=1e-9
+                ), (scope, name)
