@@ -335,9 +335,9 @@ def scope_breakdowns(
     *, bys: tuple[str, ...], scope: Scope, start: date, end: date, with_ranges: bool = True
 ) -> dict[str, dict]:
     """{by: scope_breakdown(by=...)} for several splits of one scope and period, their ranges
-    from one read of the hourly facts (a page with several tables pays for it once)."""
+    from one read of the daily range facts (a page with several tables pays for it once)."""
     period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
-    result = {}
+    result, reported = {}, {}
     for by in bys:
         daily_key, hourly_key = _breakdown_keys(by)
         facts = _facts(_project_part(scope), period_start, period_end, days=True)
@@ -350,10 +350,15 @@ def scope_breakdowns(
             for row in facts.values(key).annotate(**{n: Sum(n) for n in MEASURE_FIELDS}).order_by()
         }
         if not scope.by_device:
-            counted = codecarbon_counted_by(
-                hourly_key, start=period_start, end=period_end, **_codecarbon_filter(scope)
+            # Per site too: the ranges' bounds differ per site.
+            reported[by] = codecarbon_counted_by(
+                hourly_key,
+                start=period_start,
+                end=period_end,
+                and_site=True,
+                **_codecarbon_filter(scope),
             )
-            for group, sums in counted.items():
+            for (group, _), sums in reported[by].items():
                 row = rows.setdefault(group, dict.fromkeys(MEASURE_FIELDS, 0.0))
                 for name, value in sums.items():
                     row[name] += value
@@ -361,7 +366,7 @@ def scope_breakdowns(
             row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
         result[by] = rows
     if with_ranges:
-        _breakdown_ranges(scope, (period_start, period_end), result)
+        _breakdown_ranges(scope, (period_start, period_end), result, reported)
     return result
 
 
@@ -411,9 +416,10 @@ def _range_facts(scope: Scope, period_start: datetime, period_end: datetime, day
     return _facts(_project_part(scope), period_start, period_end, days, ranges=True)
 
 
-def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict]) -> None:
+def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict], reported: dict) -> None:
     """Each breakdown row's ranges under "ranges": the scope's daily range facts grouped by
-    host, measurement, site and every breakdown's key in one query."""
+    host, measurement, site and every breakdown's key in one query; reported: per breakdown,
+    CodeCarbon's counted energy by (row key, site id)."""
     period_start, period_end = period
     facts = _facts(_project_part(scope), period_start, period_end, days=True, ranges=True)
     columns = {}
@@ -425,16 +431,6 @@ def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict]) -> None
             columns[by] = f"range_{by}"
             facts = facts.annotate(**{columns[by]: daily_key})
     groups = fact_groups(facts, tuple(columns.values()))
-    reported = {}
-    if not scope.by_device:
-        for by in breakdowns:
-            reported[by] = codecarbon_counted_by(
-                _breakdown_keys(by)[1],
-                start=period_start,
-                end=period_end,
-                and_site=True,
-                **_codecarbon_filter(scope),
-            )
     inputs = RangeInputs()
     reported_sites = {site_id for counted in reported.values() for _, site_id in counted}
     inputs.load_sites({site_id for _, _, site_id, _ in groups} | reported_sites)
