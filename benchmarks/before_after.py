@@ -93,6 +93,8 @@ def measure(args) -> None:
     else:
         url = "/"
     client.get(url)  # warm up imports and connections
+    # What this tree's web worker does once loaded (pages.web_process_state; none in older trees).
+    getattr(pages, "web_process_state", lambda: None)()
     times = []
     for _ in range(args.requests):
         cache.clear()  # every figure computed, as benchmarks/pages.py times them

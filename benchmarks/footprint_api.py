@@ -99,6 +99,7 @@ def main():
         first = (end - timedelta(days=args.days)).date()
         url = f"/api/v1/footprint?start={first}&end={end.date()}"
         client.get(url)  # warm up imports and connections
+        pages.web_process_state()
         daily = timed(client, url, args.requests)
         answer = client.get(url).json()
         selectors_whole_days = selectors._whole_days
