@@ -138,12 +138,8 @@ def copy_samples(devices) -> int:
 def mark_all_dirty(devices) -> None:
     from collectors.models import DirtyHour
 
-    DirtyHour.objects.bulk_create(
-        [DirtyHour(device=d, hour=HOUR_START) for d in devices],
-        update_conflicts=True,
-        unique_fields=["device", "hour"],
-        update_fields=["marked_at"],
-    )
+    # Marks are append-only (a recompute request: no batch), one per device-hour here.
+    DirtyHour.objects.bulk_create([DirtyHour(device=d, hour=HOUR_START) for d in devices])
 
 
 def main() -> None:

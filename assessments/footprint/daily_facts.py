@@ -26,7 +26,6 @@ from django.db.models import (
     FloatField,
     IntegerField,
     Q,
-    Subquery,
     Sum,
     Value,
     When,
@@ -105,8 +104,8 @@ def daily_facts_apply(device_days: set[tuple[int, date]], project_deltas: dict) 
     DailyHostRangeFact by day, site, host and measurement).
 
     Runs inside the rollup's transaction. Several rollups may add to the same project-day at once:
-    a row is updated in place (keys in a fixed order, so no deadlock), or added when none exists;
-    readers sum the rows of a day, so two rows added at once for one key are still right.
+    a row is updated in place (rows locked in id order, so no deadlock), or added when none
+    exists; readers sum the rows of a day, so two rows added at once for one key are still right.
     """
     if not device_days and not project_deltas:
         return
@@ -163,22 +162,68 @@ def _host_range_days(range_days):
         )
 
 
+def _stored_key(key_names: tuple[str, ...], key: tuple) -> tuple:
+    """A key as the aggregate stores it (a blank phase is "", not None)."""
+    return tuple(
+        (part or "") if name == "phase" else part for name, part in zip(key_names, key, strict=True)
+    )
+
+
 def _add_deltas(model, key_names: tuple[str, ...], deltas: dict) -> None:
-    """Add each {key: {measure: delta}} to its row of a daily aggregate: updated in place (keys
-    in a fixed order, so no deadlock), or added when none exists."""
-    for key in sorted(deltas, key=lambda k: tuple(str(part) for part in k)):
-        delta = deltas[key]
-        if not any(delta.values()):
-            continue
-        columns = dict(zip(key_names, key, strict=True))
-        if "phase" in columns:
-            columns["phase"] = columns["phase"] or ""
-        first = model.objects.filter(**columns).order_by("pk").values("pk")[:1]
-        updated = model.objects.filter(pk=Subquery(first)).update(
-            **{name: F(name) + value for name, value in delta.items()}
-        )
-        if not updated:
-            model.objects.create(**columns, **delta)
+    """Add each {key: {measure: delta}} to its row of a daily aggregate (the first, where two
+    rollups added one at once), or add a row where none exists: the days' rows read once, the
+    rows to change locked in id order (so two rollups never deadlock) and updated in batches."""
+    deltas = {_stored_key(key_names, key): d for key, d in deltas.items() if any(d.values())}
+    if not deltas:
+        return
+    existing: dict = {}
+    rows = model.objects.filter(day__in={key[0] for key in deltas}).order_by("pk")
+    for pk, *key in rows.values_list("pk", *key_names):
+        existing.setdefault(tuple(key), pk)
+    changed, added = {}, []
+    for key, delta in deltas.items():
+        pk = existing.get(key)
+        if pk is None:
+            added.append(model(**dict(zip(key_names, key, strict=True)), **delta))
+        else:
+            changed[pk] = delta
+    if changed:
+        locked = model.objects.select_for_update().filter(pk__in=list(changed))
+        list(locked.order_by("pk").values_list("pk", flat=True))
+        _add_to_rows(model, changed)
+    model.objects.bulk_create(added, batch_size=2000)
+
+
+def _add_to_rows(model, changed: dict[int, dict[str, float]]) -> None:
+    """Add {row id: {measure: delta}} to the rows: on PostgreSQL one UPDATE ... FROM (VALUES)
+    per thousand rows (Django's bulk_update compares every row with every other in CASE
+    expressions), elsewhere row by row."""
+    if not settings.DATABASE_IS_POSTGRES:
+        for pk, delta in changed.items():
+            model.objects.filter(pk=pk).update(
+                **{name: F(name) + value for name, value in delta.items()}
+            )
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = list(MEASURE_FIELDS)
+    columns = ", ".join(quote(name) for name in names)
+    assignments = ", ".join(f"{quote(n)} = t.{quote(n)} + v.{quote(n)}" for n in names)
+    row_sql = "(%s::bigint" + ", %s::float8" * len(names) + ")"
+    items = sorted(changed.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), 1000):
+            chunk = items[start : start + 1000]
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments} "
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v(id, {columns}) "
+                "WHERE t.id = v.id",
+                [
+                    value
+                    for pk, delta in chunk
+                    for value in (pk, *(delta.get(name, 0.0) for name in names))
+                ],
+            )
 
 
 def site_factors_rebuild(days) -> None:
