@@ -78,7 +78,7 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
         DailyHostRangeFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
-        range_days = list(_range_days(day_start, day_end))
+        range_days = list(_project_days(day_start, day_end, per_host=True))
         DailyRangeFact.objects.bulk_create(range_days, batch_size=2000)
         DailyHostRangeFact.objects.bulk_create(_host_range_days(range_days), batch_size=2000)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
@@ -273,57 +273,36 @@ def factor_ranges_combine(rows) -> dict:
     return by_site
 
 
-def _project_days(day_start, day_end):
-    rows = (
-        HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
-        .annotate(day=TruncDate("hour", tzinfo=UTC))
-        .values("day", "project_id", "team_id", "site_id", "phase")
-        .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_FIELDS})
-        .order_by()
+def _project_days(day_start, day_end, *, per_host: bool = False):
+    """DailyProjectFact rows of these days' hourly project facts (per_host: DailyRangeFact rows,
+    the same sums per host and measurement too)."""
+    hours = HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end).annotate(
+        day=TruncDate("hour", tzinfo=UTC)
     )
-    for row in rows.iterator(chunk_size=5000):
-        yield DailyProjectFact(
-            day=row["day"],
-            project_id=row["project_id"],
-            team_id=row["team_id"],
-            site_id=row["site_id"],
-            phase=row["phase"] or "",
-            **{name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS},
-        )
-
-
-def _range_days(day_start, day_end):
-    rows = (
-        HourlyProjectFact.objects.filter(hour__gte=day_start, hour__lt=day_end)
-        .annotate(
-            day=TruncDate("hour", tzinfo=UTC),
+    columns = ["day", "project_id", "team_id", "site_id", "phase"]
+    if per_host:
+        hours = hours.annotate(
             device_host=F("device__host_id"),
             device_kind=F("device__kind"),
             device_source=F("device__source"),
         )
-        .values(
-            "day",
-            "project_id",
-            "team_id",
-            "site_id",
-            "phase",
-            "device_host",
-            "device_kind",
-            "device_source",
-        )
+        columns += ["device_host", "device_kind", "device_source"]
+    rows = (
+        hours.values(*columns)
         .annotate(**{f"sum_{name}": Sum(name) for name in MEASURE_FIELDS})
         .order_by()
     )
     for row in rows.iterator(chunk_size=5000):
+        keys = {name: row[name] for name in columns[:4]} | {"phase": row["phase"] or ""}
+        sums = {name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS}
+        if not per_host:
+            yield DailyProjectFact(**keys, **sums)
+            continue
         yield DailyRangeFact(
-            day=row["day"],
-            project_id=row["project_id"],
-            team_id=row["team_id"],
-            site_id=row["site_id"],
-            phase=row["phase"] or "",
+            **keys,
             host_id=row["device_host"],
             measurement=measurement_of(row["device_kind"], row["device_source"]),
-            **{name: row[f"sum_{name}"] or 0 for name in MEASURE_FIELDS},
+            **sums,
         )
 
 

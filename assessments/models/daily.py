@@ -25,7 +25,7 @@ class FactorSpread(models.Model):
         abstract = True
 
 
-class DailyProjectFact(FootprintMeasures):
+class ProjectDay(FootprintMeasures):
     """One day's sums of HourlyProjectFact per (project, team, site, phase); project null =
     unallocated."""
 
@@ -42,6 +42,26 @@ class DailyProjectFact(FootprintMeasures):
     phase = models.CharField(max_length=20, blank=True)
 
     class Meta:
+        abstract = True
+
+
+class PerHost(models.Model):
+    """The host whose devices' facts a row sums and how their energy was measured
+    (footprint.scope_ranges.measurement_of): what a scope's ranges read."""
+
+    host = models.ForeignKey(
+        "collectors.Host", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    measurement = models.CharField(max_length=12, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class DailyProjectFact(ProjectDay):
+    """One day's sums of HourlyProjectFact per (project, team, site, phase): the figures' reads."""
+
+    class Meta:
         indexes = [
             models.Index(fields=["day"], name="dailyproject_day"),
             models.Index(fields=["project", "day"], name="dailyproject_project_day"),
@@ -49,26 +69,10 @@ class DailyProjectFact(FootprintMeasures):
         ]
 
 
-class DailyRangeFact(FootprintMeasures):
-    """The same sums as DailyProjectFact, per host and measurement too (how the devices' energy
-    was measured, footprint.scope_ranges.measurement_of): what a scope's ranges read, days per
-    host rather than hours per device. Kept apart so that the figures' own reads stay small."""
-
-    day = models.DateField()
-    project = models.ForeignKey(
-        "assessments.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    team = models.ForeignKey(
-        "assessments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    site = models.ForeignKey(
-        "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    phase = models.CharField(max_length=20, blank=True)
-    host = models.ForeignKey(
-        "collectors.Host", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    measurement = models.CharField(max_length=12, blank=True)
+class DailyRangeFact(ProjectDay, PerHost):
+    """The same sums as DailyProjectFact, per host and measurement too: what a scope's ranges
+    read, days per host rather than hours per device. Kept apart so that the figures' own
+    reads stay small."""
 
     class Meta:
         indexes = [
@@ -78,7 +82,7 @@ class DailyRangeFact(FootprintMeasures):
         ]
 
 
-class DailyHostRangeFact(FootprintMeasures):
+class DailyHostRangeFact(FootprintMeasures, PerHost):
     """DailyRangeFact's sums without the project keys: one host's facts of a day per site and
     measurement, unallocated included, what the ranges of the organisation and a site read."""
 
@@ -86,10 +90,6 @@ class DailyHostRangeFact(FootprintMeasures):
     site = models.ForeignKey(
         "assessments.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    host = models.ForeignKey(
-        "collectors.Host", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    measurement = models.CharField(max_length=12, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="dailyhostrange_day")]
