@@ -16,6 +16,7 @@ commit: a rebuild then always starts after the previous one committed and sees i
 """
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -78,9 +79,7 @@ def daily_facts_refresh(*, start: datetime, end: datetime) -> int:
         DailyHostRangeFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyDeviceFact.objects.filter(day__gte=days[0], day__lte=days[-1]).delete()
         DailyProjectFact.objects.bulk_create(_project_days(day_start, day_end), batch_size=2000)
-        range_days = list(_project_days(day_start, day_end, per_host=True))
-        DailyRangeFact.objects.bulk_create(range_days, batch_size=2000)
-        DailyHostRangeFact.objects.bulk_create(_host_range_days(range_days), batch_size=2000)
+        _range_days_create(day_start, day_end)
         DailyDeviceFact.objects.bulk_create(_device_days(day_start, day_end), batch_size=2000)
         site_factors_rebuild(days)
         # The in-service rows of the same days, from the device-days just rebuilt.
@@ -148,18 +147,27 @@ def _summed(deltas: dict, key_names: tuple[str, ...]) -> dict:
     return result
 
 
-def _host_range_days(range_days):
-    """DailyHostRangeFact rows of these DailyRangeFact rows (the project keys summed away)."""
+def _range_days_create(day_start, day_end) -> None:
+    """DailyRangeFact rows of these days, written a few thousand at a time, and the
+    DailyHostRangeFact rows they sum to (the project keys summed away)."""
     hosts: dict = {}
-    for row in range_days:
-        key = (row.day, row.site_id, row.host_id, row.measurement)
-        total = hosts.setdefault(key, dict.fromkeys(MEASURE_FIELDS, 0.0))
-        for name in MEASURE_FIELDS:
-            total[name] += getattr(row, name)
-    for (day, site_id, host_id, measurement), sums in hosts.items():
-        yield DailyHostRangeFact(
-            day=day, site_id=site_id, host_id=host_id, measurement=measurement, **sums
-        )
+    rows = _project_days(day_start, day_end, per_host=True)
+    while batch := list(islice(rows, 5000)):
+        DailyRangeFact.objects.bulk_create(batch)
+        for row in batch:
+            key = (row.day, row.site_id, row.host_id, row.measurement)
+            total = hosts.setdefault(key, dict.fromkeys(MEASURE_FIELDS, 0.0))
+            for name in MEASURE_FIELDS:
+                total[name] += getattr(row, name)
+    DailyHostRangeFact.objects.bulk_create(
+        (
+            DailyHostRangeFact(
+                day=day, site_id=site_id, host_id=host_id, measurement=measurement, **sums
+            )
+            for (day, site_id, host_id, measurement), sums in hosts.items()
+        ),
+        batch_size=2000,
+    )
 
 
 def _stored_key(key_names: tuple[str, ...], key: tuple) -> tuple:
