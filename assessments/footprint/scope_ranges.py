@@ -320,7 +320,7 @@ def drivers_of(terms: FigureTerms, inputs: dict) -> tuple[rm.Driver, ...]:
 def fact_groups(facts, keys: tuple[str, ...] = ()):
     """[(values of `keys`, (host id, measurement), site id, sums)] of facts grouped by the host
     and measurement of their devices, by site and by `keys` (columns or annotations of the
-    facts): the one extra query of a scope's ranges. Daily project facts keep host and
+    facts): the one extra query of a scope's ranges. The daily range facts keep host and
     measurement; other facts read them from their device."""
     from django.db.models import F, Sum
 
