@@ -179,13 +179,18 @@ def _stored_key(key_names: tuple[str, ...], key: tuple) -> tuple:
 
 def _add_deltas(model, key_names: tuple[str, ...], deltas: dict) -> None:
     """Add each {key: {measure: delta}} to its row of a daily aggregate (the first, where two
-    rollups added one at once), or add a row where none exists: the days' rows read once, the
-    rows to change locked in id order (so two rollups never deadlock) and updated in batches."""
+    rollups added one at once), or add a row where none exists: the days' rows (of the deltas'
+    hosts) read once, the rows to change locked in id order (so two rollups never deadlock) and
+    updated in batches."""
     deltas = {_stored_key(key_names, key): d for key, d in deltas.items() if any(d.values())}
     if not deltas:
         return
     existing: dict = {}
     rows = model.objects.filter(day__in={key[0] for key in deltas}).order_by("pk")
+    if "host_id" in key_names:
+        # A day holds a row per host (and project): read only the batch's hosts (every device
+        # has one).
+        rows = rows.filter(host_id__in={key[key_names.index("host_id")] for key in deltas})
     for pk, *key in rows.values_list("pk", *key_names):
         existing.setdefault(tuple(key), pk)
     changed, added = {}, []
