@@ -8,9 +8,11 @@ agent's; CodeCarbon's energy of that hour is overlap, shown and not counted. Eve
 CodeCarbon hour counts, with the factors stored on its HourlyCodeCarbonFact.
 """
 
+import functools
+import operator
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from assessments.models import (
     CodeCarbonExperiment,
@@ -52,22 +54,27 @@ def codecarbon_counted_by(
     phase=None,
     and_site: bool = False,
 ) -> dict:
-    """{value of `key` (a fact column: team_id, site_id, phase, project_id; or an expression of
-    the hour, such as its UTC day): the counted figures} over [start, end): the same rule as
-    codecarbon_footprint, per group (the breakdowns and the series). and_site: keyed by
-    (value, site id), for the ranges, whose bounds differ per site."""
+    """{value of `key` (a fact column: team_id, site_id, phase, project_id; a tuple of them,
+    valued by a tuple; or an expression of the hour, such as its UTC day): the counted figures}
+    over [start, end): the same rule as codecarbon_footprint, per group (the breakdowns and the
+    series). and_site: keyed by (value, site id), for the ranges, whose bounds differ per site."""
     facts = _scoped_facts(
         start=start, end=end, project=project, team=team, site=site, phase=phase
     ).filter(~Exists(_agent_measured()))
-    if not isinstance(key, str):
-        facts, key = facts.annotate(group=key), "group"
-    columns = [key, "site_id"] if and_site else [key]
-    return {
-        (tuple(row[c] for c in columns) if and_site else row[key]): {
+    if isinstance(key, tuple):
+        keys = list(key)
+    elif isinstance(key, str):
+        keys = [key]
+    else:
+        facts, keys = facts.annotate(group=key), ["group"]
+    result = {}
+    columns = [*keys, "site_id"] if and_site else keys
+    for row in facts.values(*columns).annotate(**{n: Sum(n) for n in COUNTED_FIELDS}).order_by():
+        value = tuple(row[k] for k in keys) if isinstance(key, tuple) else row[keys[0]]
+        result[(value, row["site_id"]) if and_site else value] = {
             name: row[name] or 0.0 for name in COUNTED_FIELDS
         }
-        for row in facts.values(*columns).annotate(**{n: Sum(n) for n in COUNTED_FIELDS}).order_by()
-    }
+    return result
 
 
 def codecarbon_footprint(
@@ -82,20 +89,57 @@ def codecarbon_footprint(
     """CodeCarbon's reported energy over [start, end) (UTC datetimes), for the same scope as
     footprint(): `counted` (the figures footprint() adds to its totals) and the summary shown
     as "reported by CodeCarbon" and "overlap (not counted)"."""
-    facts = _scoped_facts(start=start, end=end, project=project, team=team, site=site, phase=phase)
-    sums = {"counted": {}, "overlap": {}}
+    [found] = codecarbon_footprints(
+        [(start, end)], project=project, team=team, site=site, phase=phase
+    )
+    return found
+
+
+def codecarbon_footprints(
+    periods: list[tuple[datetime, datetime]],
+    *,
+    project: Project | None = None,
+    team=None,
+    site=None,
+    phase: str | None = None,
+) -> list[dict]:
+    """codecarbon_footprint() of each (start, end) period, in two queries."""
+    in_periods = [Q(hour__gte=start, hour__lt=end) for start, end in periods]
+    facts = _scoped_facts(
+        start=min(start for start, _ in periods),
+        end=max(end for _, end in periods),
+        project=project,
+        team=team,
+        site=site,
+        phase=phase,
+    ).filter(functools.reduce(operator.or_, in_periods))
+    sums = [{"counted": {}, "overlap": {}} for _ in periods]
     rows = (
         facts.annotate(measured=Exists(_agent_measured()))
         .values("measured")
         .annotate(
-            **{name: Sum(name) for name in COUNTED_FIELDS},
+            **{
+                f"{name}__{n}": Sum(name, filter=part)
+                for n, part in enumerate(in_periods)
+                for name in COUNTED_FIELDS
+            },
         )
         .order_by()
     )
     for row in rows:
         key = "overlap" if row["measured"] else "counted"
-        sums[key] = {name: row[name] or 0.0 for name in COUNTED_FIELDS}
-    runs = facts.values("run").distinct().count()
+        for n, found in enumerate(sums):
+            found[key] = {name: row[f"{name}__{n}"] or 0.0 for name in COUNTED_FIELDS}
+    runs = facts.aggregate(
+        **{
+            f"runs_{n}": Count("run", distinct=True, filter=part)
+            for n, part in enumerate(in_periods)
+        }
+    )
+    return [_footprint_of(found, runs[f"runs_{n}"]) for n, found in enumerate(sums)]
+
+
+def _footprint_of(sums: dict, runs: int) -> dict:
     counted = {name: sums["counted"].get(name, 0.0) for name in COUNTED_FIELDS}
     overlap = {name: sums["overlap"].get(name, 0.0) for name in COUNTED_FIELDS}
     return {

@@ -20,6 +20,7 @@ from assessments.footprint.scope_figures import (
     scope_breakdown,
     scope_breakdowns,
     scope_figures,
+    scope_figures_over,
     work_units_by_project,
 )
 from assessments.footprint.selectors import unmeasured_embodied
@@ -84,12 +85,12 @@ def kpi_comparison(*, end: date, team=None) -> dict:
     """This month (to date) against the same days of last month and of a year earlier."""
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
     # The ranges of this month only: the earlier months are compared, not shown with theirs.
-    figures = {
-        key: period_totals(
-            start=period.start, end=period.end, team=team, with_ranges=key == "current"
-        )
-        for key, period in periods.items()
-    }
+    found = scope_figures_over(
+        scope=_scope(team=team),
+        periods=[(period.start, period.end) for period in periods.values()],
+        with_ranges=[key == "current" for key in periods],
+    )
+    figures = {key: f.as_measures() for key, f in zip(periods, found, strict=True)}
     deltas = {
         key: {
             "vs_previous_pct": delta_pct(figures["current"][key], figures["previous"][key]),

@@ -24,13 +24,15 @@ Kept in step by:
   now by the slope it stored (devices still in service, their un-measured hours growing).
 """
 
+import functools
+import operator
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
 from assessments.footprint import footprint_math as fm
@@ -352,6 +354,12 @@ def in_service_days_apply(device_days: set[tuple[int, date]], whole_days=()) -> 
 # --- reading --------------------------------------------------------------------------------
 
 
+# Above this many hosts a read takes every host's rows and keeps the wanted ones in Python: a
+# long IN list costs more to build, send and parse than the rows it leaves out (the whole
+# organisation's ranges want every host).
+LONG_IN_LIST = 100
+
+
 def class_rates(host_ids, device_ids=None) -> dict[tuple[int, str], dict[str, float]]:
     """{(host id, measurement): {GPU model name: summed GPU part of the rates, None: the rest}}
     of these hosts' devices (device_ids: only these), as the rollup stored them, or worked out
@@ -365,7 +373,9 @@ def class_rates(host_ids, device_ids=None) -> dict[tuple[int, str], dict[str, fl
             rates[gpu_model or ""] += gpu_rate
         rates[None] += max(rate - gpu_rate, 0.0)
 
-    stored, live = _stored_and_live(set(host_ids), device_ids)
+    host_ids = set(host_ids)
+    many = len(host_ids) > LONG_IN_LIST
+    stored, live = _stored_and_live(None if many else host_ids, device_ids)
     if stored is not None:
         for row in (
             stored.values("host_id", "measurement", "gpu_model")
@@ -373,9 +383,11 @@ def class_rates(host_ids, device_ids=None) -> dict[tuple[int, str], dict[str, fl
             .values_list("host_id", "measurement", "gpu_model", "gpu", "rate")
             .order_by()
         ):
-            add(*row)
+            if row[0] in host_ids:
+                add(*row)
     for w in live:
-        add(w.host_id, w.measurement, w.gpu_model, w.gpu_rate, w.rate)
+        if w.host_id in host_ids:
+            add(w.host_id, w.measurement, w.gpu_model, w.gpu_rate, w.rate)
     return result
 
 
@@ -457,7 +469,12 @@ def in_service_figures(
     live_reported: dict[date, set[int]] = defaultdict(set)
     if not everything_stale:
         stored = DeviceInService.objects.filter(since__isnull=False).exclude(host_id__in=stale)
-        days = DailyInServiceFact.objects.filter(day__gte=lo, day__lt=hi).exclude(host_id__in=stale)
+        # The periods' own days, not every day between the first and the last (a month and the
+        # same month a year earlier).
+        in_periods = functools.reduce(
+            operator.or_, (Q(day__gte=first, day__lt=last) for first, last in periods)
+        )
+        days = DailyInServiceFact.objects.filter(in_periods).exclude(host_id__in=stale)
         if site_id is not None:
             stored, days = stored.filter(site_id=site_id), days.filter(site_id=site_id)
         windows = list(

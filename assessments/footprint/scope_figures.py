@@ -21,19 +21,22 @@ figure cannot mean one thing on a page and another in the API. The rules (docs/m
   whole days, else the hourly facts.
 """
 
+import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
-from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_footprint
+from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_footprints
 from assessments.footprint import footprint_math as fm
 from assessments.footprint import selectors as in_service
 from assessments.footprint.in_service import in_service_figures
 from assessments.footprint.ranges_math import Bounds, Driver
 from assessments.footprint.scope_ranges import (
+    SUMMED,
     FigureTerms,
     RangeInputs,
     bounds_of,
@@ -43,7 +46,7 @@ from assessments.footprint.scope_ranges import (
 )
 from assessments.footprint.work import (
     declared_work_units,
-    scope_work,
+    scope_work_over,
     serving_figures,
     work_by_kind,
 )
@@ -246,56 +249,66 @@ def scope_figures(
 ) -> ScopeFigures:
     """Energy, carbon, cost, work units, SCI and coverage of a scope over [start, end), with
     their ranges (with_ranges False: none, for reads that show no range, such as /metrics)."""
-    period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
-    if period_end <= period_start:
-        raise ValueError("end must be after start")
-    days = in_service._whole_days(period_start, period_end)
-    totals = _fact_sums(_facts(scope, period_start, period_end, days))
-    unmeasured, kept = 0.0, None
-    if days and scope.is_fleet and not scope.by_device:
-        # Whole days of the organisation or a site: the in-service rows the rollup keeps give
-        # the un-measured embodied carbon and the coverage in one pass.
-        [kept] = in_service_figures(
-            [(period_start.date(), period_end.date())], site=scope.site, with_coverage=True
+    [figures] = scope_figures_over(scope=scope, periods=[(start, end)], with_ranges=[with_ranges])
+    return figures
+
+
+def scope_figures_over(
+    *, scope: Scope, periods: list[tuple], with_ranges: list[bool] | None = None
+) -> list[ScopeFigures]:
+    """scope_figures() of each (start, end) period of one scope, the reads the periods share
+    made once for all of them (a month compared with earlier ones pays for one read of the
+    facts, not three). with_ranges: per period, whether it carries its ranges (default: all)."""
+    bounds = []
+    for start, end in periods:
+        period_start = in_service.as_utc_datetime(start)
+        period_end = in_service.as_utc_datetime(end)
+        if period_end <= period_start:
+            raise ValueError("end must be after start")
+        bounds.append((period_start, period_end, in_service._whole_days(period_start, period_end)))
+    with_ranges = [True] * len(bounds) if with_ranges is None else with_ranges
+    totals = _fact_sums_over(scope, bounds)
+    unmeasured, kept = _unmeasured_over(scope, bounds)
+    unallocated = _unallocated_over(scope, bounds, unmeasured)
+    declared = _declared_units(scope)
+    works = scope_work_over(_work_records(scope), [period[:2] for period in bounds])
+    reported_all = _reported(scope, [period[:2] for period in bounds])
+    results = []
+    for n, (period_start, period_end, days) in enumerate(bounds):
+        sums = totals[n]
+        reported = reported_all[n]
+        for name, value in reported["counted"].items():
+            sums[name] += value
+        work = works[n]
+        units = work["declared"].values()
+        unit = fm.common_unit(declared | work["unit_names"])
+        embodied = sums["embodied_kgco2e"] + unmeasured[n]
+        work_units = math.fsum(units)
+        sci = fm.scope_sci(sums["operational_kgco2e"], embodied, units, unit)
+        ranges, drivers = {}, ()
+        if with_ranges[n]:
+            values = sums | {"embodied_kgco2e": embodied, "sci": sci}
+            ranges, drivers = _ranges(
+                scope, (period_start, period_end, days), values, unmeasured[n], work_units
+            )
+        results.append(
+            ScopeFigures(
+                **(sums | {"embodied_kgco2e": embodied}),
+                work_units=work_units,
+                work_unit=unit,
+                sci=sci,
+                coverage=_coverage(scope, period_start, period_end, days, kept[n]),
+                unmeasured_embodied_kgco2e=unmeasured[n],
+                codecarbon=reported["summary"],
+                work_units_by_kind=work["work_units_by_kind"],
+                work_by_kind=work["work_by_kind"],
+                is_project=scope.project is not None,
+                ranges=ranges,
+                range_drivers=drivers,
+                **unallocated[n],
+            )
         )
-        unmeasured = kept.unmeasured_embodied_kgco2e
-    elif scope.is_fleet:
-        [unmeasured] = in_service.unmeasured_embodied(
-            [(period_start, period_end)], site=scope.site, device_ids=_scope_devices(scope)
-        )
-    reported = _reported(scope, period_start, period_end)
-    for name, value in reported["counted"].items():
-        totals[name] += value
-    work = scope_work(_work_records(scope), period_start, period_end)
-    units = _declared_units_by_project(work["declared"])
-    unit = fm.common_unit(_declared_units(scope) | {name for _, name in units})
-    operational, embodied = totals["operational_kgco2e"], totals["embodied_kgco2e"] + unmeasured
-    unallocated = {}
-    if scope.is_fleet and not scope.by_device:
-        unallocated = _unallocated(scope, period_start, period_end, days, unmeasured)
-    work_units = math.fsum(units.values())
-    sci = fm.scope_sci(operational, embodied, units.values(), unit)
-    ranges, drivers = {}, ()
-    if with_ranges:
-        values = totals | {"embodied_kgco2e": embodied, "sci": sci}
-        ranges, drivers = _ranges(
-            scope, (period_start, period_end, days), values, unmeasured, work_units
-        )
-    return ScopeFigures(
-        **(totals | {"embodied_kgco2e": embodied}),
-        work_units=work_units,
-        work_unit=unit,
-        sci=sci,
-        coverage=_coverage(scope, period_start, period_end, days, kept),
-        unmeasured_embodied_kgco2e=unmeasured,
-        codecarbon=reported["summary"],
-        work_units_by_kind=work["work_units_by_kind"],
-        work_by_kind=work["work_by_kind"],
-        is_project=scope.project is not None,
-        ranges=ranges,
-        range_drivers=drivers,
-        **unallocated,
-    )
+    return results
 
 
 # A breakdown's key in the daily project facts and in the hourly ones (day and month: the
@@ -334,40 +347,55 @@ def scope_breakdown(
 def scope_breakdowns(
     *, bys: tuple[str, ...], scope: Scope, start: date, end: date, with_ranges: bool = True
 ) -> dict[str, dict]:
-    """{by: scope_breakdown(by=...)} for several splits of one scope and period, their ranges
-    from one read of the daily range facts (a page with several tables pays for it once)."""
+    """{by: scope_breakdown(by=...)} for several splits of one scope and period: the splits by
+    team, phase, site and project from one grouped read of the facts and one of CodeCarbon's,
+    their ranges from one read of the daily range facts (a page with several tables pays for
+    each once)."""
     period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
-    result, reported = {}, {}
+    facts = _facts(_project_part(scope), period_start, period_end, days=True)
+    columns = {by: _BREAKDOWN_FIELDS[by] for by in bys if by in _BREAKDOWN_FIELDS}
+    result = {by: {} for by in bys}
+    sums = {n: Sum(n) for n in MEASURE_FIELDS}
+    if columns:
+        for row in facts.values(*columns.values()).annotate(**sums).order_by():
+            for by, column in columns.items():
+                _add_sums(result[by], row[column], row)
     for by in bys:
-        daily_key, hourly_key = _breakdown_keys(by)
-        facts = _facts(_project_part(scope), period_start, period_end, days=True)
-        if isinstance(daily_key, str):
-            key = daily_key
-        else:
-            facts, key = facts.annotate(period=daily_key), "period"
-        rows = {
-            row[key]: {name: row[name] or 0.0 for name in MEASURE_FIELDS}
-            for row in facts.values(key).annotate(**{n: Sum(n) for n in MEASURE_FIELDS}).order_by()
-        }
-        if not scope.by_device:
-            # Per site too: the ranges' bounds differ per site.
-            reported[by] = codecarbon_counted_by(
-                hourly_key,
+        if by not in columns:  # a trend's buckets
+            periods = facts.annotate(period=_breakdown_keys(by)[0]).values("period")
+            for row in periods.annotate(**sums).order_by():
+                _add_sums(result[by], row["period"], row)
+    reported = {by: {} for by in bys}
+    if not scope.by_device:
+        # Per site too: the ranges' bounds differ per site.
+        splits = [(tuple(columns), tuple(columns.values()))] if columns else []
+        splits += [((by,), _breakdown_keys(by)[1]) for by in bys if by not in columns]
+        for split, key in splits:
+            for (values, site_id), counts in codecarbon_counted_by(
+                key,
                 start=period_start,
                 end=period_end,
                 and_site=True,
                 **_codecarbon_filter(scope),
-            )
-            for (group, _), sums in reported[by].items():
-                row = rows.setdefault(group, dict.fromkeys(MEASURE_FIELDS, 0.0))
-                for name, value in sums.items():
-                    row[name] += value
+            ).items():
+                values = values if isinstance(key, tuple) else (values,)
+                for by, value in zip(split, values, strict=True):
+                    _add_sums(reported[by], (value, site_id), counts)
+                    _add_sums(result[by], value, counts)
+    for rows in result.values():
         for row in rows.values():
             row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
-        result[by] = rows
     if with_ranges:
         _breakdown_ranges(scope, (period_start, period_end), result, reported)
     return result
+
+
+def _add_sums(rows: dict, key, sums: dict) -> None:
+    """Adds a group's sums to the row of `key` (a new row has every measure at 0)."""
+    row = rows.setdefault(key, dict.fromkeys(MEASURE_FIELDS, 0.0))
+    for name, value in sums.items():
+        if name in row:
+            row[name] += value or 0.0
 
 
 def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float):
@@ -436,11 +464,18 @@ def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict], reporte
     inputs.load_sites({site_id for _, _, site_id, _ in groups} | reported_sites)
     inputs.load_hosts({device_class[0] for _, device_class, _, _ in groups})
     for position, (by, rows) in enumerate(breakdowns.items()):
-        terms: dict = {}
+        # The groups of one row that share a host, measurement and site share their inputs:
+        # added up first, their terms are worked out once.
+        merged: dict = {}
         for keys, device_class, site_id, sums in groups:
-            inputs.add_facts(
-                terms.setdefault(keys[position], FigureTerms()), device_class, site_id, sums
-            )
+            key = (keys[position], device_class, site_id)
+            if key in merged:
+                merged[key] = {name: merged[key][name] + sums[name] for name in SUMMED}
+            else:
+                merged[key] = sums
+        terms: dict = {}
+        for (row_key, device_class, site_id), sums in merged.items():
+            inputs.add_facts(terms.setdefault(row_key, FigureTerms()), device_class, site_id, sums)
         for (row_key, site_id), sums in reported.get(by, {}).items():
             inputs.add_reported(terms.setdefault(row_key, FigureTerms()), site_id, sums)
         for row_key, row in rows.items():
@@ -450,14 +485,7 @@ def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict], reporte
 def work_units_by_project(*, projects, start: date, end: date) -> dict[int, float]:
     """Units of work per project id in [start, end) (each record by its share in the period)."""
     records = WorkRecord.objects.filter(project__in=projects)
-    return {
-        project_id: units
-        for (project_id, _), units in _work_units(
-            records,
-            in_service.as_utc_datetime(start),
-            in_service.as_utc_datetime(end),
-        ).items()
-    }
+    return _work_units(records, in_service.as_utc_datetime(start), in_service.as_utc_datetime(end))
 
 
 # --- one question each -----------------------------------------------------------------------
@@ -474,16 +502,25 @@ def _facts(
     """The facts of the scope: per day for whole days, else per hour. Device-narrowed scopes
     read the device facts; the others the project facts (which sum to the device facts,
     unallocated included), kept per host and measurement too for the ranges' days."""
+    return _facts_in(scope, [_in_period(period_start, period_end, days)], days, ranges)
+
+
+def _in_period(period_start: datetime, period_end: datetime, days: bool) -> Q:
     if days:
-        in_period = Q(day__gte=period_start.date(), day__lt=period_end.date())
+        return Q(day__gte=period_start.date(), day__lt=period_end.date())
+    return Q(hour__gte=period_start, hour__lt=period_end)
+
+
+def _facts_in(scope: Scope, periods: list[Q], days: bool, ranges: bool = False):
+    """_facts() of the scope in any of these periods (_in_period's conditions)."""
+    if days:
         if scope.by_device:
             model = DailyDeviceFact
         else:
             model = DailyRangeFact if ranges else DailyProjectFact
     else:
-        in_period = Q(hour__gte=period_start, hour__lt=period_end)
         model = HourlyDeviceFact if scope.by_device else HourlyProjectFact
-    facts = model.objects.filter(in_period)
+    facts = model.objects.filter(functools.reduce(operator.or_, periods))
     if scope.by_device:
         return facts.filter(device_id__in=_scope_devices(scope))
     filters = {"project": scope.project, "team": scope.team, "site": scope.site}
@@ -491,10 +528,60 @@ def _facts(
     return facts.filter(phase=scope.phase) if scope.phase is not None else facts
 
 
-def _fact_sums(facts) -> dict[str, float]:
-    sums = facts.measure_sums()
-    sums.pop("total_kgco2e")
-    return sums
+def _sums_over(scope: Scope, bounds: list[tuple], only: Q | None = None) -> list[dict]:
+    """The scope's summed facts in each period (bounds: (start, end, whole days)); only: a
+    further condition on the facts. The whole-day periods are summed in one query."""
+    results: list = [None] * len(bounds)
+    whole = [n for n, (_, _, days) in enumerate(bounds) if days]
+    if whole:
+        parts = [_in_period(*bounds[n]) for n in whole]
+        facts = _facts_in(scope, parts, days=True)
+        facts = facts if only is None else facts.filter(only)
+        for n, sums in zip(whole, facts.measure_sums_in(parts), strict=True):
+            results[n] = sums
+    for n, (period_start, period_end, days) in enumerate(bounds):
+        if not days:
+            facts = _facts(scope, period_start, period_end, days=False)
+            results[n] = (facts if only is None else facts.filter(only)).measure_sums()
+    return results
+
+
+def _fact_sums_over(scope: Scope, bounds: list[tuple]) -> list[dict[str, float]]:
+    """The summed facts of each period, without their total."""
+    results = _sums_over(scope, bounds)
+    for sums in results:
+        sums.pop("total_kgco2e")
+    return results
+
+
+def _unmeasured_over(scope: Scope, bounds: list[tuple]) -> tuple[list[float], list]:
+    """Per period: the embodied carbon of the scope's in-service hours no fact measured (fleet
+    scopes), and the in-service figures of the organisation's or a site's whole days (None
+    for other periods), which give their coverage too."""
+    unmeasured, kept = [0.0] * len(bounds), [None] * len(bounds)
+    if not scope.is_fleet:
+        return unmeasured, kept
+    whole = []
+    if not scope.by_device:
+        whole = [n for n, (_, _, days) in enumerate(bounds) if days]
+    if whole:
+        # Whole days of the organisation or a site: the in-service rows the rollup keeps give
+        # the un-measured embodied carbon and the coverage in one pass.
+        found = in_service_figures(
+            [(bounds[n][0].date(), bounds[n][1].date()) for n in whole],
+            site=scope.site,
+            with_coverage=True,
+        )
+        for n, figures in zip(whole, found, strict=True):
+            kept[n], unmeasured[n] = figures, figures.unmeasured_embodied_kgco2e
+    rest = [n for n in range(len(bounds)) if n not in whole]
+    if rest:
+        found = in_service.unmeasured_embodied(
+            [bounds[n][:2] for n in rest], site=scope.site, device_ids=_scope_devices(scope)
+        )
+        for n, value in zip(rest, found, strict=True):
+            unmeasured[n] = value
+    return unmeasured, kept
 
 
 def _scope_devices(scope: Scope) -> list[int] | None:
@@ -525,11 +612,12 @@ def _codecarbon_filter(scope: Scope) -> dict:
     return {"project": scope.project, "team": scope.team, "site": scope.site, "phase": scope.phase}
 
 
-def _reported(scope: Scope, period_start: datetime, period_end: datetime) -> dict:
-    """CodeCarbon's energy of the scope: what counts, and the summary shown beside it."""
+def _reported(scope: Scope, periods: list[tuple[datetime, datetime]]) -> list[dict]:
+    """CodeCarbon's energy of the scope in each period: what counts, and the summary shown
+    beside it."""
     if scope.by_device:
-        return {"counted": {}, "summary": {}}
-    return codecarbon_footprint(start=period_start, end=period_end, **_codecarbon_filter(scope))
+        return [{"counted": {}, "summary": {}} for _ in periods]
+    return codecarbon_footprints(periods, **_codecarbon_filter(scope))
 
 
 def _work_records(scope: Scope):
@@ -541,19 +629,12 @@ def _work_records(scope: Scope):
     return WorkRecord.objects.filter(**{k: v for k, v in filters.items() if v is not None})
 
 
-def _work_units(records, period_start: datetime, period_end: datetime) -> dict:
-    """{(project id, unit name): units of the project's declared kind in the period} of these
-    work records: the one count of work units (assessments.footprint.work: each record by the
-    share of its interval inside the period, footprint_math.prorated_units; measured work
-    winning over posted work for the hours the engine's counters cover)."""
-    return _declared_units_by_project(
-        declared_work_units(work_by_kind(records, period_start, period_end))[0]
-    )
-
-
-def _declared_units_by_project(per_project: dict[int, float]) -> dict:
-    names = dict(Project.objects.filter(pk__in=per_project).values_list("pk", "work_unit"))
-    return {(pk, names[pk]): units for pk, units in per_project.items()}
+def _work_units(records, period_start: datetime, period_end: datetime) -> dict[int, float]:
+    """{project id: units of the project's declared kind in the period} of these work records:
+    the one count of work units (assessments.footprint.work: each record by the share of its
+    interval inside the period, footprint_math.prorated_units; measured work winning over
+    posted work for the hours the engine's counters cover)."""
+    return declared_work_units(work_by_kind(records, period_start, period_end))[0]
 
 
 def _declared_units(scope: Scope) -> set[str]:
@@ -566,16 +647,20 @@ def _declared_units(scope: Scope) -> set[str]:
     return set(projects.values_list("work_unit", flat=True).distinct().order_by())
 
 
-def _unallocated(
-    scope: Scope, period_start: datetime, period_end: datetime, days: bool, unmeasured: float
-) -> dict:
-    """The organisation's (or a site's) energy and embodied carbon no project used."""
-    facts = _facts(scope, period_start, period_end, days).filter(project__isnull=True)
-    sums = facts.aggregate(energy=Sum("energy_it_kwh"), embodied=Sum("embodied_kgco2e"))
-    return {
-        "unallocated_energy_kwh": sums["energy"] or 0.0,
-        "unallocated_embodied_kgco2e": (sums["embodied"] or 0.0) + unmeasured,
-    }
+def _unallocated_over(scope: Scope, bounds: list[tuple], unmeasured: list[float]) -> list[dict]:
+    """Per period, the organisation's (or a site's) energy and embodied carbon no project used
+    (nothing for other scopes)."""
+    if not scope.is_fleet or scope.by_device:
+        return [{} for _ in bounds]
+    return [
+        {
+            "unallocated_energy_kwh": sums["energy_it_kwh"],
+            "unallocated_embodied_kgco2e": sums["embodied_kgco2e"] + extra,
+        }
+        for sums, extra in zip(
+            _sums_over(scope, bounds, only=Q(project__isnull=True)), unmeasured, strict=True
+        )
+    ]
 
 
 def _coverage(scope: Scope, period_start: datetime, period_end: datetime, days: bool, kept=None):

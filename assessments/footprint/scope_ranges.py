@@ -113,6 +113,7 @@ class RangeInputs:
         self._sites: dict = {}
         self._classes: dict[tuple[int, str], _ClassInputs] = {}
         self._loaded_hosts: set[int] = set()
+        self._models: dict[int, tuple[str, str]] = {}  # hardware model id: its two inputs
 
     def _add(self, key: str, label: str, factors: tuple[float, float]) -> str:
         if key not in self.inputs:
@@ -175,7 +176,7 @@ class RangeInputs:
         """The inputs of these hosts' devices, by host and measurement (device_ids: only these
         devices, for a scope narrowed to a host or a hardware model). The devices' rates and
         GPU models are the in-service rows' (footprint.in_service.class_rates)."""
-        from assessments.footprint.in_service import class_rates
+        from assessments.footprint.in_service import LONG_IN_LIST, class_rates
         from collectors.models import Host
 
         wanted = set(host_ids) - self._loaded_hosts - {None}
@@ -185,9 +186,12 @@ class RangeInputs:
         rates = class_rates(wanted, device_ids)
         models = {(m.kind, m.name): m for m in HardwareModel.objects.all()}
         by_pk = {m.pk: m for m in models.values()}
+        hosts = Host.objects.all()
+        if len(wanted) <= LONG_IN_LIST:
+            hosts = hosts.filter(pk__in=wanted)
         hosts = {
             pk: _Host(hostname, by_pk.get(model_id), *bounds)
-            for pk, hostname, model_id, *bounds in Host.objects.filter(pk__in=wanted).values_list(
+            for pk, hostname, model_id, *bounds in hosts.values_list(
                 "pk",
                 "hostname",
                 "hardware_model_id",
@@ -213,6 +217,11 @@ class RangeInputs:
             self._classes[key] = _ClassInputs(tuple(parts))
 
     def _model_inputs(self, model) -> tuple[str, str]:
+        if model.pk not in self._models:
+            self._models[model.pk] = self._new_model_inputs(model)
+        return self._models[model.pk]
+
+    def _new_model_inputs(self, model) -> tuple[str, str]:
         return (
             self._add(
                 f"hardware_model:{model.name}:embodied",

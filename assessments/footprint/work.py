@@ -6,10 +6,12 @@ dashboards read it. The arithmetic is in assessments.footprint.footprint_math (K
 posted_outside_measured, prorated_units).
 """
 
+import functools
+import operator
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
 from assessments.footprint import footprint_math as fm
@@ -19,70 +21,118 @@ from assessments.models import Project, WorkKind, WorkRecord, WorkSource
 def work_by_kind(
     records, period_start: datetime, period_end: datetime
 ) -> dict[tuple[int, str], fm.KindWork]:
-    """(project id, kind) -> KindWork over [period_start, period_end) for these WorkRecords.
+    """(project id, kind) -> KindWork over [period_start, period_end) for these WorkRecords."""
+    [found] = work_by_kind_over(records, [(period_start, period_end)])
+    return found
 
-    Measured records are summed by the database (the few crossing the period's edges prorated);
-    measured records never cross an hour (the agent and the ingest split them), so the hours
-    they cover are those their start falls in. Posted records, few, are prorated one by one.
+
+def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list[dict]:
+    """work_by_kind() of each (start, end) period, in five queries whatever their number.
+
+    The database sums the records inside a period; records crossing its edges are prorated
+    one by one, and so are the posted records of a project and kind whose engine measured
+    work in the period (their units inside its measured hours are overlap). Measured records
+    never cross an hour (the agent and the ingest split them), so the hours they cover are
+    those their start falls in.
     """
-    overlapping = records.filter(period_start__lt=period_end, period_end__gt=period_start)
-    measured = overlapping.filter(source=WorkSource.MEASURED)
-    inside = Q(period_start__gte=period_start, period_end__lte=period_end)
-    sums: dict[tuple[int, str], float] = defaultdict(float)
-    for project_id, kind, units in (
-        measured.filter(inside)
-        .values("project_id", "kind")
-        .annotate(units=Sum("units"))
-        .values_list("project_id", "kind", "units")
+    overlaps = [Q(period_start__lt=end, period_end__gt=start) for start, end in periods]
+    insides = [Q(period_start__gte=start, period_end__lte=end) for start, end in periods]
+    numbered = range(len(periods))
+    crossing = _any(o & ~i for o, i in zip(overlaps, insides, strict=True))
+    measured = records.filter(_any(overlaps), source=WorkSource.MEASURED)
+    sums = [defaultdict(float) for _ in periods]
+    measured_keys: list[set] = [set() for _ in periods]
+    for row in (
+        measured.values("project_id", "kind")
+        .annotate(
+            **{f"units_{n}": Sum("units", filter=overlaps[n] & insides[n]) for n in numbered},
+            **{f"count_{n}": Count("pk", filter=overlaps[n]) for n in numbered},
+        )
         .order_by()
     ):
-        sums[(project_id, kind)] += units or 0.0
-    for project_id, kind, units, start, end in measured.exclude(inside).values_list(
+        key = (row["project_id"], row["kind"])
+        for n in numbered:
+            if row[f"count_{n}"]:
+                measured_keys[n].add(key)
+                sums[n][key] += row[f"units_{n}"] or 0.0
+    for project_id, kind, units, start, end in measured.filter(crossing).values_list(
         "project_id", "kind", "units", "period_start", "period_end"
     ):
-        sums[(project_id, kind)] += fm.prorated_units(units, start, end, period_start, period_end)
+        for n, (period_start, period_end) in enumerate(periods):
+            overlaps_it = start < period_end and end > period_start
+            if overlaps_it and not period_start <= start <= end <= period_end:
+                sums[n][(project_id, kind)] += fm.prorated_units(
+                    units, start, end, period_start, period_end
+                )
     hours: dict[tuple[int, str], set[datetime]] = defaultdict(set)
-    for project_id, kind, hour in (
-        measured.annotate(hour=TruncHour("period_start", tzinfo=UTC))
-        .values_list("project_id", "kind", "hour")
-        .distinct()
+    if any(measured_keys):
+        for project_id, kind, hour in (
+            measured.annotate(hour=TruncHour("period_start", tzinfo=UTC))
+            .values_list("project_id", "kind", "hour")
+            .distinct()
+            .order_by()
+        ):
+            hours[(project_id, kind)].add(hour)
+    posted = [defaultdict(lambda: [0.0, 0.0]) for _ in periods]
+    # period_end >= start: a record of one instant at a period's start counts.
+    posted_in = [Q(period_start__lt=end, period_end__gte=start) for start, end in periods]
+    posted_records = records.filter(_any(posted_in), source=WorkSource.POSTED)
+    # A posted record inside a period, of a project and kind whose engine measured nothing in
+    # it, counts in full: the database sums those.
+    for row in (
+        posted_records.values("project_id", "kind")
+        .annotate(
+            **{f"units_{n}": Sum("units", filter=posted_in[n] & insides[n]) for n in numbered},
+            **{f"count_{n}": Count("pk", filter=posted_in[n] & insides[n]) for n in numbered},
+        )
         .order_by()
     ):
-        hours[(project_id, kind)].add(hour)
-    posted: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    # period_end >= start: a record of one instant at the period's start counts.
-    posted_records = records.filter(
-        source=WorkSource.POSTED, period_start__lt=period_end, period_end__gte=period_start
-    )
-    for project_id, kind, units, start, end in posted_records.values_list(
-        "project_id", "kind", "units", "period_start", "period_end"
-    ):
-        counted, overlap = fm.posted_outside_measured(
-            units, start, end, period_start, period_end, hours.get((project_id, kind), ())
-        )
-        posted[(project_id, kind)][0] += counted
-        posted[(project_id, kind)][1] += overlap
-    return {
-        key: fm.KindWork(
-            measured=sums.get(key, 0.0),
-            posted=posted[key][0] if key in posted else 0.0,
-            overlap=posted[key][1] if key in posted else 0.0,
-        )
-        for key in set(sums) | set(posted)
-    }
+        key = (row["project_id"], row["kind"])
+        for n in numbered:
+            if row[f"count_{n}"] and key not in measured_keys[n]:
+                posted[n][key][0] += row[f"units_{n}"] or 0.0
+    measured_projects = {project_id for keys in measured_keys for project_id, _ in keys}
+    for project_id, kind, units, start, end in posted_records.filter(
+        _any(o & ~i for o, i in zip(posted_in, insides, strict=True))
+        | Q(project_id__in=measured_projects)
+    ).values_list("project_id", "kind", "units", "period_start", "period_end"):
+        key = (project_id, kind)
+        for n, (period_start, period_end) in enumerate(periods):
+            inside = period_start <= start and end <= period_end
+            if inside and key not in measured_keys[n]:
+                continue  # summed above
+            if start >= period_end or end < period_start:
+                continue  # not in this period
+            counted, overlap = fm.posted_outside_measured(
+                units, start, end, period_start, period_end, hours.get(key, ())
+            )
+            posted[n][key][0] += counted
+            posted[n][key][1] += overlap
+    return [
+        {
+            key: fm.KindWork(
+                measured=sums[n].get(key, 0.0),
+                posted=posted[n][key][0] if key in posted[n] else 0.0,
+                overlap=posted[n][key][1] if key in posted[n] else 0.0,
+            )
+            for key in set(sums[n]) | set(posted[n])
+        }
+        for n in numbered
+    ]
+
+
+def _any(conditions) -> Q:
+    return functools.reduce(operator.or_, conditions)
 
 
 def declared_work_units(
-    by_kind: dict[tuple[int, str], fm.KindWork],
+    by_kind: dict[tuple[int, str], fm.KindWork], projects: dict | None = None
 ) -> tuple[dict[int, float], set[str]]:
     """Per project id, the units of its declared kind (what its work_units and SCI count); and
-    the names of the units of the projects that have some."""
-    projects = dict(
-        (pk, (kind, name))
-        for pk, kind, name in Project.objects.filter(pk__in={pk for pk, _ in by_kind}).values_list(
-            "pk", "work_kind", "work_unit"
-        )
-    )
+    the names of the units of the projects that have some. projects: declared_kinds() of
+    them, read already."""
+    if projects is None:
+        projects = declared_kinds({pk for pk, _ in by_kind})
     units: dict[int, float] = defaultdict(float)
     names = set()
     for (pk, kind), work in by_kind.items():
@@ -91,6 +141,16 @@ def declared_work_units(
             units[pk] += work.units
             names.add(name)
     return dict(units), names
+
+
+def declared_kinds(project_ids) -> dict[int, tuple[str, str]]:
+    """{project id: (declared kind of work, unit name)}."""
+    return {
+        pk: (kind, name)
+        for pk, kind, name in Project.objects.filter(pk__in=project_ids).values_list(
+            "pk", "work_kind", "work_unit"
+        )
+    }
 
 
 def units_by_kind(by_kind: dict[tuple[int, str], fm.KindWork]) -> dict[str, float]:
@@ -105,8 +165,19 @@ def scope_work(records, period_start: datetime, period_end: datetime) -> dict:
     """work_units (declared kinds), per project id those units ("declared"), the unit names,
     work_units_by_kind and per kind the measured, posted and overlapping units, for the
     footprint of a scope."""
-    by_kind = work_by_kind(records, period_start, period_end)
-    per_project, names = declared_work_units(by_kind)
+    [found] = scope_work_over(records, [(period_start, period_end)])
+    return found
+
+
+def scope_work_over(records, periods: list[tuple[datetime, datetime]]) -> list[dict]:
+    """scope_work() of each (start, end) period, read once for all of them."""
+    by_kinds = work_by_kind_over(records, periods)
+    projects = declared_kinds({pk for by_kind in by_kinds for pk, _ in by_kind})
+    return [_work_of(by_kind, projects) for by_kind in by_kinds]
+
+
+def _work_of(by_kind: dict, projects: dict) -> dict:
+    per_project, names = declared_work_units(by_kind, projects)
     detail: dict[str, fm.KindWork] = {}
     for (_, kind), work in by_kind.items():
         known = detail.get(kind, fm.KindWork())

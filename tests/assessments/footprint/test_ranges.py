@@ -423,7 +423,7 @@ def test_days_per_host_give_the_ranges_hours_per_device_give_and_a_stale_host_to
     """The daily range facts (per host and measurement) against the hourly project facts, with
     a second GPU of another model on host P working for another project, and again with every
     host's in-service rows marked stale (read live from the inventory)."""
-    from assessments.footprint import selectors
+    from assessments.footprint import in_service, selectors
     from assessments.footprint.in_service import in_service_mark_stale, in_service_refresh
     from collectors.models import Host
 
@@ -453,9 +453,15 @@ def test_days_per_host_give_the_ranges_hours_per_device_give_and_a_stale_host_to
     monkeypatch.setattr(selectors, "_whole_days", lambda *_: False)
     by_hours = read()
     monkeypatch.undo()
+    # Every host's rows read and the wanted ones kept, as for a long list of hosts.
+    monkeypatch.setattr(in_service, "LONG_IN_LIST", 0)
+    every_host = read()
+    monkeypatch.undo()
     in_service_mark_stale(None)
     stale = read()
-    for other in (by_hours, stale):
+    monkeypatch.setattr(in_service, "LONG_IN_LIST", 0)
+    every_host_stale = read()
+    for other in (by_hours, stale, every_host, every_host_stale):
         for scope, ranges in by_days.items():
             for name, bounds in ranges.items():
                 if bounds is None:
