@@ -483,26 +483,31 @@ def in_service_figures(
             .values_list("since", "until", "rate", "devices")
             .order_by()
         )
-        for day, correction, seconds, reported in (
+        still_open = Q(open_devices__gt=0, counted_until__lt=now)
+        any_open = False
+        for day, correction, seconds, reported, open_rows in (
             days.values("day")
             .annotate(
                 correction=Sum(F("unmeasured_kgco2e") - F("current_rate_kgco2e")),
                 seconds=Sum("measured_seconds"),
                 reported=Sum("reported_devices"),
+                open_rows=Count("pk", filter=still_open),
             )
-            .values_list("day", "correction", "seconds", "reported")
+            .values_list("day", "correction", "seconds", "reported", "open_rows")
             .order_by()
         ):
             day_sums[day][0] += correction or 0.0
             day_sums[day][1] += seconds or 0.0
             day_sums[day][2] += reported or 0
-        partial = list(
-            days.filter(open_devices__gt=0, counted_until__lt=now)
-            .values("day", "counted_until")
-            .annotate(slope=Sum("slope_kgco2e_per_hour"))
-            .values_list("day", "counted_until", "slope")
-            .order_by()
-        )
+            any_open = any_open or bool(open_rows)
+        if any_open:  # days still counting (today's): their devices' hours since
+            partial = list(
+                days.filter(still_open)
+                .values("day", "counted_until")
+                .annotate(slope=Sum("slope_kgco2e_per_hour"))
+                .values_list("day", "counted_until", "slope")
+                .order_by()
+            )
     if stale:
         live_windows = _windows(None if everything_stale else stale)
         if site_id is not None:
