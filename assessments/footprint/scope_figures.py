@@ -1,9 +1,10 @@
 """A scope's figures over a period: the one selector every surface reads (docs/architecture.md).
 
 The overview's tiles, the team and project pages, the CSV exports, the read API, the monthly
-report and the decisions' project totals all ask `scope_figures()` (or, for a table split by
-team, phase, site or project, `scope_breakdown()`, which applies the same rules per row), so a
-figure cannot mean one thing on a page and another in the API. The rules (docs/methodology.md):
+report and the decisions' project totals all ask `scope_figures()` (`scope_figures_over()` for
+several periods of one scope, read together; for a table split by team, phase, site or
+project, `scope_breakdown()`, which applies the same rules per row), so a figure cannot mean
+one thing on a page and another in the API. The rules (docs/methodology.md):
 
 - Facts: whole UTC days are read from the daily aggregates, other periods from the hourly facts
   (both sum the same hours).
