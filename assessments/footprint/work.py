@@ -35,6 +35,10 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
     never cross an hour (the agent and the ingest split them), so the hours they cover are
     those their start falls in.
     """
+    if len(periods) > 1 and not all(map(_on_the_hour, (t for p in periods for t in p))):
+        # A period's measured hours are those of the measured records overlapping it: read
+        # together, an hour split by another period's edge could count for the wrong one.
+        return [work_by_kind_over(records, [period])[0] for period in periods]
     overlaps = [Q(period_start__lt=end, period_end__gt=start) for start, end in periods]
     insides = [Q(period_start__gte=start, period_end__lte=end) for start, end in periods]
     numbered = range(len(periods))
@@ -123,6 +127,11 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
 
 def _any(conditions) -> Q:
     return functools.reduce(operator.or_, conditions)
+
+
+def _on_the_hour(moment: datetime) -> bool:
+    moment = moment.astimezone(UTC)
+    return (moment.minute, moment.second, moment.microsecond) == (0, 0, 0)
 
 
 def declared_work_units(

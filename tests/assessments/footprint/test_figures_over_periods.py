@@ -12,7 +12,7 @@ from assessments.footprint.scope_figures import Scope, scope_figures, scope_figu
 from assessments.footprint.work import work_by_kind, work_by_kind_over
 from assessments.models import WorkRecord
 from tests.assessments.footprint.rollup_factories import HOUR, T0
-from tests.assessments.footprint.test_work_kinds import chat  # noqa: F401 (fixture)
+from tests.assessments.footprint.test_work_kinds import chat, measured  # noqa: F401 (fixture)
 from tests.assessments.test_figures_agree import reported, scenario  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -67,22 +67,42 @@ def test_work_over_several_periods_counts_each_record_by_the_rule(chat):  # noqa
         WorkRecord.objects.create(
             project=chat, kind=kind, period_start=start, period_end=end, units=units
         )
-    periods = [
+    # An hour the engine measured for its first ten minutes only, posted work across all of it.
+    measured(chat, "requests", 100, T0 + 6 * HOUR, T0 + 6 * HOUR + HOUR / 6)
+    WorkRecord.objects.create(
+        project=chat,
+        kind="requests",
+        period_start=T0 + 6 * HOUR,
+        period_end=T0 + 7 * HOUR,
+        units=100,
+    )
+    on_the_hour = [
         (T0 - 3 * HOUR, T0 + 24 * HOUR),  # the whole day and more
-        (T0 + HOUR / 4, T0 + 2 * HOUR),  # inside measured and posted work, not hour-aligned
+        (T0 + HOUR, T0 + 2 * HOUR),  # measured work before it, posted work across it
         (T0 + 4 * HOUR, T0 + 5 * HOUR),  # an instant at its start, a record at its end
         (T0 + 24 * HOUR, T0 + 25 * HOUR),  # an instant at its start only
         (T0 - 10 * HOUR, T0 - 9 * HOUR),  # nothing
     ]
+    # Cutting through the hour the engine measured: read one by one.
+    off_the_hour = [
+        *on_the_hour,
+        (T0 + HOUR / 4, T0 + 2 * HOUR),
+        (T0 - HOUR / 2, T0 + HOUR / 12),
+        (T0 + 6 * HOUR + HOUR / 2, T0 + 7 * HOUR),  # after the measured minutes of that hour
+    ]
     records = WorkRecord.objects.filter(project=chat)
-    found = work_by_kind_over(records, periods)
-    assert len(found) == len(periods)
-    for (start, end), work in zip(periods, found, strict=True):
-        expected = _by_record(records, start, end)
-        _same_work(work, expected)
-        _same_work(work_by_kind(records, start, end), expected)
-    assert found[-1] == {}
-    assert found[3][(chat.pk, "input_tokens")].posted == pytest.approx(11)
+    for periods in (on_the_hour, off_the_hour):
+        found = work_by_kind_over(records, periods)
+        assert len(found) == len(periods)
+        for (start, end), work in zip(periods, found, strict=True):
+            expected = _by_record(records, start, end)
+            _same_work(work, expected)
+            _same_work(work_by_kind(records, start, end), expected)
+        assert found[4] == {}
+        assert found[3][(chat.pk, "input_tokens")].posted == pytest.approx(11)
+        assert found[1][(chat.pk, "requests")].overlap == 0  # no measured hour inside
+    # Alone, the last period holds no measured work: the posted half-hour counts in full.
+    assert found[-1][(chat.pk, "requests")] == fm.KindWork(posted=pytest.approx(50.0))
 
 
 OCTOBER, NOVEMBER = date(2026, 10, 1), date(2026, 11, 1)
