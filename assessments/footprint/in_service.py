@@ -360,84 +360,128 @@ def in_service_days_apply(device_days: set[tuple[int, date]], whole_days=()) -> 
 LONG_IN_LIST = 100
 
 
-def class_rates(host_ids, device_ids=None) -> dict[tuple[int, str], dict[str, float]]:
+class WindowGroup(NamedTuple):
+    """Devices of one host, site, measurement and GPU model that share an in-service window."""
+
+    host_id: int
+    site_id: int | None
+    measurement: str
+    gpu_model: str
+    since: datetime | None
+    until: datetime | None
+    rate: float  # the devices' summed kgCO2e per in-service hour
+    gpu_rate: float  # its GPU part
+    devices: int
+
+
+class InServiceRead:
+    """The in-service windows of a read, read once: the DeviceInService rows of the hosts not
+    marked stale grouped in SQL (one query), and the windows of the stale hosts worked out live
+    (as WindowGroups of one device each, in `groups` too, and as Windows in `live`).
+    in_service_figures, class_rates and class_windows take one, so that a scope's figures and
+    their ranges read the windows once. host_ids, device_ids: only these (None: all)."""
+
+    def __init__(self, host_ids=None, device_ids=None):
+        self.stale = set(InServiceStale.objects.values_list("host_id", flat=True))
+        self.everything_stale = None in self.stale
+        only = None if device_ids is None else set(device_ids)
+        self.groups: list[WindowGroup] = []
+        if not self.everything_stale:
+            stored = DeviceInService.objects.exclude(host_id__in=self.stale)
+            if host_ids is not None:
+                stored = stored.filter(host_id__in=host_ids)
+            if only is not None:
+                stored = stored.filter(device_id__in=only)
+            self.groups = [
+                WindowGroup(*row)
+                for row in stored.values(
+                    "host_id", "site_id", "measurement", "gpu_model", "since", "until"
+                )
+                .annotate(
+                    rate=Sum("kgco2e_per_hour"),
+                    gpu=Sum("gpu_kgco2e_per_hour"),
+                    devices=Count("pk"),
+                )
+                .values_list(
+                    "host_id",
+                    "site_id",
+                    "measurement",
+                    "gpu_model",
+                    "since",
+                    "until",
+                    "rate",
+                    "gpu",
+                    "devices",
+                )
+                .order_by()
+            ]
+        if self.everything_stale:
+            live_hosts = host_ids
+        else:
+            live_hosts = self.stale if host_ids is None else self.stale & set(host_ids)
+        self.live: list[Window] = []
+        if self.everything_stale or live_hosts:
+            self.live = [w for w in _windows(live_hosts) if only is None or w.device_id in only]
+        self.groups += [
+            WindowGroup(
+                w.host_id,
+                w.site_id,
+                w.measurement,
+                w.gpu_model,
+                w.since,
+                w.until,
+                w.rate,
+                w.gpu_rate,
+                1,
+            )
+            for w in self.live
+        ]
+
+
+def class_rates(
+    host_ids, device_ids=None, read: InServiceRead | None = None
+) -> dict[tuple[int, str], dict[str, float]]:
     """{(host id, measurement): {GPU model name: summed GPU part of the rates, None: the rest}}
     of these hosts' devices (device_ids: only these), as the rollup stored them, or worked out
     live for a host marked stale: what the ranges split embodied carbon by
-    (footprint.scope_ranges)."""
+    (footprint.scope_ranges). read: the windows, read already (of these devices)."""
     result: dict = defaultdict(lambda: defaultdict(float))
-
-    def add(host_id, measurement, gpu_model, gpu_rate, rate):
-        rates = result[(host_id, measurement)]
-        if gpu_rate > 0:
-            rates[gpu_model or ""] += gpu_rate
-        rates[None] += max(rate - gpu_rate, 0.0)
-
     host_ids = set(host_ids)
-    many = len(host_ids) > LONG_IN_LIST
-    stored, live = _stored_and_live(None if many else host_ids, device_ids)
-    if stored is not None:
-        for row in (
-            stored.values("host_id", "measurement", "gpu_model")
-            .annotate(gpu=Sum("gpu_kgco2e_per_hour"), rate=Sum("kgco2e_per_hour"))
-            .values_list("host_id", "measurement", "gpu_model", "gpu", "rate")
-            .order_by()
-        ):
-            if row[0] in host_ids:
-                add(*row)
-    for w in live:
-        if w.host_id in host_ids:
-            add(w.host_id, w.measurement, w.gpu_model, w.gpu_rate, w.rate)
+    if read is None:
+        many = len(host_ids) > LONG_IN_LIST
+        read = InServiceRead(None if many else host_ids, device_ids)
+    for group in read.groups:
+        if group.host_id not in host_ids:
+            continue
+        rates = result[(group.host_id, group.measurement)]
+        if group.gpu_rate > 0:
+            rates[group.gpu_model or ""] += group.gpu_rate
+        rates[None] += max(group.rate - group.gpu_rate, 0.0)
     return result
 
 
-def class_windows(period_start: datetime, period_end: datetime, *, site_id=None, device_ids=None):
+def class_windows(
+    period_start: datetime,
+    period_end: datetime,
+    *,
+    site_id=None,
+    device_ids=None,
+    read: InServiceRead | None = None,
+):
     """[(host id, measurement, since, until, summed rate)] of the in-service windows that
     overlap [period_start, period_end) (at one site, of these devices), as stored or worked out
-    live for a host marked stale: what the ranges split un-measured embodied carbon by."""
-    stored, live = _stored_and_live(None, device_ids)
-    rows = []
-    if stored is not None:
-        stored = stored.filter(since__lt=period_end, kgco2e_per_hour__gt=0).exclude(
-            until__lte=period_start
-        )
-        if site_id is not None:
-            stored = stored.filter(site_id=site_id)
-        rows = list(
-            stored.values("host_id", "measurement", "since", "until")
-            .annotate(rate=Sum("kgco2e_per_hour"))
-            .values_list("host_id", "measurement", "since", "until", "rate")
-            .order_by()
-        )
-    for w in live:
-        if w.since is None or w.since >= period_end or w.rate <= 0:
-            continue
-        if (w.until is not None and w.until <= period_start) or (
-            site_id is not None and w.site_id != site_id
-        ):
-            continue
-        rows.append((w.host_id, w.measurement, w.since, w.until, w.rate))
-    return rows
-
-
-def _stored_and_live(host_ids: set | None, device_ids) -> tuple:
-    """(DeviceInService rows of the hosts not marked stale or None, live windows of the stale
-    ones) of these hosts (None: every host) and devices (None: all)."""
-    stale = set(InServiceStale.objects.values_list("host_id", flat=True))
-    only = None if device_ids is None else set(device_ids)
-    everything = None in stale
-    stored = None
-    if not everything:
-        stored = DeviceInService.objects.exclude(host_id__in=stale)
-        if host_ids is not None:
-            stored = stored.filter(host_id__in=host_ids)
-        if only is not None:
-            stored = stored.filter(device_id__in=only)
-    live_hosts = host_ids if everything else (stale if host_ids is None else stale & host_ids)
-    live = []
-    if everything or live_hosts:
-        live = [w for w in _windows(live_hosts) if only is None or w.device_id in only]
-    return stored, live
+    live for a host marked stale: what the ranges split un-measured embodied carbon by. read:
+    the windows, read already (of these devices)."""
+    read = read if read is not None else InServiceRead(None, device_ids)
+    return [
+        (g.host_id, g.measurement, g.since, g.until, g.rate)
+        for g in read.groups
+        if g.since is not None
+        and g.since < period_end
+        and g.rate > 0
+        and (g.until is None or g.until > period_start)
+        and (site_id is None or g.site_id == site_id)
+    ]
 
 
 class InServiceFigures(NamedTuple):
@@ -449,26 +493,39 @@ class InServiceFigures(NamedTuple):
 
 
 def in_service_figures(
-    periods: list[tuple[date, date]], *, site=None, with_coverage: bool = False
+    periods: list[tuple[date, date]],
+    *,
+    site=None,
+    with_coverage: bool = False,
+    read: InServiceRead | None = None,
 ) -> list[InServiceFigures]:
     """For each period of whole UTC days [start, end): the embodied carbon of in-service hours
     nothing measured, the measured seconds and (with_coverage) the in-service seconds of the
-    devices that reported. site: that site's hosts only."""
+    devices that reported. site: that site's hosts only. read: every device's windows, read
+    already."""
     if not periods:
         return []
     now = timezone.now()
     lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
-    stale = set(InServiceStale.objects.values_list("host_id", flat=True))
-    everything_stale = None in stale
+    read = read if read is not None else InServiceRead()
+    stale, everything_stale = read.stale, read.everything_stale
     site_id = getattr(site, "pk", site)
 
-    windows: list[tuple] = []  # (since, until, rate, devices)
+    # (since, until): [summed rate, devices] of the site's (or every) window, stored or live.
+    by_window: dict[tuple, list] = defaultdict(lambda: [0.0, 0])
+    for group in read.groups:
+        if group.since is not None and (site_id is None or group.site_id == site_id):
+            window = by_window[(group.since, group.until)]
+            window[0] += group.rate
+            window[1] += group.devices
+    windows = [
+        (since, until, rate, devices) for (since, until), (rate, devices) in by_window.items()
+    ]
     day_sums: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     partial: list[tuple] = []  # (day, counted_until, slope)
     live_windows: list[Window] = []
     live_reported: dict[date, set[int]] = defaultdict(set)
     if not everything_stale:
-        stored = DeviceInService.objects.filter(since__isnull=False).exclude(host_id__in=stale)
         # The periods' own days, not every day between the first and the last (a month and the
         # same month a year earlier).
         in_periods = functools.reduce(
@@ -476,13 +533,7 @@ def in_service_figures(
         )
         days = DailyInServiceFact.objects.filter(in_periods).exclude(host_id__in=stale)
         if site_id is not None:
-            stored, days = stored.filter(site_id=site_id), days.filter(site_id=site_id)
-        windows = list(
-            stored.values("since", "until")
-            .annotate(rate=Sum("kgco2e_per_hour"), devices=Count("pk"))
-            .values_list("since", "until", "rate", "devices")
-            .order_by()
-        )
+            days = days.filter(site_id=site_id)
         still_open = Q(open_devices__gt=0, counted_until__lt=now)
         any_open = False
         for day, correction, seconds, reported, open_rows in (
@@ -509,7 +560,7 @@ def in_service_figures(
                 .order_by()
             )
     if stale:
-        live_windows = _windows(None if everything_stale else stale)
+        live_windows = read.live
         if site_id is not None:
             live_windows = [w for w in live_windows if w.site_id == site_id]
         by_device = {w.device_id: w for w in live_windows}
@@ -523,7 +574,6 @@ def in_service_figures(
                 partial.append((row["day"], row["counted_until"], row["slope_kgco2e_per_hour"]))
         for device_id, day, *_ in facts:
             live_reported[day].add(device_id)
-        windows += [(w.since, w.until, w.rate, 1) for w in live_windows if w.since is not None]
 
     results = []
     for first, last in periods:

@@ -34,7 +34,7 @@ from django.db.models.functions import TruncDate, TruncMonth
 from assessments.codecarbon.selectors import codecarbon_counted_by, codecarbon_footprints
 from assessments.footprint import footprint_math as fm
 from assessments.footprint import selectors as in_service
-from assessments.footprint.in_service import in_service_figures
+from assessments.footprint.in_service import InServiceRead, in_service_figures
 from assessments.footprint.ranges_math import Bounds, Driver
 from assessments.footprint.scope_ranges import (
     SUMMED,
@@ -255,11 +255,16 @@ def scope_figures(
 
 
 def scope_figures_over(
-    *, scope: Scope, periods: list[tuple], with_ranges: list[bool] | None = None
+    *,
+    scope: Scope,
+    periods: list[tuple],
+    with_ranges: list[bool] | None = None,
+    with_coverage: bool = True,
 ) -> list[ScopeFigures]:
     """scope_figures() of each (start, end) period of one scope, the reads the periods share
     made once for all of them (a month compared with earlier ones pays for one read of the
-    facts, not three). with_ranges: per period, whether it carries its ranges (default: all)."""
+    facts, not three). with_ranges: per period, whether it carries its ranges (default: all);
+    with_coverage False: no period's coverage is worked out (None), for a read that shows none."""
     bounds = []
     for start, end in periods:
         period_start = in_service.as_utc_datetime(start)
@@ -269,7 +274,9 @@ def scope_figures_over(
         bounds.append((period_start, period_end, in_service._whole_days(period_start, period_end)))
     with_ranges = [True] * len(bounds) if with_ranges is None else with_ranges
     totals = _fact_sums_over(scope, bounds)
-    unmeasured, kept = _unmeasured_over(scope, bounds)
+    # The organisation's or a site's windows, read once for their in-service hours and ranges.
+    read = InServiceRead() if scope.is_fleet and not scope.by_device else None
+    unmeasured, kept = _unmeasured_over(scope, bounds, with_coverage, read)
     unallocated = _unallocated_over(scope, bounds, unmeasured)
     declared = _declared_units(scope)
     works = scope_work_over(_work_records(scope), [period[:2] for period in bounds])
@@ -290,7 +297,7 @@ def scope_figures_over(
         if with_ranges[n]:
             values = sums | {"embodied_kgco2e": embodied, "sci": sci}
             ranges, drivers = _ranges(
-                scope, (period_start, period_end, days), values, unmeasured[n], work_units
+                scope, (period_start, period_end, days), values, unmeasured[n], work_units, read
             )
         results.append(
             ScopeFigures(
@@ -298,7 +305,9 @@ def scope_figures_over(
                 work_units=work_units,
                 work_unit=unit,
                 sci=sci,
-                coverage=_coverage(scope, period_start, period_end, days, kept[n]),
+                coverage=_coverage(scope, period_start, period_end, days, kept[n])
+                if with_coverage
+                else None,
                 unmeasured_embodied_kgco2e=unmeasured[n],
                 codecarbon=reported["summary"],
                 work_units_by_kind=work["work_units_by_kind"],
@@ -399,10 +408,10 @@ def _add_sums(rows: dict, key, sums: dict) -> None:
             row[name] += value or 0.0
 
 
-def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float):
+def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float, read=None):
     """The scope's ranges and range drivers: its facts grouped by host, measurement and site,
     CodeCarbon's counted energy by site, its un-measured in-service embodied carbon by host and
-    measurement."""
+    measurement (read: the in-service windows of every device, read already)."""
     period_start, period_end, days = period
     inputs, terms = RangeInputs(), FigureTerms()
     groups = fact_groups(_range_facts(scope, period_start, period_end, days))
@@ -413,13 +422,14 @@ def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: f
         )
     device_ids = _scope_devices(scope)
     unmeasured_split = unmeasured_by_class(
-        unmeasured, period_start, period_end, site=scope.site, device_ids=device_ids
+        unmeasured, period_start, period_end, site=scope.site, device_ids=device_ids, read=read
     )
     inputs.load_sites({site_id for _, _, site_id, _ in groups} | set(reported))
     inputs.load_hosts(
         {device_class[0] for _, device_class, _, _ in groups}
         | {key[0] for key in unmeasured_split if key is not None},
         device_ids=device_ids,
+        read=read,
     )
     for _, device_class, site_id, sums in groups:
         inputs.add_facts(terms, device_class, site_id, sums)
@@ -555,10 +565,13 @@ def _fact_sums_over(scope: Scope, bounds: list[tuple]) -> list[dict[str, float]]
     return results
 
 
-def _unmeasured_over(scope: Scope, bounds: list[tuple]) -> tuple[list[float], list]:
+def _unmeasured_over(
+    scope: Scope, bounds: list[tuple], with_coverage: bool = True, read=None
+) -> tuple[list[float], list]:
     """Per period: the embodied carbon of the scope's in-service hours no fact measured (fleet
     scopes), and the in-service figures of the organisation's or a site's whole days (None
-    for other periods), which give their coverage too."""
+    for other periods), which give their coverage too (unless with_coverage is False). read:
+    the in-service windows of every device, read already."""
     unmeasured, kept = [0.0] * len(bounds), [None] * len(bounds)
     if not scope.is_fleet:
         return unmeasured, kept
@@ -571,7 +584,8 @@ def _unmeasured_over(scope: Scope, bounds: list[tuple]) -> tuple[list[float], li
         found = in_service_figures(
             [(bounds[n][0].date(), bounds[n][1].date()) for n in whole],
             site=scope.site,
-            with_coverage=True,
+            with_coverage=with_coverage,
+            read=read,
         )
         for n, figures in zip(whole, found, strict=True):
             kept[n], unmeasured[n] = figures, figures.unmeasured_embodied_kgco2e

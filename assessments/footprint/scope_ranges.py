@@ -172,10 +172,13 @@ class RangeInputs:
 
     # --- hosts and their devices ---
 
-    def load_hosts(self, host_ids: Iterable, device_ids: Iterable[int] | None = None) -> None:
+    def load_hosts(
+        self, host_ids: Iterable, device_ids: Iterable[int] | None = None, read=None
+    ) -> None:
         """The inputs of these hosts' devices, by host and measurement (device_ids: only these
         devices, for a scope narrowed to a host or a hardware model). The devices' rates and
-        GPU models are the in-service rows' (footprint.in_service.class_rates)."""
+        GPU models are the in-service rows' (footprint.in_service.class_rates; read: those
+        rows, read already)."""
         from assessments.footprint.in_service import LONG_IN_LIST, class_rates
         from collectors.models import Host
 
@@ -183,7 +186,7 @@ class RangeInputs:
         if not wanted:
             return
         self._loaded_hosts |= wanted
-        rates = class_rates(wanted, device_ids)
+        rates = class_rates(wanted, device_ids, read=read)
         models = {(m.kind, m.name): m for m in HardwareModel.objects.all()}
         by_pk = {m.pk: m for m in models.values()}
         hosts = Host.objects.all()
@@ -369,19 +372,29 @@ def fact_groups(facts, keys: tuple[str, ...] = ()):
 
 
 def unmeasured_by_class(
-    total_kgco2e: float, period_start: datetime, period_end: datetime, *, site=None, device_ids=None
+    total_kgco2e: float,
+    period_start: datetime,
+    period_end: datetime,
+    *,
+    site=None,
+    device_ids=None,
+    read=None,
 ) -> dict[tuple[int, str] | None, float]:
     """The un-measured in-service embodied carbon split among the devices in service in the
     period by their rate times their in-service hours in it (which of those hours no fact
     measured is not kept per device), summed by (host id, measurement); None: none known to
-    split by."""
+    split by. read: the in-service windows, read already (footprint.in_service.InServiceRead)."""
     from assessments.footprint.in_service import class_windows
 
     if not total_kgco2e:
         return {}
     weights: dict = defaultdict(float)
     for host_id, measurement, since, until, rate in class_windows(
-        period_start, period_end, site_id=getattr(site, "pk", site), device_ids=device_ids
+        period_start,
+        period_end,
+        site_id=getattr(site, "pk", site),
+        device_ids=device_ids,
+        read=read,
     ):
         start, end = max(since, period_start), min(until or period_end, period_end)
         weights[(host_id, measurement)] += rate * max((end - start).total_seconds(), 0.0)

@@ -141,6 +141,18 @@ def test_several_periods_read_at_once_say_what_each_says_alone(reported, name): 
     assert not together[1].ranges and together[0].ranges and together[3].ranges
 
 
+@pytest.mark.parametrize("name", ["organisation", "site", "project"])
+def test_without_coverage_the_periods_say_the_same_but_their_coverage(reported, name):  # noqa: F811
+    """The month comparison shows no coverage and asks for none: every other figure holds."""
+    scope = _scopes(reported)[name]
+    full = scope_figures_over(scope=scope, periods=PERIODS)
+    lean = scope_figures_over(scope=scope, periods=PERIODS, with_coverage=False)
+    assert any(figures.coverage for figures in full)
+    for with_it, without in zip(full, lean, strict=True):
+        assert without.coverage is None
+        assert asdict(without) == asdict(with_it) | {"coverage": None}
+
+
 def test_a_period_that_ends_before_it_starts_is_refused_among_others(reported):  # noqa: F811
     with pytest.raises(ValueError, match="end must be after start"):
         scope_figures_over(scope=Scope(), periods=[PERIODS[0], (NOVEMBER, OCTOBER)])
