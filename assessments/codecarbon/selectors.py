@@ -126,16 +126,19 @@ def codecarbon_footprints(
         )
         .order_by()
     )
+    rows = list(rows)
     for row in rows:
         key = "overlap" if row["measured"] else "counted"
         for n, found in enumerate(sums):
             found[key] = {name: row[f"{name}__{n}"] or 0.0 for name in COUNTED_FIELDS}
-    runs = facts.aggregate(
-        **{
-            f"runs_{n}": Count("run", distinct=True, filter=part)
-            for n, part in enumerate(in_periods)
-        }
-    )
+    runs = dict.fromkeys((f"runs_{n}" for n in range(len(periods))), 0)
+    if rows:  # no fact in any period: no run either
+        runs = facts.aggregate(
+            **{
+                f"runs_{n}": Count("run", distinct=True, filter=part)
+                for n, part in enumerate(in_periods)
+            }
+        )
     return [_footprint_of(found, runs[f"runs_{n}"]) for n, found in enumerate(sums)]
 
 

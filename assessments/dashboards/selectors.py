@@ -85,12 +85,13 @@ def kpi_comparison(*, end: date, team=None) -> dict:
     """This month (to date) against the same days of last month and of a year earlier."""
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
     # The ranges of this month only: the earlier months are compared, not shown with theirs.
-    # No coverage: the comparison shows none (the overview's is the filtered period's).
+    # No coverage nor unallocated part: the comparison shows neither (the overview shows the
+    # filtered period's).
     found = scope_figures_over(
         scope=_scope(team=team),
         periods=[(period.start, period.end) for period in periods.values()],
         with_ranges=[key == "current" for key in periods],
-        with_coverage=False,
+        with_details=False,
     )
     figures = {key: f.as_measures() for key, f in zip(periods, found, strict=True)}
     deltas = {

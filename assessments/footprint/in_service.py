@@ -10,8 +10,9 @@ The un-measured embodied carbon of a period of whole UTC days is
 DeviceInService keeps each device's window and current rate (with the rate's GPU part, its GPU
 model and how the device is measured, which the ranges split embodied carbon by: class_rates,
 class_windows); DailyInServiceFact keeps the second sum per host and day. Reads group the
-windows in SQL and sum the day rows, so their cost follows the distinct windows and hosts x
-days. The arithmetic per device-day is footprint_math.measured_device_day.
+windows in SQL (InServiceRead, one query shared by a scope's figures and ranges) and sum the
+day rows, so their cost follows the hosts' distinct windows and hosts x days. The arithmetic per
+device-day is footprint_math.measured_device_day.
 
 Kept in step by:
 - the rollup (in_service_days_apply, inside daily_facts_apply's transaction and its day locks):

@@ -259,12 +259,13 @@ def scope_figures_over(
     scope: Scope,
     periods: list[tuple],
     with_ranges: list[bool] | None = None,
-    with_coverage: bool = True,
+    with_details: bool = True,
 ) -> list[ScopeFigures]:
     """scope_figures() of each (start, end) period of one scope, the reads the periods share
     made once for all of them (a month compared with earlier ones pays for one read of the
     facts, not three). with_ranges: per period, whether it carries its ranges (default: all);
-    with_coverage False: no period's coverage is worked out (None), for a read that shows none."""
+    with_details False: no period's coverage nor unallocated part is worked out (None), for a
+    read that shows neither."""
     bounds = []
     for start, end in periods:
         period_start = in_service.as_utc_datetime(start)
@@ -276,8 +277,10 @@ def scope_figures_over(
     totals = _fact_sums_over(scope, bounds)
     # The organisation's or a site's windows, read once for their in-service hours and ranges.
     read = InServiceRead() if scope.is_fleet and not scope.by_device else None
-    unmeasured, kept = _unmeasured_over(scope, bounds, with_coverage, read)
-    unallocated = _unallocated_over(scope, bounds, unmeasured)
+    unmeasured, kept = _unmeasured_over(scope, bounds, with_details, read)
+    unallocated = [{} for _ in bounds]
+    if with_details:
+        unallocated = _unallocated_over(scope, bounds, unmeasured)
     declared = _declared_units(scope)
     works = scope_work_over(_work_records(scope), [period[:2] for period in bounds])
     reported_all = _reported(scope, [period[:2] for period in bounds])
@@ -297,7 +300,11 @@ def scope_figures_over(
         if with_ranges[n]:
             values = sums | {"embodied_kgco2e": embodied, "sci": sci}
             ranges, drivers = _ranges(
-                scope, (period_start, period_end, days), values, unmeasured[n], work_units, read
+                scope,
+                (period_start, period_end, days),
+                values,
+                (unmeasured[n], work_units, reported["summary"].get("runs", 0)),
+                read,
             )
         results.append(
             ScopeFigures(
@@ -306,7 +313,7 @@ def scope_figures_over(
                 work_unit=unit,
                 sci=sci,
                 coverage=_coverage(scope, period_start, period_end, days, kept[n])
-                if with_coverage
+                if with_details
                 else None,
                 unmeasured_embodied_kgco2e=unmeasured[n],
                 codecarbon=reported["summary"],
@@ -408,15 +415,17 @@ def _add_sums(rows: dict, key, sums: dict) -> None:
             row[name] += value or 0.0
 
 
-def _ranges(scope: Scope, period, values: dict, unmeasured: float, work_units: float, read=None):
+def _ranges(scope: Scope, period, values: dict, counts: tuple, read=None):
     """The scope's ranges and range drivers: its facts grouped by host, measurement and site,
     CodeCarbon's counted energy by site, its un-measured in-service embodied carbon by host and
-    measurement (read: the in-service windows of every device, read already)."""
+    measurement. counts: (un-measured embodied carbon, work units, CodeCarbon runs) in the
+    period; read: the in-service windows of every device, read already."""
     period_start, period_end, days = period
+    unmeasured, work_units, codecarbon_runs = counts
     inputs, terms = RangeInputs(), FigureTerms()
     groups = fact_groups(_range_facts(scope, period_start, period_end, days))
     reported = {}
-    if not scope.by_device:
+    if codecarbon_runs and not scope.by_device:
         reported = codecarbon_counted_by(
             "site_id", start=period_start, end=period_end, **_codecarbon_filter(scope)
         )

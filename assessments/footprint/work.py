@@ -27,7 +27,8 @@ def work_by_kind(
 
 
 def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list[dict]:
-    """work_by_kind() of each (start, end) period, in five queries whatever their number.
+    """work_by_kind() of each (start, end) period, in at most five queries whatever their
+    number (two where no record crosses a period's edge and the engine measured nothing).
 
     The database sums the records inside a period; records crossing its edges are prorated
     one by one, and so are the posted records of a project and kind whose engine measured
@@ -46,20 +47,24 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
     measured = records.filter(_any(overlaps), source=WorkSource.MEASURED)
     sums = [defaultdict(float) for _ in periods]
     measured_keys: list[set] = [set() for _ in periods]
+    crossings = 0  # records crossing a period's edge, read one by one below
     for row in (
         measured.values("project_id", "kind")
         .annotate(
             **{f"units_{n}": Sum("units", filter=overlaps[n] & insides[n]) for n in numbered},
             **{f"count_{n}": Count("pk", filter=overlaps[n]) for n in numbered},
+            crossing=Count("pk", filter=crossing),
         )
         .order_by()
     ):
         key = (row["project_id"], row["kind"])
+        crossings += row["crossing"]
         for n in numbered:
             if row[f"count_{n}"]:
                 measured_keys[n].add(key)
                 sums[n][key] += row[f"units_{n}"] or 0.0
-    for project_id, kind, units, start, end in measured.filter(crossing).values_list(
+    crossing_records = measured.filter(crossing) if crossings else measured.none()
+    for project_id, kind, units, start, end in crossing_records.values_list(
         "project_id", "kind", "units", "period_start", "period_end"
     ):
         for n, (period_start, period_end) in enumerate(periods):
@@ -83,23 +88,29 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
     posted_records = records.filter(_any(posted_in), source=WorkSource.POSTED)
     # A posted record inside a period, of a project and kind whose engine measured nothing in
     # it, counts in full: the database sums those.
+    posted_crossing = _any(o & ~i for o, i in zip(posted_in, insides, strict=True))
+    crossings = 0
     for row in (
         posted_records.values("project_id", "kind")
         .annotate(
             **{f"units_{n}": Sum("units", filter=posted_in[n] & insides[n]) for n in numbered},
             **{f"count_{n}": Count("pk", filter=posted_in[n] & insides[n]) for n in numbered},
+            crossing=Count("pk", filter=posted_crossing),
         )
         .order_by()
     ):
         key = (row["project_id"], row["kind"])
+        crossings += row["crossing"]
         for n in numbered:
             if row[f"count_{n}"] and key not in measured_keys[n]:
                 posted[n][key][0] += row[f"units_{n}"] or 0.0
     measured_projects = {project_id for keys in measured_keys for project_id, _ in keys}
-    for project_id, kind, units, start, end in posted_records.filter(
-        _any(o & ~i for o, i in zip(posted_in, insides, strict=True))
-        | Q(project_id__in=measured_projects)
-    ).values_list("project_id", "kind", "units", "period_start", "period_end"):
+    one_by_one = posted_records.none()
+    if crossings or measured_projects:
+        one_by_one = posted_records.filter(posted_crossing | Q(project_id__in=measured_projects))
+    for project_id, kind, units, start, end in one_by_one.values_list(
+        "project_id", "kind", "units", "period_start", "period_end"
+    ):
         key = (project_id, kind)
         for n, (period_start, period_end) in enumerate(periods):
             inside = period_start <= start and end <= period_end
@@ -154,6 +165,8 @@ def declared_work_units(
 
 def declared_kinds(project_ids) -> dict[int, tuple[str, str]]:
     """{project id: (declared kind of work, unit name)}."""
+    if not project_ids:
+        return {}
     return {
         pk: (kind, name)
         for pk, kind, name in Project.objects.filter(pk__in=project_ids).values_list(

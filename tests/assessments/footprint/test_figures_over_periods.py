@@ -142,17 +142,51 @@ def test_several_periods_read_at_once_say_what_each_says_alone(reported, name): 
 
 
 @pytest.mark.parametrize("name", ["organisation", "site", "project"])
-def test_without_coverage_the_periods_say_the_same_but_their_coverage(reported, name):  # noqa: F811
-    """The month comparison shows no coverage and asks for none: every other figure holds."""
+def test_without_details_the_periods_say_the_same_but_coverage_and_unallocated(
+    reported,  # noqa: F811
+    name,
+):
+    """The month comparison shows neither coverage nor what no project used, and asks for
+    neither: every other figure holds."""
     scope = _scopes(reported)[name]
     full = scope_figures_over(scope=scope, periods=PERIODS)
-    lean = scope_figures_over(scope=scope, periods=PERIODS, with_coverage=False)
+    lean = scope_figures_over(scope=scope, periods=PERIODS, with_details=False)
     assert any(figures.coverage for figures in full)
-    for with_it, without in zip(full, lean, strict=True):
-        assert without.coverage is None
-        assert asdict(without) == asdict(with_it) | {"coverage": None}
+    fleet = name != "project"
+    assert fleet == any(figures.unallocated_embodied_kgco2e for figures in full)
+    details = dict.fromkeys(
+        ("coverage", "unallocated_energy_kwh", "unallocated_embodied_kgco2e"), None
+    )
+    for with_them, without in zip(full, lean, strict=True):
+        assert asdict(without) == asdict(with_them) | details
 
 
 def test_a_period_that_ends_before_it_starts_is_refused_among_others(reported):  # noqa: F811
     with pytest.raises(ValueError, match="end must be after start"):
         scope_figures_over(scope=Scope(), periods=[PERIODS[0], (NOVEMBER, OCTOBER)])
+
+
+def test_reads_with_nothing_to_read_one_by_one_skip_those_queries(
+    reported,  # noqa: F811
+    django_assert_num_queries,
+):
+    """Work with no record across a period's edge and no measured work, and CodeCarbon with no
+    fact in the periods, cost one query each; a period with CodeCarbon facts still counts its
+    runs, and its figures are those read with every query."""
+    from assessments.codecarbon.selectors import codecarbon_footprints
+
+    finetune, inference = reported["projects"]
+    september = (datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 30, tzinfo=UTC))
+    records = WorkRecord.objects.filter(project=inference)
+    # The measured records' sums, the posted records' sums; declared kinds of none: no query.
+    with django_assert_num_queries(2):
+        assert work_by_kind_over(records, [september]) == [{}]
+    with django_assert_num_queries(1):
+        [nothing] = codecarbon_footprints([september], project=inference)
+    assert nothing["summary"]["runs"] == 0 and nothing["counted"]["energy_it_kwh"] == 0
+    october = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+    with django_assert_num_queries(2):
+        [found] = codecarbon_footprints([october], project=inference)
+    assert found["summary"]["runs"] == 1
+    assert found["counted"]["energy_it_kwh"] == pytest.approx(0.4)
+    assert found["summary"]["overlap_energy_kwh"] == pytest.approx(0.2)
