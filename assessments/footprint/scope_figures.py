@@ -275,8 +275,12 @@ def scope_figures_over(
         bounds.append((period_start, period_end, in_service._whole_days(period_start, period_end)))
     with_ranges = [True] * len(bounds) if with_ranges is None else with_ranges
     totals = _fact_sums_over(scope, bounds)
-    # The organisation's or a site's windows, read once for their in-service hours and ranges.
-    read = InServiceRead() if scope.is_fleet and not scope.by_device else None
+    # The organisation's or a site's windows, read once for the in-service hours of its whole
+    # days and for its ranges (neither wanted: not read).
+    read = None
+    if scope.is_fleet and not scope.by_device:
+        if any(with_ranges) or any(days for _, _, days in bounds):
+            read = InServiceRead()
     unmeasured, kept = _unmeasured_over(scope, bounds, with_details, read)
     unallocated = [{} for _ in bounds]
     if with_details:
