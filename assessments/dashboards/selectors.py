@@ -16,6 +16,7 @@ from assessments.dashboards.dashboard_math import age_years, delta_pct, month_co
 from assessments.footprint.footprint_math import day_start, per_unit, sci
 from assessments.footprint.ranges_math import divided_bounds
 from assessments.footprint.scope_figures import (
+    PageReads,
     Scope,
     scope_breakdown,
     scope_breakdowns,
@@ -81,8 +82,9 @@ def period_totals(
     return scope_figures(scope=scope, start=start, end=end, with_ranges=with_ranges).as_measures()
 
 
-def kpi_comparison(*, end: date, team=None) -> dict:
-    """This month (to date) against the same days of last month and of a year earlier."""
+def kpi_comparison(*, end: date, team=None, shared: PageReads | None = None) -> dict:
+    """This month (to date) against the same days of last month and of a year earlier (shared:
+    the page's reads, scope_figures.PageReads)."""
     periods = dict(zip(("current", "previous", "year_ago"), month_comparison(end), strict=True))
     # The ranges of this month only: the earlier months are compared, not shown with theirs.
     # No coverage nor unallocated part: the comparison shows neither (the overview shows the
@@ -92,6 +94,7 @@ def kpi_comparison(*, end: date, team=None) -> dict:
         periods=[(period.start, period.end) for period in periods.values()],
         with_ranges=[key == "current" for key in periods],
         with_details=False,
+        shared=shared,
     )
     figures = {key: f.as_measures() for key, f in zip(periods, found, strict=True)}
     deltas = {
@@ -127,12 +130,14 @@ def _label_phase(value: str) -> str:
     return Phase(value).label if value in Phase.values else (value or "No project (unallocated)")
 
 
-def breakdown_rows(*, bys: tuple[str, ...], start: date, end: date, team=None) -> dict:
+def breakdown_rows(
+    *, bys: tuple[str, ...], start: date, end: date, team=None, shared: PageReads | None = None
+) -> dict:
     """{by: scope_breakdown rows} of several splits at once, for a page that shows several
     tables: their ranges come from one read (scope_breakdowns); `breakdown(rows=...)` labels
-    them."""
+    them. shared: the page's reads."""
     scope = _scope(team=team)
-    return scope_breakdowns(bys=bys, scope=scope, start=start, end=end)
+    return scope_breakdowns(bys=bys, scope=scope, start=start, end=end, shared=shared)
 
 
 def breakdown(
@@ -223,8 +228,9 @@ def _sci_range(row: dict) -> None:
         row["ranges"] = row["ranges"] | {"sci": divided_bounds(total, row["work_units"])}
 
 
-def unallocated(*, start: date, end: date) -> dict:
-    """Measured or in-service device time no project used: the visible waste, by site."""
+def unallocated(*, start: date, end: date, shared: PageReads | None = None) -> dict:
+    """Measured or in-service device time no project used: the visible waste, by site (shared:
+    the page's reads)."""
     queryset = _project_days(start=start, end=end).filter(project__isnull=True)
     by_site = [
         _with_total(dict(row) | {"label": row["site__name"] or "Unknown site"})
@@ -232,7 +238,8 @@ def unallocated(*, start: date, end: date) -> dict:
         .annotate(**{n: Sum(n) for n in MEASURE_FIELDS})
         .order_by()
     ]
-    [unmeasured] = unmeasured_embodied([(start, end)])
+    read = shared.in_service if shared is not None else None
+    [unmeasured] = unmeasured_embodied([(start, end)], read=read)
     if unmeasured:
         by_site.append(
             _with_total({"label": "In service, no measurement", "embodied_kgco2e": unmeasured})

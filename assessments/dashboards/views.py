@@ -55,9 +55,11 @@ def request_filters(request):
 @login_required
 def overview(request):
     filters = request_filters(request)
-    comparison = dashboards.kpi_comparison(end=filters.end, team=filters.team)
+    # The in-service windows and the ranges' inputs, read once for the whole page.
+    shared = dashboards.PageReads()
+    comparison = dashboards.kpi_comparison(end=filters.end, team=filters.team, shared=shared)
     coverage = dashboards.coverage(start=filters.start, end=filters.end)
-    unallocated = dashboards.unallocated(start=filters.start, end=filters.end)
+    unallocated = dashboards.unallocated(start=filters.start, end=filters.end, shared=shared)
     share = coverage["coverage"]
     currency = dashboards.currency()
     # The four split tables' rows in one read of their ranges.
@@ -66,6 +68,7 @@ def overview(request):
         start=filters.start,
         end=filters.end,
         team=filters.team,
+        shared=shared,
     )
     return filtered_page(
         request,

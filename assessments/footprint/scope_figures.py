@@ -245,6 +245,40 @@ def api_ranges(ranges: dict) -> dict:
     }
 
 
+class PageReads:
+    """What the several figures of one page read alike whatever their scope's period and split:
+    every device's in-service windows (InServiceRead) and the ranges' inputs (RangeInputs:
+    sites, hosts and their rates). The overview's month comparison, split tables and unallocated
+    part share one, so that each is read once."""
+
+    def __init__(self):
+        self._in_service: InServiceRead | None = None
+        self.range_inputs = RangeInputs()
+
+    @property
+    def in_service(self) -> InServiceRead:
+        if self._in_service is None:
+            self._in_service = InServiceRead()
+        return self._in_service
+
+
+def _in_service_read(scope: Scope, shared: PageReads | None, wanted: bool):
+    """The windows for a scope's figures and ranges where they are wanted: the page's, else
+    the organisation's or a site's own read (other scopes' ranges read their hosts' only)."""
+    if scope.by_device or not wanted:
+        return None
+    if shared is not None:
+        return shared.in_service
+    return InServiceRead() if scope.is_fleet else None
+
+
+def _range_inputs(scope: Scope, shared: PageReads | None) -> RangeInputs:
+    """The page's range inputs; a scope narrowed to devices has its own (their rates only)."""
+    if shared is None or scope.by_device:
+        return RangeInputs()
+    return shared.range_inputs
+
+
 def scope_figures(
     *, scope: Scope, start: date | datetime, end: date | datetime, with_ranges: bool = True
 ) -> ScopeFigures:
@@ -260,12 +294,13 @@ def scope_figures_over(
     periods: list[tuple],
     with_ranges: list[bool] | None = None,
     with_details: bool = True,
+    shared: PageReads | None = None,
 ) -> list[ScopeFigures]:
     """scope_figures() of each (start, end) period of one scope, the reads the periods share
     made once for all of them (a month compared with earlier ones pays for one read of the
     facts, not three). with_ranges: per period, whether it carries its ranges (default: all);
     with_details False: no period's coverage nor unallocated part is worked out (None), for a
-    read that shows neither."""
+    read that shows neither. shared: the page's reads, where several figures share them."""
     bounds = []
     for start, end in periods:
         period_start = in_service.as_utc_datetime(start)
@@ -275,12 +310,10 @@ def scope_figures_over(
         bounds.append((period_start, period_end, in_service._whole_days(period_start, period_end)))
     with_ranges = [True] * len(bounds) if with_ranges is None else with_ranges
     totals = _fact_sums_over(scope, bounds)
-    # The organisation's or a site's windows, read once for the in-service hours of its whole
-    # days and for its ranges (neither wanted: not read).
-    read = None
-    if scope.is_fleet and not scope.by_device:
-        if any(with_ranges) or any(days for _, _, days in bounds):
-            read = InServiceRead()
+    # The windows, read once for the in-service hours of the whole days and for the ranges
+    # (neither wanted: not read).
+    wanted = any(with_ranges) or (scope.is_fleet and any(days for _, _, days in bounds))
+    read = _in_service_read(scope, shared, wanted)
     unmeasured, kept = _unmeasured_over(scope, bounds, with_details, read)
     unallocated = [{} for _ in bounds]
     if with_details:
@@ -309,6 +342,7 @@ def scope_figures_over(
                 values,
                 (unmeasured[n], work_units, reported["summary"].get("runs", 0)),
                 read,
+                _range_inputs(scope, shared),
             )
         results.append(
             ScopeFigures(
@@ -366,12 +400,18 @@ def scope_breakdown(
 
 
 def scope_breakdowns(
-    *, bys: tuple[str, ...], scope: Scope, start: date, end: date, with_ranges: bool = True
+    *,
+    bys: tuple[str, ...],
+    scope: Scope,
+    start: date,
+    end: date,
+    with_ranges: bool = True,
+    shared: PageReads | None = None,
 ) -> dict[str, dict]:
     """{by: scope_breakdown(by=...)} for several splits of one scope and period: the splits by
     team, phase, site and project from one grouped read of the facts and one of CodeCarbon's,
     their ranges from one read of the daily range facts (a page with several tables pays for
-    each once)."""
+    each once; shared: the page's reads, where other figures of the page share them)."""
     period_start, period_end = in_service.as_utc_datetime(start), in_service.as_utc_datetime(end)
     facts = _facts(_project_part(scope), period_start, period_end, days=True)
     columns = {by: _BREAKDOWN_FIELDS[by] for by in bys if by in _BREAKDOWN_FIELDS}
@@ -407,7 +447,7 @@ def scope_breakdowns(
         for row in rows.values():
             row["total_kgco2e"] = row["operational_kgco2e"] + row["embodied_kgco2e"]
     if with_ranges:
-        _breakdown_ranges(scope, (period_start, period_end), result, reported)
+        _breakdown_ranges(scope, (period_start, period_end), result, reported, shared)
     return result
 
 
@@ -419,14 +459,14 @@ def _add_sums(rows: dict, key, sums: dict) -> None:
             row[name] += value or 0.0
 
 
-def _ranges(scope: Scope, period, values: dict, counts: tuple, read=None):
+def _ranges(scope: Scope, period, values: dict, counts: tuple, read, inputs: RangeInputs):
     """The scope's ranges and range drivers: its facts grouped by host, measurement and site,
     CodeCarbon's counted energy by site, its un-measured in-service embodied carbon by host and
     measurement. counts: (un-measured embodied carbon, work units, CodeCarbon runs) in the
-    period; read: the in-service windows of every device, read already."""
+    period; read: the in-service windows of every device, read already (or None)."""
     period_start, period_end, days = period
     unmeasured, work_units, codecarbon_runs = counts
-    inputs, terms = RangeInputs(), FigureTerms()
+    terms = FigureTerms()
     groups = fact_groups(_range_facts(scope, period_start, period_end, days))
     reported = {}
     if codecarbon_runs and not scope.by_device:
@@ -468,10 +508,12 @@ def _range_facts(scope: Scope, period_start: datetime, period_end: datetime, day
     return _facts(_project_part(scope), period_start, period_end, days, ranges=True)
 
 
-def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict], reported: dict) -> None:
+def _breakdown_ranges(
+    scope: Scope, period, breakdowns: dict[str, dict], reported: dict, shared: PageReads | None
+) -> None:
     """Each breakdown row's ranges under "ranges": the scope's daily range facts grouped by
     host, measurement, site and every breakdown's key in one query; reported: per breakdown,
-    CodeCarbon's counted energy by (row key, site id)."""
+    CodeCarbon's counted energy by (row key, site id); shared: the page's reads, or None."""
     period_start, period_end = period
     facts = _facts(_project_part(scope), period_start, period_end, days=True, ranges=True)
     columns = {}
@@ -483,10 +525,11 @@ def _breakdown_ranges(scope: Scope, period, breakdowns: dict[str, dict], reporte
             columns[by] = f"range_{by}"
             facts = facts.annotate(**{columns[by]: daily_key})
     groups = fact_groups(facts, tuple(columns.values()))
-    inputs = RangeInputs()
+    inputs = _range_inputs(scope, shared)
     reported_sites = {site_id for counted in reported.values() for _, site_id in counted}
     inputs.load_sites({site_id for _, _, site_id, _ in groups} | reported_sites)
-    inputs.load_hosts({device_class[0] for _, device_class, _, _ in groups})
+    read = shared.in_service if shared is not None and not scope.by_device else None
+    inputs.load_hosts({device_class[0] for _, device_class, _, _ in groups}, read=read)
     for position, (by, rows) in enumerate(breakdowns.items()):
         # The groups of one row that share a host, measurement and site share their inputs:
         # added up first, their terms are worked out once.

@@ -76,10 +76,13 @@ def footprint(
     return figures | {"currency": Organisation.get().currency}
 
 
-def unmeasured_embodied(periods, *, site: Site | None = None, device_ids=None) -> list[float]:
+def unmeasured_embodied(
+    periods, *, site: Site | None = None, device_ids=None, read=None
+) -> list[float]:
     """For each (start, end) period: the organisation's (or one site's, or these devices')
     embodied carbon of in-service hours that no fact measured, what scope_figures adds to a
-    fleet scope's embodied carbon (and to the unallocated).
+    fleet scope's embodied carbon (and to the unallocated). read: every device's in-service
+    windows, read already (in_service.InServiceRead).
 
     Periods of whole UTC days of the organisation or a site read the in-service windows and day
     rows the rollup keeps (assessments.footprint.in_service), all in one pass; others (and a
@@ -97,7 +100,7 @@ def unmeasured_embodied(periods, *, site: Site | None = None, device_ids=None) -
     ]
     if whole:
         found = in_service_figures(
-            [(periods[n][0].date(), max(periods[n]).date()) for n in whole], site=site
+            [(periods[n][0].date(), max(periods[n]).date()) for n in whole], site=site, read=read
         )
         for n, figures in zip(whole, found, strict=True):
             results[n] = figures.unmeasured_embodied_kgco2e

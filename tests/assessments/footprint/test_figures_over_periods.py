@@ -10,7 +10,7 @@ import pytest
 from assessments.footprint import footprint_math as fm
 from assessments.footprint.scope_figures import Scope, scope_figures, scope_figures_over
 from assessments.footprint.work import work_by_kind, work_by_kind_over
-from assessments.models import WorkRecord
+from assessments.models import MEASURE_FIELDS, WorkRecord
 from tests.assessments.footprint.rollup_factories import HOUR, T0
 from tests.assessments.footprint.test_work_kinds import chat, measured  # noqa: F401 (fixture)
 from tests.assessments.test_figures_agree import reported, scenario  # noqa: F401 (fixtures)
@@ -190,3 +190,52 @@ def test_reads_with_nothing_to_read_one_by_one_skip_those_queries(
     assert found["summary"]["runs"] == 1
     assert found["counted"]["energy_it_kwh"] == pytest.approx(0.4)
     assert found["summary"]["overlap_energy_kwh"] == pytest.approx(0.2)
+
+
+def _same_ranges(found: dict, expected: dict, where) -> None:
+    assert set(found) == set(expected), where
+    for name, bounds in expected.items():
+        other = found[name]
+        assert (other is None) == (bounds is None), (where, name)
+        if bounds is not None:
+            assert (other.low, other.high) == pytest.approx((bounds.low, bounds.high), rel=1e-9), (
+                where,
+                name,
+            )
+
+
+def test_a_page_sharing_its_reads_says_what_each_read_alone_says(reported):  # noqa: F811
+    """The overview's month comparison, split tables and unallocated part with one PageReads:
+    the in-service windows and the ranges' inputs read once, every figure as read apart."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assessments.dashboards import selectors as dashboards
+    from assessments.footprint.scope_figures import PageReads
+
+    bys = ("project", "team", "phase", "site")
+
+    def page(shared):
+        with CaptureQueriesContext(connection) as queries:
+            found = (
+                dashboards.kpi_comparison(end=date(2026, 10, 20), shared=shared),
+                dashboards.breakdown_rows(bys=bys, start=OCTOBER, end=NOVEMBER, shared=shared),
+                dashboards.unallocated(start=OCTOBER, end=NOVEMBER, shared=shared),
+            )
+        return found, len(queries)
+
+    (comparison, split, waste), shared_queries = page(PageReads())
+    (comparison_apart, split_apart, waste_apart), apart_queries = page(None)
+    assert shared_queries < apart_queries
+    for key, expected in comparison_apart["figures"].items():
+        found = comparison["figures"][key]
+        for name in (*MEASURE_FIELDS, "total_kgco2e", "sci"):
+            assert found[name] == pytest.approx(expected[name], rel=1e-9), (key, name)
+        _same_ranges(found["ranges"], expected["ranges"], key)
+    assert comparison["figures"]["current"]["ranges"]
+    for by in bys:
+        assert set(split[by]) == set(split_apart[by]), by
+        for row_key, row in split_apart[by].items():
+            _same_ranges(split[by][row_key]["ranges"], row["ranges"], (by, row_key))
+    assert waste["total"] == pytest.approx(waste_apart["total"], rel=1e-9)
+    assert waste["total"]["embodied_kgco2e"] > 0
