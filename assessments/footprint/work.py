@@ -47,7 +47,7 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
     measured = records.filter(_any(overlaps), source=WorkSource.MEASURED)
     sums = [defaultdict(float) for _ in periods]
     measured_keys: list[set] = [set() for _ in periods]
-    crossings = 0  # records crossing a period's edge, read one by one below
+    measured_crossing = 0  # records crossing a period's edge, read one by one below
     for row in (
         measured.values("project_id", "kind")
         .annotate(
@@ -58,12 +58,12 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
         .order_by()
     ):
         key = (row["project_id"], row["kind"])
-        crossings += row["crossing"]
+        measured_crossing += row["crossing"]
         for n in numbered:
             if row[f"count_{n}"]:
                 measured_keys[n].add(key)
                 sums[n][key] += row[f"units_{n}"] or 0.0
-    crossing_records = measured.filter(crossing) if crossings else measured.none()
+    crossing_records = measured.filter(crossing) if measured_crossing else measured.none()
     for project_id, kind, units, start, end in crossing_records.values_list(
         "project_id", "kind", "units", "period_start", "period_end"
     ):
@@ -89,7 +89,7 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
     # A posted record inside a period, of a project and kind whose engine measured nothing in
     # it, counts in full: the database sums those.
     posted_crossing = _any(o & ~i for o, i in zip(posted_in, insides, strict=True))
-    crossings = 0
+    posted_crossings = 0
     for row in (
         posted_records.values("project_id", "kind")
         .annotate(
@@ -100,13 +100,13 @@ def work_by_kind_over(records, periods: list[tuple[datetime, datetime]]) -> list
         .order_by()
     ):
         key = (row["project_id"], row["kind"])
-        crossings += row["crossing"]
+        posted_crossings += row["crossing"]
         for n in numbered:
             if row[f"count_{n}"] and key not in measured_keys[n]:
                 posted[n][key][0] += row[f"units_{n}"] or 0.0
     measured_projects = {project_id for keys in measured_keys for project_id, _ in keys}
     one_by_one = posted_records.none()
-    if crossings or measured_projects:
+    if posted_crossings or measured_projects:
         one_by_one = posted_records.filter(posted_crossing | Q(project_id__in=measured_projects))
     for project_id, kind, units, start, end in one_by_one.values_list(
         "project_id", "kind", "units", "period_start", "period_end"
